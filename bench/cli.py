@@ -1,0 +1,241 @@
+"""The command line: parses arguments and calls the modules; bad input is one line and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+from bench.errors import ConfigError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not usage + message
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _results_root(args: argparse.Namespace) -> Path:
+    return Path(args.results or os.environ.get("ISDA_BENCH_RESULTS") or "results")
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError("--set", item, "KEY=VALUE with a run field as KEY")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+# ---------------------------------------------------------------- train
+_TRAIN_FLAGS = {"dataset": str, "arch": str, "method": str, "lambda0": float, "seed": int, "epochs": int,
+                "lr": float, "batch_size": int, "cov_mode": str, "focal_gamma": float, "device": str,
+                "threads": int, "data_root": str, "precision": str, "weight_decay": float}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bench.config import resolve
+    from bench.train import run
+
+    spec = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None}
+    if args.download:
+        spec["download"] = True
+    spec.update(_parse_set(args.set))
+    cfg = resolve(spec)
+    out = Path(args.out) if args.out else _results_root(args) / cfg.sweep / cfg.run_id
+    result = run(cfg, out)
+    err = result.get("last10_test_error")
+    shown = f"{err:.2f} %" if isinstance(err, float) else "n/a"
+    print(f"{cfg.slug}: {result['status']}, last-10-epoch test error {shown}; run directory {out}")
+    return 0 if result["status"] == "completed" else 1
+
+
+# ---------------------------------------------------------------- sweeps
+def _load(args: argparse.Namespace):
+    from bench.sweep import load_sweep
+
+    return load_sweep(args.sweep)
+
+
+def _estimate_hours(sweep, results_root: Path) -> str:
+    """GPU- (or CPU-) hours still to go, from the wall time of finished runs of the same shape."""
+    import json
+
+    from bench.launch import run_state
+
+    seen: dict[tuple, list[float]] = {}
+    for cfg in sweep.runs:
+        path = sweep.run_dir(results_root, cfg) / "result.json"
+        if path.exists():
+            try:
+                res = json.loads(path.read_text())
+                seen.setdefault((cfg.dataset, cfg.arch), []).append(res["wall_time_s"] / max(1, res["epochs_done"]))
+            except (ValueError, KeyError, TypeError, ZeroDivisionError):
+                continue
+    total, unknown = 0.0, 0
+    for cfg in sweep.runs:
+        if run_state(sweep.run_dir(results_root, cfg)) in ("completed", "diverged", "failed"):
+            continue
+        per_epoch = seen.get((cfg.dataset, cfg.arch))
+        if per_epoch:
+            total += sum(per_epoch) / len(per_epoch) * cfg.epochs
+        else:
+            unknown += 1
+    text = f"{total / 3600:.2f} device-hours to go (from finished runs of the same dataset and arch)"
+    return text + (f"; {unknown} runs without a measurement yet" if unknown else "")
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from bench.launch import run_state
+
+    sweep = _load(args)
+    root = _results_root(args)
+    counts: dict[str, int] = {}
+    print(f"sweep {sweep.name}: {len(sweep.runs)} runs → {root / sweep.name}")
+    print(f"{'run_id':<13} {'state':<12} {'epochs':>6}  run")
+    for cfg in sweep.runs:
+        state = run_state(sweep.run_dir(root, cfg))
+        counts[state] = counts.get(state, 0) + 1
+        print(f"{cfg.run_id:<13} {state:<12} {cfg.epochs:>6}  {cfg.slug}")
+    print("; ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    print(_estimate_hours(sweep, root))
+    return 0
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    from bench.fsutil import atomic_write_text
+    from bench.launch import launch_debug, launch_local, plan_todo
+
+    sweep = _load(args)
+    cluster = args.cluster or sweep.cluster or ("slurm" if _has_slurm() else "local")
+    if cluster not in ("local", "debug", "slurm"):
+        raise ConfigError("--cluster", cluster, ["local", "debug", "slurm"])
+    root = _results_root(args)
+    todo = plan_todo(sweep, root, retry_failed=args.retry_failed)
+    print(f"sweep {sweep.name}: {len(sweep.runs)} runs, {len(sweep.runs) - len(todo)} already done, "
+          f"{len(todo)} to run on {cluster}")
+    if not todo:
+        return 0
+    if sweep.path is not None:
+        atomic_write_text(root / sweep.name / "sweep.yaml", sweep.path.read_text())
+    if cluster == "slurm":
+        from bench.slurm import launch_slurm
+
+        return launch_slurm(sweep, todo, root, profile=args.profile or sweep.profile, wait=args.wait)
+    if cluster == "debug":
+        failed = launch_debug(sweep, todo, root)
+    else:
+        failed = launch_local(sweep, todo, root, parallel=args.parallel or sweep.parallel)
+    print(f"sweep {sweep.name}: {len(todo) - failed} runs finished, {failed} failed; results in {root / sweep.name}")
+    return 1 if failed else 0
+
+
+def _has_slurm() -> bool:
+    import shutil
+
+    return shutil.which("sbatch") is not None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from bench.launch import run_state
+
+    sweep = _load(args)
+    root = _results_root(args)
+    counts: dict[str, int] = {}
+    for cfg in sweep.runs:
+        state = run_state(sweep.run_dir(root, cfg))
+        counts[state] = counts.get(state, 0) + 1
+        if args.verbose:
+            print(f"{cfg.run_id}  {state:<12} {cfg.slug}")
+    print(f"sweep {sweep.name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import write_report
+    from bench.results import collect, load_curves, write_runs
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    sweep = _load(args)
+    root = _results_root(args)
+    planned = [{"run_id": cfg.run_id, **cfg.to_dict()} for cfg in sweep.runs]
+    sweep_dir = root / sweep.name
+    runs = collect(sweep_dir, planned)
+    curves = load_curves(sweep_dir, list(runs["run_id"]))
+    out_dir = Path(args.reports or "reports") / sweep.name
+    written = write_runs(runs, sweep_dir)
+    written += write_report(runs, curves, out_dir, formats=formats, paper=args.paper,
+                            title=f"isda-bench report: {sweep.name}")
+    missing = int((runs["status"] != "completed").sum()) if "status" in runs else 0
+    print(f"report for sweep {sweep.name} ({len(runs)} runs, {missing} not completed): {out_dir / 'report.md'}")
+    return 0
+
+
+def cmd_perf(args: argparse.Namespace) -> int:
+    from bench import perf
+
+    return perf.main(args.rest)
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="isda-bench", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train one run into a run directory")
+    for flag, kind in _TRAIN_FLAGS.items():
+        t.add_argument("--" + flag.replace("_", "-"), dest=flag, type=kind)
+    t.add_argument("--download", action="store_true", help="let torchvision download CIFAR into --data-root")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other run field (YAML value)")
+    t.add_argument("--out", help="run directory (default: results/adhoc/<run_id>)")
+    t.add_argument("--results", help="results root (default: results, or $ISDA_BENCH_RESULTS)")
+    t.set_defaults(func=cmd_train)
+
+    def sweep_cmd(name: str, func, help: str) -> argparse.ArgumentParser:
+        s = sub.add_parser(name, help=help)
+        s.add_argument("sweep", help="sweep YAML file")
+        s.add_argument("--results", help="results root (default: results, or $ISDA_BENCH_RESULTS)")
+        s.set_defaults(func=func)
+        return s
+
+    sweep_cmd("plan", cmd_plan, "show the job matrix, what is done and what is pending")
+    la = sweep_cmd("launch", cmd_launch, "run every pending run of a sweep")
+    la.add_argument("--cluster", help="local (default without SLURM) | debug (in-process) | slurm")
+    la.add_argument("--parallel", type=int, help="local: runs at once (default: one per GPU, or per core)")
+    la.add_argument("--profile", help="slurm: a cluster profile YAML (slurm/profiles/*.yaml)")
+    la.add_argument("--retry-failed", action="store_true", help="run failed runs again")
+    la.add_argument("--wait", action="store_true", help="slurm: follow the sweep until every run has ended")
+    st = sweep_cmd("status", cmd_status, "count runs by state")
+    st.add_argument("-v", "--verbose", action="store_true", help="one line per run")
+    rp = sweep_cmd("report", cmd_report, "collect results and write tables and figures")
+    rp.add_argument("--format", default="md,html", help="comma-separated: md, tex, html (default md,html)")
+    rp.add_argument("--paper", action=argparse.BooleanOptionalAction, default=True,
+                    help="put the paper's numbers beside ours (default on)")
+    rp.add_argument("--reports", help="reports root (default: reports)")
+
+    pf = sub.add_parser("perf", help="benchmarks: isda | step | loader | epoch (see `isda-bench perf isda -h`)",
+                        add_help=False)
+    pf.add_argument("rest", nargs=argparse.REMAINDER)
+    pf.set_defaults(func=cmd_perf)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"isda-bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("isda-bench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

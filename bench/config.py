@@ -1,0 +1,188 @@
+"""RunConfig: one training run, fully resolved, validated, and named by a stable id.
+
+>>> cfg = resolve({"dataset": "digits", "arch": "resnet32", "method": "isda", "seed": 1})
+>>> cfg.lambda0, cfg.cov_mode, cfg.epochs
+(0.5, 'full', 30)
+>>> cfg.run_id == resolve(cfg.to_dict()).run_id
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Mapping
+
+from bench.errors import ConfigError
+from bench.methods import parse_method
+from bench.recipes import recipe_for, scale_milestones
+
+DATASETS = ("digits", "synthetic", "cifar10", "cifar100")
+COV_MODES = ("full", "diagonal")
+SCHEDULES = ("step", "cosine")
+PRECISIONS = ("auto", "fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+TRACKING = ("auto", "online", "offline", "disabled")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # --- the experiment: these fields (and only these) make up the run id ---
+    dataset: str = "digits"
+    arch: str = "resnet32"
+    method: str = "ce"
+    lambda0: float | None = None  # ISDA methods only
+    cov_mode: str | None = None  # ISDA methods only: full | diagonal
+    focal_gamma: float | None = None  # focal methods only
+    seed: int = 0
+    epochs: int = 0
+    batch_size: int = 0
+    lr: float = 0.0
+    momentum: float = 0.0
+    nesterov: bool = True
+    weight_decay: float = 0.0
+    schedule: str = "step"
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    schedule_offset: int = 1
+    drop_rate: float = 0.0
+    precision: str = "auto"
+    # --- scheduling: where and how it runs, not what it computes ---
+    sweep: str = "adhoc"
+    data_root: str | None = None
+    download: bool = False
+    device: str = "auto"
+    threads: int = 0  # 0: torch's default
+    fast_loader: bool = True  # dataset resident on the device, batched augmentation
+    tracking: str = "disabled"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["milestones"] = list(self.milestones)
+        return d
+
+    @property
+    def experiment(self) -> dict[str, Any]:
+        d = self.to_dict()
+        return {k: d[k] for k in EXPERIMENT_FIELDS}
+
+    @property
+    def run_id(self) -> str:
+        blob = json.dumps(self.experiment, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @property
+    def slug(self) -> str:
+        """Readable name: cifar100-wrn28_10-isda-l0.5-s3."""
+        parts = [self.dataset, self.arch, self.method]
+        if self.lambda0 is not None:
+            parts.append(f"l{self.lambda0:g}")
+        if self.focal_gamma is not None:
+            parts.append(f"g{self.focal_gamma:g}")
+        parts.append(f"s{self.seed}")
+        return "-".join(parts)
+
+
+_SCHEDULING = ("sweep", "data_root", "download", "device", "threads", "fast_loader", "tracking")
+FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
+EXPERIMENT_FIELDS = tuple(n for n in FIELD_NAMES if n not in _SCHEDULING)
+_RECIPE_FIELDS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "schedule",
+                  "milestones", "gamma", "schedule_offset", "drop_rate")
+
+
+def _arch_names() -> list[str]:
+    from bench.models import ARCHS
+
+    return sorted(ARCHS)
+
+
+def _check_type(key: str, value: Any, kind: str) -> Any:
+    """Strict typing for user input: YAML's 1 is not a bool, "3" is not an int."""
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, value, "an integer")
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, value, "a number")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(key, value, "a finite number")
+        return float(value)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(key, value, "true or false")
+        return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(key, value, "a string")
+        return value
+    if kind == "ints":
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise ConfigError(key, value, "a list of integers")
+        return tuple(_check_type(key, v, "int") for v in value)
+    raise AssertionError(kind)
+
+
+_KINDS = {
+    "dataset": "str", "arch": "str", "method": "str", "lambda0": "float", "cov_mode": "str",
+    "focal_gamma": "float", "seed": "int", "epochs": "int", "batch_size": "int", "lr": "float",
+    "momentum": "float", "nesterov": "bool", "weight_decay": "float", "schedule": "str",
+    "milestones": "ints", "gamma": "float", "schedule_offset": "int", "drop_rate": "float",
+    "precision": "str", "sweep": "str", "data_root": "str", "download": "bool", "device": "str",
+    "threads": "int", "fast_loader": "bool", "tracking": "str",
+}
+_CHOICES = {"dataset": DATASETS, "cov_mode": COV_MODES, "schedule": SCHEDULES,
+            "precision": PRECISIONS, "device": DEVICES, "tracking": TRACKING}
+_MIN = {"seed": (0, ">= 0"), "epochs": (1, ">= 1"), "batch_size": (2, ">= 2"), "lr": (0.0, "> 0"),
+        "momentum": (0.0, ">= 0"), "weight_decay": (0.0, ">= 0"), "gamma": (0.0, "> 0"),
+        "lambda0": (0.0, ">= 0"), "focal_gamma": (0.0, ">= 0"), "threads": (0, ">= 0"),
+        "schedule_offset": (0, ">= 0"), "drop_rate": (0.0, ">= 0")}
+_STRICT = {"lr", "gamma"}
+
+
+def resolve(spec: Mapping[str, Any]) -> RunConfig:
+    """Validate a partial run description and fill it from the paper's recipe and method defaults."""
+    unknown = sorted(set(spec) - set(FIELD_NAMES))
+    if unknown:
+        raise ConfigError(unknown[0], spec[unknown[0]], f"valid keys: {', '.join(FIELD_NAMES)}")
+    values: dict[str, Any] = {}
+    for key, value in spec.items():
+        if value is None:
+            continue
+        value = _check_type(key, value, _KINDS[key])
+        if key in _CHOICES and value not in _CHOICES[key]:
+            raise ConfigError(key, value, _CHOICES[key])
+        if key in _MIN:
+            low, text = _MIN[key]
+            if value < low or (key in _STRICT and value <= low):
+                raise ConfigError(key, value, f"a value {text}")
+        values[key] = value
+    dataset = values.get("dataset", RunConfig.dataset)
+    arch = values.get("arch", RunConfig.arch)
+    if arch not in _arch_names():
+        raise ConfigError("arch", arch, _arch_names())
+    if "sweep" in values and not NAME_RE.match(values["sweep"]):
+        raise ConfigError("sweep", values["sweep"], "letters, digits, '_', '.', '-' (no path separators)")
+    if values.get("drop_rate", 0.0) >= 1.0:
+        raise ConfigError("drop_rate", values["drop_rate"], "a value in [0, 1)")
+    method = parse_method(values.get("method", RunConfig.method))
+    values["method"] = method.name
+    for param in ("lambda0", "cov_mode", "focal_gamma"):
+        if param in values and param not in method.params:
+            raise ConfigError(param, values[param], f"only for methods using it (method {method.name!r} has "
+                              f"parameters: {', '.join(method.params) or 'none'})")
+
+    recipe = recipe_for(dataset, arch)
+    for key in _RECIPE_FIELDS:
+        values.setdefault(key, getattr(recipe, key))
+    if "milestones" not in spec or spec.get("milestones") is None:
+        values["milestones"] = scale_milestones(recipe.milestones, recipe.epochs, values["epochs"])
+    if "lambda0" in method.params:
+        values.setdefault("lambda0", recipe.lambda0)
+        values.setdefault("cov_mode", recipe.cov_mode)
+    if "focal_gamma" in method.params:
+        values.setdefault("focal_gamma", 2.0)
+    return replace(RunConfig(), **values)

@@ -1,0 +1,197 @@
+"""Datasets held as uint8 tensors, and augmentation applied to whole batches on any device.
+
+Every dataset becomes two ``Split``s of uint8 images [N, C, H, W] plus labels. Crop, flip and cutout
+are index arithmetic on the batch, so the same code runs on the CPU and, with the data resident
+on the GPU, without a worker pool. AutoAugment and RandAugment are torchvision's per-image
+transforms and run on the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from bench.errors import ConfigError
+from bench.methods import Method
+
+CIFAR_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
+CIFAR_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    num_classes: int
+    channels: int
+    size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    pad: int  # reflect padding before the random crop
+    flip: bool  # horizontal flips preserve the label
+    cutout: int  # side of the Cutout hole: 16 on 32×32 CIFAR, scaled with the image elsewhere
+
+
+@dataclass
+class Split:
+    x: torch.Tensor  # uint8 [N, C, H, W]
+    y: torch.Tensor  # int64 [N]
+
+    def to(self, device: torch.device) -> Split:
+        return Split(self.x.to(device), self.y.to(device))
+
+
+def data_root(root: str | None) -> Path:
+    return Path(root or os.environ.get("ISDA_BENCH_DATA") or "data").expanduser()
+
+
+def _digits() -> tuple[Split, Split, DatasetInfo]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)[:, None]  # 0..16 grey levels → uint8
+    # A fixed stratified split: 1,437 training and 360 test digits.
+    xtr, xte, ytr, yte = train_test_split(x, d.target, test_size=360, stratify=d.target, random_state=0)
+    train = Split(torch.from_numpy(xtr), torch.from_numpy(ytr).long())
+    test = Split(torch.from_numpy(xte), torch.from_numpy(yte).long())
+    m = float(train.x.float().mean() / 255)
+    s = float(train.x.float().std() / 255)
+    return train, test, DatasetInfo("digits", 10, 1, 8, (m,), (s,), pad=1, flip=False, cutout=4)
+
+
+def _synthetic(num_train: int = 1000, num_test: int = 500) -> tuple[Split, Split, DatasetInfo]:
+    """Ten classes of noisy 32×32 colour prototypes: learnable, deterministic, needs no files."""
+    g = torch.Generator().manual_seed(12345)
+    protos = torch.rand(10, 3, 32, 32, generator=g) * 255
+
+    def make(n: int) -> Split:
+        y = torch.arange(n) % 10
+        noise = torch.randn(n, 3, 32, 32, generator=g) * 60
+        return Split((protos[y] + noise).clamp(0, 255).round().to(torch.uint8), y.long())
+
+    info = DatasetInfo("synthetic", 10, 3, 32, CIFAR_MEAN, CIFAR_STD, pad=4, flip=True, cutout=16)
+    return make(num_train), make(num_test), info
+
+
+def _cifar(name: str, root: str | None, download: bool) -> tuple[Split, Split, DatasetInfo]:
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    cls, folder, classes = (CIFAR10, "cifar-10-batches-py", 10) if name == "cifar10" else (
+        CIFAR100, "cifar-100-python", 100)
+    path = data_root(root)
+    try:
+        sets = [cls(str(path), train=t, download=download) for t in (True, False)]
+    except RuntimeError as exc:
+        raise ConfigError("data_root", str(path), f"a folder holding {folder}/ (pass --download to fetch it)"
+                          ) from exc
+    splits = [Split(torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(s.targets).long())
+              for s in sets]
+    info = DatasetInfo(name, classes, 3, 32, CIFAR_MEAN, CIFAR_STD, pad=4, flip=True, cutout=16)
+    return splits[0], splits[1], info
+
+
+def load_dataset(name: str, root: str | None = None, download: bool = False) -> tuple[Split, Split, DatasetInfo]:
+    if name == "digits":
+        return _digits()
+    if name == "synthetic":
+        return _synthetic()
+    if name in ("cifar10", "cifar100"):
+        return _cifar(name, root, download)
+    from bench.config import DATASETS
+
+    raise ConfigError("dataset", name, DATASETS)
+
+
+def _reflect(idx: torch.Tensor, size: int) -> torch.Tensor:
+    """Index of reflect padding: -1 → 1, size → size - 2."""
+    idx = idx.abs()
+    return torch.where(idx > size - 1, 2 * (size - 1) - idx, idx)
+
+
+def crop_flip(x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, flip: torch.Tensor, pad: int) -> torch.Tensor:
+    """Random crop from a reflect-padded image, then a horizontal flip where ``flip``; as one gather."""
+    n, _, h, w = x.shape
+    rows = _reflect(torch.arange(h, device=x.device)[None] + oy[:, None] - pad, h)
+    cols = torch.arange(w, device=x.device)[None].expand(n, w)
+    cols = torch.where(flip[:, None], w - 1 - cols, cols)
+    cols = _reflect(cols + ox[:, None] - pad, w)
+    out = x[torch.arange(n, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def cutout(x: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, size: int) -> torch.Tensor:
+    """Zero one size×size square per image, centred anywhere and clipped at the border (DeVries 2017)."""
+    h, w = x.shape[-2:]
+    r = torch.arange(h, device=x.device)[None]
+    c = torch.arange(w, device=x.device)[None]
+    in_r = (r >= cy[:, None] - size // 2) & (r < cy[:, None] + size // 2)
+    in_c = (c >= cx[:, None] - size // 2) & (c < cx[:, None] + size // 2)
+    keep = ~(in_r[:, :, None] & in_c[:, None, :])
+    return x * keep[:, None].to(x.dtype)
+
+
+def _policy(augment: str):
+    from torchvision import transforms as T
+
+    if augment == "autoaugment":
+        return T.AutoAugment(T.AutoAugmentPolicy.CIFAR10)
+    if augment == "randaugment":
+        return T.RandAugment()
+    return None
+
+
+class Batches:
+    """Mini-batches of one split: shuffled and augmented for training, plain for evaluation.
+
+    All randomness of an epoch comes from the generator passed to ``epoch`` (and, for the
+    per-image policies, torch's global generator), so a run reseeded at each epoch repeats exactly.
+    """
+
+    def __init__(self, split: Split, info: DatasetInfo, batch_size: int, device: torch.device,
+                 method: Method | None = None, resident: bool = True):
+        self.info, self.batch_size, self.device, self.method = info, batch_size, device, method
+        self.policy = _policy(method.augment) if method else None
+        # The per-image policies run on the CPU, so their images stay there.
+        self.split = split.to(device) if resident and self.policy is None else split
+        shape = (1, info.channels, 1, 1)
+        self.mean = torch.tensor(info.mean, device=device).view(shape)
+        self.std = torch.tensor(info.std, device=device).view(shape)
+
+    def __len__(self) -> int:
+        return -(-len(self.split.y) // self.batch_size)
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.split.y)
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.to(self.device, non_blocking=True).float() / 255 - self.mean) / self.std
+
+    def epoch(self, generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n, bs = self.num_samples, self.batch_size
+        train = self.method is not None
+        if not train:
+            for i in range(0, n, bs):
+                yield self._normalise(self.split.x[i:i + bs]), self.split.y[i:i + bs].to(self.device)
+            return
+        info, dev = self.info, self.split.x.device
+        # Draw the whole epoch's random numbers at once on the CPU: one small copy, no per-step sync.
+        perm = torch.randperm(n, generator=generator)
+        oy, ox = torch.randint(0, 2 * info.pad + 1, (2, n), generator=generator)
+        flip = torch.rand(n, generator=generator) < 0.5 if info.flip else torch.zeros(n, dtype=torch.bool)
+        cy, cx = torch.randint(0, info.size, (2, n), generator=generator)
+        perm, oy, ox, flip, cy, cx = (t.to(dev) for t in (perm, oy, ox, flip, cy, cx))
+        for i in range(0, n, bs):
+            idx = perm[i:i + bs]
+            x = crop_flip(self.split.x[idx], oy[idx], ox[idx], flip[idx], info.pad)
+            if self.policy is not None:
+                x = torch.stack([self.policy(img) for img in x])
+            x = self._normalise(x)
+            if self.method.cutout:
+                x = cutout(x, cy[idx].to(self.device), cx[idx].to(self.device), info.cutout)
+            yield x, self.split.y[idx].to(self.device, non_blocking=True)

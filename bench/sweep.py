@@ -1,0 +1,135 @@
+"""Sweep files: YAML → the list of RunConfigs it stands for.
+
+    name: smoke                 # optional; defaults to the file's stem; runs go to results/<name>/
+    grid:                       # the cartesian product of these lists
+      dataset: [digits]
+      arch: [resnet32]
+      method: [ce, focal, autoaugment, isda]
+      lambda0: [0.5]            # method-specific axes multiply only the methods that take them
+      seed: [0, 1, 2]
+    overrides: {epochs: 20}     # any run field, for every run
+    include: [{method: isda, lambda0: 1.0, seed: 0}]   # extra runs (overrides apply)
+    exclude: [{method: focal, seed: 2}]                # drop runs matching every key given
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.config import FIELD_NAMES, NAME_RE, RunConfig, resolve
+from bench.errors import ConfigError
+from bench.methods import parse_method
+
+SWEEP_KEYS = ("name", "description", "grid", "overrides", "include", "exclude", "cluster", "profile",
+              "tracking", "parallel")
+METHOD_AXES = ("lambda0", "cov_mode", "focal_gamma")
+
+
+@dataclass
+class Sweep:
+    name: str
+    path: Path | None
+    runs: list[RunConfig]
+    description: str = ""
+    cluster: str | None = None
+    profile: str | None = None
+    parallel: int | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def run_dir(self, results_root: Path, cfg: RunConfig) -> Path:
+        return Path(results_root) / self.name / cfg.run_id
+
+
+def _mapping(key: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(key, value, "a mapping of run fields")
+    return value
+
+
+def _runs_from_grid(grid: dict[str, Any]) -> list[dict[str, Any]]:
+    axes: dict[str, list[Any]] = {}
+    for key, values in grid.items():
+        if key not in FIELD_NAMES:
+            raise ConfigError(f"grid.{key}", values, f"valid keys: {', '.join(FIELD_NAMES)}")
+        values = values if isinstance(values, list) else [values]
+        if not values:
+            raise ConfigError(f"grid.{key}", values, "a non-empty list")
+        axes[key] = values
+    common = [k for k in axes if k not in METHOD_AXES]
+    specs: list[dict[str, Any]] = []
+    for combo in itertools.product(*(axes[k] for k in common)):
+        base = dict(zip(common, combo))
+        method = parse_method(base.get("method", "ce"))
+        own = [k for k in METHOD_AXES if k in axes and k in method.params]
+        for extra in itertools.product(*(axes[k] for k in own)):
+            specs.append({**base, **dict(zip(own, extra))})
+    return specs
+
+
+def _matches(spec: dict[str, Any], pattern: dict[str, Any]) -> bool:
+    return all(spec.get(k) == v for k, v in pattern.items())
+
+
+def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep:
+    if not isinstance(data, dict) or not data:
+        raise ConfigError("sweep", data if not isinstance(data, dict) else "{}",
+                          "a non-empty mapping with keys " + ", ".join(SWEEP_KEYS))
+    unknown = sorted(set(data) - set(SWEEP_KEYS))
+    if unknown:
+        raise ConfigError(unknown[0], data[unknown[0]], f"valid sweep keys: {', '.join(SWEEP_KEYS)}")
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ConfigError("name", name, "letters, digits, '_', '.', '-', not starting with '.' or '-' "
+                          "(it names folders under results/ and reports/)")
+    overrides = _mapping("overrides", data.get("overrides"))
+    for key in overrides:
+        if key not in FIELD_NAMES or key == "sweep":
+            raise ConfigError(f"overrides.{key}", overrides[key], f"valid keys: {', '.join(FIELD_NAMES)}")
+    specs = _runs_from_grid(_mapping("grid", data.get("grid"))) if data.get("grid") is not None else []
+    for key in ("include", "exclude"):
+        items = data.get(key) or []
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise ConfigError(key, items, "a list of mappings of run fields")
+    specs += list(data.get("include") or [])
+    for pattern in data.get("exclude") or []:
+        specs = [s for s in specs if not _matches(s, pattern)]
+    if not specs:
+        raise ConfigError("grid", data.get("grid"), "at least one run (a grid or an include list)")
+    runs: dict[str, RunConfig] = {}
+    for spec in specs:
+        method = parse_method(spec.get("method", overrides.get("method", "ce")))
+        merged = {k: v for k, v in overrides.items() if k not in METHOD_AXES or k in method.params}
+        merged.update(spec)
+        merged["sweep"] = name
+        cfg = resolve(merged)
+        runs.setdefault(cfg.run_id, cfg)  # the same experiment listed twice runs once
+    cluster = data.get("cluster")
+    if cluster is not None and cluster not in ("local", "debug", "slurm"):
+        raise ConfigError("cluster", cluster, ["local", "debug", "slurm"])
+    parallel = data.get("parallel")
+    if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1):
+        raise ConfigError("parallel", parallel, "a positive integer")
+    description = data.get("description", "")
+    return Sweep(name=name, path=path, runs=list(runs.values()), description=str(description or ""),
+                 cluster=cluster, profile=data.get("profile"), parallel=parallel, raw=data)
+
+
+def load_sweep(path: Path | str) -> Sweep:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("sweep", str(path), "a path to an existing YAML file")
+    try:
+        data = yaml.safe_load(path.read_text())  # safe: YAML tags cannot construct objects
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError("sweep", str(path), f"well-formed YAML (parse error{at}: "
+                          f"{getattr(exc, 'problem', exc)})") from exc
+    return parse_sweep(data, path.stem, path)

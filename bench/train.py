@@ -1,0 +1,274 @@
+"""One training run: ``run(cfg, run_dir)`` trains, checkpoints every epoch, resumes, and reports.
+
+The run directory (DESIGN.md) holds config.yaml, metrics.csv, checkpoint.pt and, written last,
+result.json. On CPU a seeded run is bit-identical when repeated and after a kill and resume:
+every epoch reseeds torch from (seed, epoch), and the checkpoint restores the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import yaml
+from tqdm import tqdm
+
+from bench.config import RunConfig
+from bench.data import Batches, load_dataset
+from bench.fsutil import atomic_write, atomic_write_json, atomic_write_text
+from bench.isda import ISDALoss, lambda_at
+from bench.losses import focal_loss
+from bench.methods import parse_method
+from bench.models import create_model
+from bench.provenance import device_name, git_sha, versions
+from bench.recipes import lr_at
+
+METRIC_COLUMNS = ("epoch", "lr", "lambda", "train_loss", "train_error", "test_loss", "test_error", "epoch_time_s")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from bench.errors import ConfigError
+
+        raise ConfigError("device", name, "cpu or auto (no CUDA device is visible)")
+    return torch.device(name)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 1_000_003 + epoch + 1
+
+
+def _metrics_csv(rows: list[dict[str, float]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (row[k] if k == "epoch" else repr(float(row[k]))) for k in METRIC_COLUMNS})
+    return buf.getvalue()
+
+
+def _load_checkpoint(path: Path, run_id: str) -> dict[str, Any] | None:
+    """The checkpoint if it is whole and ours; a damaged one is set aside and the run restarts."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state.get("run_id") != run_id:
+            raise ValueError(f"it belongs to run {state.get('run_id')!r}, not {run_id!r}")
+        return state
+    except Exception as exc:  # noqa: BLE001 - any damage means: start again
+        bad = path.with_name(path.name + ".corrupt")
+        path.replace(bad)
+        print(f"warning: checkpoint {path} is unreadable ({type(exc).__name__}: {exc}); "
+              f"moved to {bad.name}, starting from epoch 0", file=sys.stderr)
+        return None
+
+
+class Run:
+    """The state of one run between epochs."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path):
+        self.cfg, self.dir = cfg, run_dir
+        self.device = pick_device(cfg.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.method = parse_method(cfg.method)
+        self.bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.device.type == "cuda")
+        train, test, self.info = load_dataset(cfg.dataset, cfg.data_root, cfg.download)
+        resident = cfg.fast_loader or self.device.type == "cpu"
+        self.train = Batches(train, self.info, cfg.batch_size, self.device, self.method, resident)
+        self.test = Batches(test, self.info, max(cfg.batch_size, 256), self.device, None, resident)
+
+        torch.manual_seed(cfg.seed)
+        kwargs = {"drop_rate": cfg.drop_rate} if cfg.drop_rate else {}
+        self.model = create_model(cfg.arch, num_classes=self.info.num_classes, in_chans=self.info.channels,
+                                  **kwargs).to(self.device)
+        if self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.isda = (ISDALoss(self.info.num_classes, self.model.num_features, mode=cfg.cov_mode).to(self.device)
+                     if self.method.loss == "isda" else None)
+        # Weight decay on every parameter, as the reference does.
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                         nesterov=cfg.nesterov and cfg.momentum > 0,
+                                         weight_decay=cfg.weight_decay)
+        self.epoch, self.rows, self.elapsed, self.train_time = 0, [], 0.0, 0.0
+        self.tracking_id: str | None = None
+
+    # --- checkpoint ---
+    def state_dict(self) -> dict[str, Any]:
+        state = {"run_id": self.cfg.run_id, "epoch": self.epoch, "rows": self.rows, "elapsed": self.elapsed,
+                 "train_time": self.train_time, "model": self.model.state_dict(),
+                 "optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                 "tracking_id": self.tracking_id}
+        if self.isda is not None:
+            state["isda"] = self.isda.state_dict()
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.isda is not None:
+            self.isda.load_state_dict(state["isda"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.epoch, self.rows = state["epoch"], list(state["rows"])
+        self.elapsed, self.train_time = state["elapsed"], state["train_time"]
+        self.tracking_id = state.get("tracking_id")
+
+    def save(self) -> None:
+        atomic_write(self.dir / "checkpoint.pt", lambda fh: torch.save(self.state_dict(), fh))
+        atomic_write_text(self.dir / "metrics.csv", _metrics_csv(self.rows))
+
+    # --- one epoch ---
+    def _loss(self, x: torch.Tensor, y: torch.Tensor, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            feats = self.model.features(x)
+            if self.isda is not None:
+                return self.isda(feats, self.model.fc, y, lam)
+            logits = self.model.fc(feats)
+        if self.method.loss == "focal":
+            return focal_loss(logits, y, self.cfg.focal_gamma), logits
+        return F.cross_entropy(logits.float(), y), logits
+
+    def train_epoch(self, lam: float, bar: tqdm | None) -> tuple[float, float]:
+        self.model.train()
+        g = torch.Generator().manual_seed(epoch_seed(self.cfg.seed, self.epoch))
+        # Metrics stay on the device and are read once per epoch: no per-step host sync.
+        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        wrong = torch.zeros((), device=self.device, dtype=torch.int64)
+        for x, y in self.train.epoch(g):
+            loss, logits = self._loss(x, y, lam)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            loss_sum += loss.detach().double() * len(y)
+            wrong += (logits.detach().argmax(1) != y).sum()
+            if bar is not None:
+                bar.update(1)
+        n = self.train.num_samples
+        return float(loss_sum) / n, 100.0 * float(wrong) / n
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[float, float]:
+        self.model.eval()
+        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        wrong = torch.zeros((), device=self.device, dtype=torch.int64)
+        for x, y in self.test.epoch():
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                if self.device.type == "cuda":
+                    x = x.contiguous(memory_format=torch.channels_last)
+                logits = self.model(x).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
+            wrong += (logits.argmax(1) != y).sum()
+        n = self.test.num_samples
+        return float(loss_sum) / n, 100.0 * float(wrong) / n
+
+    def step_epoch(self, bar: tqdm | None = None) -> dict[str, float]:
+        cfg = self.cfg
+        lr = lr_at(self.epoch, lr=cfg.lr, epochs=cfg.epochs, schedule=cfg.schedule, milestones=cfg.milestones,
+                   gamma=cfg.gamma, schedule_offset=cfg.schedule_offset)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        lam = lambda_at(cfg.lambda0, self.epoch, cfg.epochs) if self.isda is not None else 0.0
+        torch.manual_seed(epoch_seed(cfg.seed, self.epoch))
+        start = time.perf_counter()
+        train_loss, train_error = self.train_epoch(lam, bar)
+        self.train_time += time.perf_counter() - start
+        test_loss, test_error = self.evaluate()
+        seconds = time.perf_counter() - start
+        self.elapsed += seconds
+        row = {"epoch": self.epoch, "lr": lr, "lambda": lam, "train_loss": train_loss, "train_error": train_error,
+               "test_loss": test_loss, "test_error": test_error, "epoch_time_s": seconds}
+        self.rows.append(row)
+        self.epoch += 1
+        return row
+
+
+def summarise(cfg: RunConfig, run: Run, status: str, **extra: Any) -> dict[str, Any]:
+    errors = [r["test_error"] for r in run.rows]
+    finite = [e for e in errors if math.isfinite(e)]
+    last = errors[-10:]
+    result = {
+        "run_id": cfg.run_id, "sweep": cfg.sweep, "dataset": cfg.dataset, "arch": cfg.arch,
+        "method": cfg.method, "lambda0": cfg.lambda0, "cov_mode": cfg.cov_mode, "focal_gamma": cfg.focal_gamma,
+        "seed": cfg.seed, "epochs": cfg.epochs, "epochs_done": len(run.rows), "status": status,
+        "final_test_error": errors[-1] if errors and math.isfinite(errors[-1]) else None,
+        "best_test_error": min(finite) if finite else None,
+        "last10_test_error": sum(last) / len(last) if last and all(map(math.isfinite, last)) else None,
+        "wall_time_s": run.elapsed,
+        "images_per_s": (len(run.rows) * run.train.num_samples / run.train_time) if run.train_time else None,
+        "device": device_name(run.device), "precision": "bf16" if run.bf16 else "fp32",
+        "num_params": sum(p.numel() for p in run.model.parameters()),
+        "torch_version": torch.__version__, "git_sha": git_sha(), "versions": versions(),
+    }
+    result.update(extra)
+    return result
+
+
+def run(cfg: RunConfig, run_dir: Path | str, *, progress: bool | None = None, tracker: Any = None) -> dict[str, Any]:
+    """Train ``cfg`` into ``run_dir``, resuming from its checkpoint; returns result.json's content.
+
+    A run whose result.json exists is not trained again. ``progress=None`` shows bars only on a terminal.
+    """
+    import json
+
+    run_dir = Path(run_dir)
+    done = run_dir / "result.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    r = Run(cfg, run_dir)  # loads data and builds the model: bad input fails here, before any file
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml",
+                      yaml.safe_dump({"run_id": cfg.run_id, **cfg.to_dict()}, sort_keys=False))
+    state = _load_checkpoint(run_dir / "checkpoint.pt", cfg.run_id)
+    if state is not None:
+        r.load_state_dict(state)
+    if tracker is not None:
+        r.tracking_id = tracker.start(cfg, r.tracking_id, run_dir)
+    disable = None if progress is None else not progress
+    try:
+        with tqdm(total=cfg.epochs, initial=r.epoch, desc=cfg.slug, unit="ep", disable=disable,
+                  file=sys.stderr) as epochs_bar:
+            while r.epoch < cfg.epochs:
+                with tqdm(total=len(r.train), desc=f"epoch {r.epoch}", unit="step", leave=False,
+                          disable=disable, file=sys.stderr) as bar:
+                    row = r.step_epoch(bar)
+                if tracker is not None:
+                    tracker.log(row)
+                bad = [k for k in ("train_loss", "test_loss") if not math.isfinite(row[k])]
+                if bad:
+                    result = summarise(cfg, r, "diverged", failed_epoch=row["epoch"],
+                                       reason=f"non-finite {bad[0]} ({row[bad[0]]}) in epoch {row['epoch']}")
+                    atomic_write_text(run_dir / "metrics.csv", _metrics_csv(r.rows))
+                    break
+                r.save()
+                epochs_bar.update(1)
+                epochs_bar.set_postfix(test_err=f"{row['test_error']:.2f}%", loss=f"{row['train_loss']:.3f}")
+            else:
+                result = summarise(cfg, r, "completed")
+    except Exception as exc:
+        atomic_write_json(done, summarise(cfg, r, "failed", failed_epoch=r.epoch,
+                                          reason=f"{type(exc).__name__}: {exc}",
+                                          traceback=traceback.format_exc(limit=8)))
+        if tracker is not None:
+            tracker.finish({"status": "failed"})
+        raise
+    atomic_write_json(done, result)
+    if tracker is not None:
+        tracker.finish(result)
+    return result
