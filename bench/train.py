@@ -238,6 +238,10 @@ def run(cfg: RunConfig, run_dir: Path | str, *, progress: bool | None = None, tr
     state = _load_checkpoint(run_dir / "checkpoint.pt", cfg.run_id)
     if state is not None:
         r.load_state_dict(state)
+    if tracker is None:
+        from bench.tracking import make_tracker
+
+        tracker = make_tracker(cfg.tracking)
     if tracker is not None:
         r.tracking_id = tracker.start(cfg, r.tracking_id, run_dir)
     disable = None if progress is None else not progress
