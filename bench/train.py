@@ -200,7 +200,8 @@ class Run:
 
 
 def summarise(cfg: RunConfig, run: Run, status: str, **extra: Any) -> dict[str, Any]:
-    errors = [r["test_error"] for r in run.rows]
+    # A diverged run's errors are those of a broken network: no number to report.
+    errors = [r["test_error"] for r in run.rows] if status != "diverged" else []
     finite = [e for e in errors if math.isfinite(e)]
     last = errors[-10:]
     result = {

@@ -1,0 +1,67 @@
+import pytest
+import yaml
+
+from bench.errors import ConfigError
+from bench.sweep import load_sweep, parse_sweep
+
+
+def test_method_axes_multiply_only_their_methods():
+    sweep = parse_sweep({"grid": {"method": ["ce", "isda", "focal"], "lambda0": [0.25, 0.5],
+                                  "focal_gamma": [1.0, 2.0], "seed": [0, 1]}}, "s")
+    by_method = {}
+    for cfg in sweep.runs:
+        by_method.setdefault(cfg.method, []).append(cfg)
+    assert len(by_method["ce"]) == 2 and len(by_method["isda"]) == 4 and len(by_method["focal"]) == 4
+    assert {c.lambda0 for c in by_method["isda"]} == {0.25, 0.5}
+    assert all(c.lambda0 is None and c.focal_gamma is None for c in by_method["ce"])
+    assert all(c.sweep == "s" for c in sweep.runs)
+    assert len({c.run_id for c in sweep.runs}) == 10
+
+
+def test_overrides_include_exclude_and_duplicates():
+    sweep = parse_sweep({
+        "name": "x", "grid": {"method": ["ce", "isda"], "seed": [0, 1]},
+        "overrides": {"epochs": 3, "lambda0": 0.75},
+        "include": [{"method": "isda", "seed": 7}, {"method": "ce", "seed": 0}],
+        "exclude": [{"method": "ce", "seed": 1}],
+    }, "ignored")
+    assert sweep.name == "x"
+    slugs = sorted(c.slug for c in sweep.runs)
+    assert slugs == sorted(["digits-resnet32-ce-s0", "digits-resnet32-isda-l0.75-s0",
+                            "digits-resnet32-isda-l0.75-s1", "digits-resnet32-isda-l0.75-s7"])
+    assert all(c.epochs == 3 for c in sweep.runs)
+
+
+def test_name_defaults_to_stem(tmp_path):
+    path = tmp_path / "my-sweep.yaml"
+    path.write_text(yaml.safe_dump({"grid": {"method": ["ce"]}}))
+    assert load_sweep(path).name == "my-sweep"
+
+
+@pytest.mark.parametrize("text, key", [
+    ("", "sweep"),
+    ("[1, 2]", "sweep"),
+    ("grid: {method: [ce]}\nfoo: 1\n", "foo"),
+    ("grid: {dataset: [mnist]}\n", "dataset"),
+    ("grid: {method: []}\n", "grid.method"),
+    ("grid: {methods: [ce]}\n", "grid.methods"),
+    ("name: ../../etc\ngrid: {method: [ce]}\n", "name"),
+    ("name: a/b\ngrid: {method: [ce]}\n", "name"),
+    ("grid: {method: [ce], epochs: [-1]}\n", "epochs"),
+    ("grid: {method: [ce]}\noverrides: {epochs: ten}\n", "epochs"),
+    ("grid: {method: [ce]}\nunsafe: !!python/object/apply:os.system [echo hi]\n", "sweep"),
+    ("grid: {method: [ce]\n", "sweep"),
+])
+def test_bad_sweeps_name_the_key(tmp_path, text, key):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path)
+    assert info.value.key == key
+
+
+def test_smoke_sweep_is_the_documented_matrix():
+    sweep = load_sweep("sweeps/smoke.yaml")
+    assert sweep.name == "smoke"
+    assert sorted({c.method for c in sweep.runs}) == ["autoaugment", "ce", "focal", "isda"]
+    assert len(sweep.runs) == 12 and {c.seed for c in sweep.runs} == {0, 1, 2}

@@ -1,0 +1,121 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from bench.config import resolve
+from bench.isda import lambda_at
+from bench.recipes import lr_at
+from bench.train import run
+
+TIMING = {"epoch_time_s", "wall_time_s", "images_per_s", "device", "git_sha", "versions"}
+SPEC = {"dataset": "digits", "arch": "resnet32", "method": "isda", "lambda0": 0.5, "epochs": 5,
+        "batch_size": 128, "seed": 3, "threads": 1}
+
+
+def rows(run_dir: Path) -> list[dict]:
+    with open(run_dir / "metrics.csv") as fh:
+        return [{k: v for k, v in r.items() if k not in TIMING} for r in csv.DictReader(fh)]
+
+
+def result(run_dir: Path) -> dict:
+    return {k: v for k, v in json.loads((run_dir / "result.json").read_text()).items() if k not in TIMING}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ref") / "run"
+    run(resolve(SPEC), out, progress=False)
+    return out
+
+
+def test_run_directory_layout_and_result(reference):
+    cfg = resolve(SPEC)
+    assert sorted(p.name for p in reference.iterdir()) == ["checkpoint.pt", "config.yaml", "metrics.csv",
+                                                           "result.json"]
+    saved = yaml.safe_load((reference / "config.yaml").read_text())
+    assert saved["run_id"] == cfg.run_id and resolve({k: v for k, v in saved.items() if k != "run_id"}) == cfg
+    res = json.loads((reference / "result.json").read_text())
+    errors = [float(r["test_error"]) for r in rows(reference)]
+    assert res["status"] == "completed" and res["epochs_done"] == 5
+    assert res["final_test_error"] == errors[-1] and res["best_test_error"] == min(errors)
+    assert res["last10_test_error"] == pytest.approx(sum(errors) / len(errors))  # < 10 epochs: all of them
+    assert res["torch_version"] == torch.__version__ and res["git_sha"]
+    for r in rows(reference):
+        e = int(r["epoch"])
+        assert float(r["lambda"]) == lambda_at(0.5, e, 5)
+        assert float(r["lr"]) == lr_at(e, lr=cfg.lr, epochs=5, schedule="step", milestones=cfg.milestones,
+                                       gamma=cfg.gamma, schedule_offset=1)
+    assert float(rows(reference)[-1]["test_error"]) < 30  # it learned something in 5 epochs
+
+
+def test_repeat_is_bit_identical_on_cpu(reference, tmp_path):
+    run(resolve(SPEC), tmp_path / "again", progress=False)
+    assert rows(tmp_path / "again") == rows(reference)
+    assert result(tmp_path / "again") == result(reference)
+    a = torch.load(reference / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "again" / "checkpoint.pt", weights_only=True)
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert torch.equal(a["isda"]["stats.cov"], b["isda"]["stats.cov"])
+
+
+def test_finished_run_is_not_trained_again(reference):
+    before = (reference / "result.json").stat().st_mtime_ns
+    assert run(resolve(SPEC), reference, progress=False)["status"] == "completed"
+    assert (reference / "result.json").stat().st_mtime_ns == before
+
+
+def test_sigkill_mid_run_then_resume_equals_uninterrupted(reference, tmp_path):
+    out = tmp_path / "killed"
+    code = ("import sys; from bench.config import resolve; from bench.train import run; "
+            f"run(resolve({SPEC!r}), sys.argv[1], progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(out)], cwd=Path(__file__).parent.parent)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (out / "metrics.csv").exists() and len((out / "metrics.csv").read_text().splitlines()) >= 3:
+            break
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "result.json").exists()
+    epoch = torch.load(out / "checkpoint.pt", weights_only=True)["epoch"]
+    assert 2 <= epoch < 5
+    run(resolve(SPEC), out, progress=False)
+    assert rows(out) == rows(reference)
+    assert result(out) == result(reference)
+
+
+def test_corrupt_checkpoint_is_reported_and_the_run_restarts(reference, tmp_path, capsys):
+    out = tmp_path / "corrupt"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    run(resolve(SPEC), out, progress=False)
+    assert "checkpoint" in capsys.readouterr().err and (out / "checkpoint.pt.corrupt").exists()
+    assert rows(out) == rows(reference)
+
+
+def test_divergence_ends_the_run_with_its_epoch_and_reason(tmp_path):
+    spec = {**SPEC, "method": "ce", "lambda0": None, "lr": 1e30, "epochs": 4}
+    res = run(resolve(spec), tmp_path / "div", progress=False)
+    assert res["status"] == "diverged" and res["failed_epoch"] == 0
+    assert "non-finite" in res["reason"]
+    assert res["final_test_error"] is None and res["last10_test_error"] is None
+    # The diverged epoch is recorded; the checkpoint on disk is not overwritten by it.
+    assert len(rows(tmp_path / "div")) == 1 and not (tmp_path / "div" / "checkpoint.pt").exists()
+
+
+def test_focal_and_augmented_methods_train(tmp_path):
+    for method in ("focal", "isda+cutout"):
+        spec = {**SPEC, "method": method, "lambda0": None, "epochs": 1}
+        res = run(resolve(spec), tmp_path / method, progress=False)
+        assert res["status"] == "completed" and res["method"] == method
