@@ -109,24 +109,50 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_launch(args: argparse.Namespace) -> int:
     from bench.fsutil import atomic_write_text
-    from bench.launch import launch_debug, launch_local, plan_todo
+    from bench.launch import DONE_STATES, launch_debug, launch_local, plan_todo, reset_failed, run_state
 
     sweep = _load(args)
     cluster = args.cluster or sweep.cluster or ("slurm" if _has_slurm() else "local")
     if cluster not in ("local", "debug", "slurm"):
         raise ConfigError("--cluster", cluster, ["local", "debug", "slurm"])
+    if args.parallel is not None and args.parallel < 1:
+        raise ConfigError("--parallel", args.parallel, "a positive integer")
+    if not args.poll > 0:
+        raise ConfigError("--poll", args.poll, "a number of seconds > 0")
+    if args.profile and cluster != "slurm":
+        raise ConfigError("--profile", args.profile, f"only with --cluster slurm (the cluster is {cluster})")
+    profile = None
+    if cluster == "slurm":
+        from bench.slurm import load_profile
+
+        # A bad profile ends here, before anything is written or submitted.
+        profile = load_profile(args.profile or sweep.profile, sweep.path)
     root = _results_root(args)
+    states = [run_state(sweep.run_dir(root, cfg)) for cfg in sweep.runs]
     todo = plan_todo(sweep, root, retry_failed=args.retry_failed)
-    print(f"sweep {sweep.name}: {len(sweep.runs)} runs, {len(sweep.runs) - len(todo)} already done, "
-          f"{len(todo)} to run on {cluster}")
+    finished = sum(s in DONE_STATES for s in states) - (sum(s == "failed" for s in states) if args.retry_failed else 0)
+    busy = len(sweep.runs) - finished - len(todo)
+    print(f"sweep {sweep.name}: {len(sweep.runs)} runs, {finished} already finished"
+          + (f", {busy} being trained by a live process" if busy else "") + f", {len(todo)} to run on {cluster}")
+
+    def reset(runs) -> None:  # only now: a launch refused earlier leaves failed results alone
+        if args.retry_failed:
+            for cfg in runs:
+                reset_failed(sweep.run_dir(root, cfg))
+
     if not todo:
+        if cluster == "slurm" and args.wait:
+            from bench.slurm import wait_sweep
+
+            return wait_sweep(sweep, root, poll_s=args.poll)
         return 0
     if sweep.path is not None:
         atomic_write_text(root / sweep.name / "sweep.yaml", sweep.path.read_text())
     if cluster == "slurm":
         from bench.slurm import launch_slurm
 
-        return launch_slurm(sweep, todo, root, profile=args.profile or sweep.profile, wait=args.wait)
+        return launch_slurm(sweep, todo, root, profile=profile, wait=args.wait, poll_s=args.poll, on_submit=reset)
+    reset(todo)
     if cluster == "debug":
         failed = launch_debug(sweep, todo, root)
     else:
@@ -142,25 +168,28 @@ def _has_slurm() -> bool:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from bench.launch import run_state
+    from bench.slurm import count_states, format_counts, sweep_status
 
     sweep = _load(args)
     root = _results_root(args)
-    counts: dict[str, int] = {}
-    for cfg in sweep.runs:
-        state = run_state(sweep.run_dir(root, cfg))
-        counts[state] = counts.get(state, 0) + 1
-        if args.verbose:
-            print(f"{cfg.run_id}  {state:<12} {cfg.slug}")
-    print(f"sweep {sweep.name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    statuses = sweep_status(sweep, root)
+    if not args.quiet:
+        print(f"{'run_id':<13} {'state':<11} {'job':<12} {'epochs':>9}  run")
+        for s in statuses:
+            line = (f"{s.cfg.run_id:<13} {s.state:<11} {s.job_id or '-':<12} "
+                    f"{f'{s.epochs_done}/{s.cfg.epochs}':>9}  {s.cfg.slug}")
+            if args.verbose and (s.detail or s.slurm_state):
+                line += f"  [{s.slurm_state or '-'}] {s.detail}"
+            print(line)
+    print(f"sweep {sweep.name}: {len(statuses)} runs: {format_counts(count_states(statuses))}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.report import write_report
+    from bench.report import parse_formats, write_report
     from bench.results import collect, load_curves, write_runs
 
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    formats = parse_formats(args.format)  # refuse a bad format before anything is written
     sweep = _load(args)
     root = _results_root(args)
     planned = [{"run_id": cfg.run_id, **cfg.to_dict()} for cfg in sweep.runs]
@@ -208,10 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--cluster", help="local (default without SLURM) | debug (in-process) | slurm")
     la.add_argument("--parallel", type=int, help="local: runs at once (default: one per GPU, or per core)")
     la.add_argument("--profile", help="slurm: a cluster profile YAML (slurm/profiles/*.yaml)")
-    la.add_argument("--retry-failed", action="store_true", help="run failed runs again")
-    la.add_argument("--wait", action="store_true", help="slurm: follow the sweep until every run has ended")
-    st = sweep_cmd("status", cmd_status, "count runs by state")
-    st.add_argument("-v", "--verbose", action="store_true", help="one line per run")
+    la.add_argument("--retry-failed", action="store_true",
+                    help="also run failed runs again (from their last checkpoint); diverged runs stay")
+    la.add_argument("--wait", action="store_true",
+                    help="slurm: follow the sweep with a progress bar until every run has ended; "
+                         "exit 1 if any failed")
+    la.add_argument("--poll", type=float, default=10.0, help="slurm --wait: seconds between checks (default 10)")
+    st = sweep_cmd("status", cmd_status,
+                   "per run: pending | running | preempted | requeued | interrupted | completed | diverged | failed")
+    st.add_argument("-v", "--verbose", action="store_true", help="add SLURM's state and the reason")
+    st.add_argument("-q", "--quiet", action="store_true", help="only the counts per state")
     rp = sweep_cmd("report", cmd_report, "collect results and write tables and figures")
     rp.add_argument("--format", default="md,html", help="comma-separated: md, tex, html (default md,html)")
     rp.add_argument("--paper", action=argparse.BooleanOptionalAction, default=True,

@@ -53,7 +53,7 @@ _IMAGENET = Recipe(epochs=300, batch_size=512, lr=0.2, weight_decay=1e-4, schedu
 IMAGENET_LAMBDA0 = {"resnet101": 5.0, "densenet121": 1.0, "densenet264": 1.0}
 
 # The embedded default: 1,437 training digits of 8×8 pixels. Short, so a sweep runs on a laptop CPU.
-DIGITS = Recipe(epochs=30, batch_size=64, lr=0.05, weight_decay=5e-4, milestones=(15, 23), gamma=0.1)
+DIGITS = Recipe(epochs=30, batch_size=128, lr=0.1, weight_decay=5e-4, milestones=(15, 23), gamma=0.1)
 
 
 def recipe_for(dataset: str, arch: str) -> Recipe:

@@ -1,0 +1,97 @@
+"""The command line end to end: what a user types, in a scratch working directory."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench.cli import main
+
+TINY = {"name": "tiny", "grid": {"dataset": ["digits"], "arch": ["resnet32"], "method": ["ce", "isda"],
+                                 "seed": [0]},
+        "overrides": {"epochs": 2, "batch_size": 256}}
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def scratch(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ISDA_BENCH_RESULTS", raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "--dataset", "mnist"], "dataset: 'mnist'"),
+    (["train", "--method", "isda", "--lambda0", "-1"], "lambda0: -1.0"),
+    (["train", "--epochs", "-3"], "epochs: -3"),
+    (["train", "--epochs", "x"], "--epochs"),
+    (["train", "--set", "colour=red"], "colour"),
+    (["train", "--arch", "resnet9000"], "arch: 'resnet9000'"),
+    (["plan", "missing.yaml"], "missing.yaml"),
+    (["launch", "bad.yaml"], "name"),
+    (["launch", "tiny.yaml", "--cluster", "moon"], "--cluster: 'moon'"),
+    (["report", "tiny.yaml", "--format", "docx"], "format: 'docx'"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(scratch, capsys, argv, needle):
+    (scratch / "bad.yaml").write_text("name: ../outside\ngrid: {method: [ce]}\n")
+    (scratch / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    before = files_under(scratch)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and needle in err and "Traceback" not in err
+    assert files_under(scratch) == before
+
+
+def test_console_script_exit_status(scratch):
+    out = subprocess.run([sys.executable, "-m", "bench.cli", "train", "--dataset", "nope"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and not (scratch / "results").exists()
+
+
+def test_train_command_writes_one_run(scratch, capsys):
+    assert main(["train", "--dataset", "digits", "--arch", "resnet32", "--method", "isda", "--lambda0", "0.5",
+                 "--epochs", "2", "--seed", "0", "--batch-size", "256", "--out", "run1"]) == 0
+    assert "completed" in capsys.readouterr().out
+    res = json.loads((scratch / "run1" / "result.json").read_text())
+    assert res["method"] == "isda" and res["lambda0"] == 0.5 and res["epochs_done"] == 2
+
+
+def test_debug_sweep_then_relaunch_then_report(scratch, capsys):
+    (scratch / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    assert main(["launch", "tiny.yaml", "--cluster", "debug"]) == 0
+    runs = sorted((scratch / "results" / "tiny").glob("*/result.json"))
+    assert len(runs) == 2
+    stamps = [p.stat().st_mtime_ns for p in runs]
+    capsys.readouterr()
+    assert main(["launch", "tiny.yaml", "--cluster", "debug"]) == 0
+    assert "2 already done, 0 to run" in capsys.readouterr().out
+    assert [p.stat().st_mtime_ns for p in runs] == stamps
+    assert main(["plan", "tiny.yaml"]) == 0
+    assert "completed: 2" in capsys.readouterr().out
+    assert main(["report", "tiny.yaml", "--format", "md,tex,html"]) == 0
+    for name in ("report.md", "report.tex", "report.html"):
+        assert (scratch / "reports" / "tiny" / name).stat().st_size > 0
+    assert (scratch / "results" / "tiny" / "runs.parquet").exists()
+    text = (scratch / "reports" / "tiny" / "report.md").read_text()
+    assert "| Digits | ResNet-32 |" in text and "(n=1)" in text
+
+
+def test_local_cluster_runs_subprocesses_with_logs(scratch):
+    (scratch / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "grid": {**TINY["grid"], "method": ["ce"],
+                                                                         "seed": [0, 1]}}))
+    assert main(["launch", "tiny.yaml", "--cluster", "local", "--parallel", "2"]) == 0
+    run_dirs = sorted(p for p in (scratch / "results" / "tiny").iterdir() if p.is_dir())
+    assert len(run_dirs) == 2
+    for run_dir in run_dirs:
+        assert json.loads((run_dir / "result.json").read_text())["status"] == "completed"
+        assert list((run_dir / "logs").glob("*_log.err")), "stderr of the run is kept in its folder"
