@@ -19,7 +19,7 @@ from bench.errors import ConfigError
 from bench.methods import parse_method
 from bench.recipes import recipe_for, scale_milestones
 
-DATASETS = ("digits", "synthetic", "cifar10", "cifar100")
+DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "imagenet")
 COV_MODES = ("full", "diagonal")
 SCHEDULES = ("step", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -57,6 +57,7 @@ class RunConfig:
     device: str = "auto"
     threads: int = 0  # 0: torch's default
     fast_loader: bool = True  # dataset resident on the device, batched augmentation
+    workers: int = 0  # DataLoader workers for per-image transforms (AutoAugment, ImageNet JPEGs)
     tracking: str = "disabled"
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,7 +87,7 @@ class RunConfig:
         return "-".join(parts)
 
 
-_SCHEDULING = ("sweep", "data_root", "download", "device", "threads", "fast_loader", "tracking")
+_SCHEDULING = ("sweep", "data_root", "download", "device", "threads", "fast_loader", "workers", "tracking")
 FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
 EXPERIMENT_FIELDS = tuple(n for n in FIELD_NAMES if n not in _SCHEDULING)
 _RECIPE_FIELDS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "schedule",
@@ -132,13 +133,13 @@ _KINDS = {
     "momentum": "float", "nesterov": "bool", "weight_decay": "float", "schedule": "str",
     "milestones": "ints", "gamma": "float", "schedule_offset": "int", "drop_rate": "float",
     "precision": "str", "sweep": "str", "data_root": "str", "download": "bool", "device": "str",
-    "threads": "int", "fast_loader": "bool", "tracking": "str",
+    "threads": "int", "fast_loader": "bool", "workers": "int", "tracking": "str",
 }
 _CHOICES = {"dataset": DATASETS, "cov_mode": COV_MODES, "schedule": SCHEDULES,
             "precision": PRECISIONS, "device": DEVICES, "tracking": TRACKING}
 _MIN = {"seed": (0, ">= 0"), "epochs": (1, ">= 1"), "batch_size": (2, ">= 2"), "lr": (0.0, "> 0"),
         "momentum": (0.0, ">= 0"), "weight_decay": (0.0, ">= 0"), "gamma": (0.0, "> 0"),
-        "lambda0": (0.0, ">= 0"), "focal_gamma": (0.0, ">= 0"), "threads": (0, ">= 0"),
+        "lambda0": (0.0, ">= 0"), "focal_gamma": (0.0, ">= 0"), "threads": (0, ">= 0"), "workers": (0, ">= 0"),
         "schedule_offset": (0, ">= 0"), "drop_rate": (0.0, ">= 0")}
 _STRICT = {"lr", "gamma"}
 

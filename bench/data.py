@@ -12,7 +12,7 @@ import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -109,7 +109,33 @@ def _cifar(name: str, root: str | None, download: bool) -> tuple[Split, Split, D
     return splits[0], splits[1], info
 
 
-def load_dataset(name: str, root: str | None = None, download: bool = False) -> tuple[Split, Split, DatasetInfo]:
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _imagenet(root: str | None, size: int = 224) -> tuple[Any, Any, DatasetInfo]:
+    """An ImageFolder root with train/ and val/ (one folder per class, as for ImageNet)."""
+    from torchvision import transforms as T
+    from torchvision.datasets import ImageFolder
+
+    path = data_root(root)
+    if not (path / "train").is_dir() or not (path / "val").is_dir():
+        raise ConfigError("data_root", str(path), "a folder with train/ and val/, one sub-folder per class")
+    train = ImageFolder(str(path / "train"), transform=T.Compose([
+        T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.PILToTensor()]))
+    val = ImageFolder(str(path / "val"), transform=T.Compose([
+        T.Resize(size * 256 // 224), T.CenterCrop(size), T.PILToTensor()]))
+    if train.classes != val.classes:
+        raise ConfigError("data_root", str(path), "train/ and val/ with the same class folders")
+    info = DatasetInfo("imagenet", len(train.classes), 3, size, IMAGENET_MEAN, IMAGENET_STD, pad=0, flip=True,
+                       cutout=size // 2)
+    return train, val, info
+
+
+def load_dataset(name: str, root: str | None = None, download: bool = False) -> tuple[Any, Any, DatasetInfo]:
+    """(train, test, info): uint8 ``Split``s, or for ``imagenet`` torchvision ImageFolders."""
+    if name == "imagenet":
+        return _imagenet(root)
     if name == "digits":
         return _digits()
     if name == "synthetic":
@@ -159,39 +185,43 @@ def _policy(augment: str):
     return None
 
 
-class Batches:
-    """Mini-batches of one split: shuffled and augmented for training, plain for evaluation.
+class _Normalise:
+    def __init__(self, info: DatasetInfo, device: torch.device):
+        shape = (1, info.channels, 1, 1)
+        self.device = device
+        self.mean = torch.tensor(info.mean, device=device).view(shape)
+        self.std = torch.tensor(info.std, device=device).view(shape)
 
-    All randomness of an epoch comes from the generator passed to ``epoch`` (and, for the
-    per-image policies, torch's global generator), so a run reseeded at each epoch repeats exactly.
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.to(self.device, non_blocking=True).float() / 255 - self.mean) / self.std
+
+
+class Batches:
+    """Mini-batches of a uint8 tensor split: shuffled and augmented in whole batches, or plain.
+
+    All randomness of an epoch comes from the generator passed to ``epoch``, so a run reseeded
+    at each epoch repeats exactly. With ``resident`` the images live on the device (airbench
+    style): no worker pool, one gather per batch.
     """
 
     def __init__(self, split: Split, info: DatasetInfo, batch_size: int, device: torch.device,
                  method: Method | None = None, resident: bool = True):
         self.info, self.batch_size, self.device, self.method = info, batch_size, device, method
-        self.policy = _policy(method.augment) if method else None
-        # The per-image policies run on the CPU, so their images stay there.
-        self.split = split.to(device) if resident and self.policy is None else split
-        shape = (1, info.channels, 1, 1)
-        self.mean = torch.tensor(info.mean, device=device).view(shape)
-        self.std = torch.tensor(info.std, device=device).view(shape)
+        self.split = split.to(device) if resident else split
+        self.normalise = _Normalise(info, device)
 
     def __len__(self) -> int:
-        return -(-len(self.split.y) // self.batch_size)
+        return -(-self.num_samples // self.batch_size)
 
     @property
     def num_samples(self) -> int:
         return len(self.split.y)
 
-    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.to(self.device, non_blocking=True).float() / 255 - self.mean) / self.std
-
     def epoch(self, generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n, bs = self.num_samples, self.batch_size
-        train = self.method is not None
-        if not train:
+        if self.method is None:
             for i in range(0, n, bs):
-                yield self._normalise(self.split.x[i:i + bs]), self.split.y[i:i + bs].to(self.device)
+                yield self.normalise(self.split.x[i:i + bs]), self.split.y[i:i + bs].to(self.device)
             return
         info, dev = self.info, self.split.x.device
         # Draw the whole epoch's random numbers at once on the CPU: one small copy, no per-step sync.
@@ -202,10 +232,74 @@ class Batches:
         perm, oy, ox, flip, cy, cx = (t.to(dev) for t in (perm, oy, ox, flip, cy, cx))
         for i in range(0, n, bs):
             idx = perm[i:i + bs]
-            x = crop_flip(self.split.x[idx], oy[idx], ox[idx], flip[idx], info.pad)
-            if self.policy is not None:
-                x = torch.stack([self.policy(img) for img in x])
-            x = self._normalise(x)
+            x = self.normalise(crop_flip(self.split.x[idx], oy[idx], ox[idx], flip[idx], info.pad))
             if self.method.cutout:
                 x = cutout(x, cy[idx].to(self.device), cx[idx].to(self.device), info.cutout)
             yield x, self.split.y[idx].to(self.device, non_blocking=True)
+
+
+class _PerImage(torch.utils.data.Dataset):
+    """A uint8 tensor split through per-image CPU transforms (crop, flip, AutoAugment, ...)."""
+
+    def __init__(self, split: Split, transform):
+        self.split, self.transform = split, transform
+
+    def __len__(self) -> int:
+        return len(self.split.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.transform(self.split.x[i]), int(self.split.y[i])
+
+
+class WorkerBatches:
+    """Mini-batches from per-image CPU transforms in a DataLoader (workers optional).
+
+    For what cannot be batched on the device: AutoAugment / RandAugment, and JPEG decoding with
+    RandomResizedCrop for ImageNet. Images travel as uint8 and are normalised on the device;
+    Cutout is still applied to the whole batch there. The loader's shuffling and its workers'
+    seeds derive from the epoch's generator, so an epoch repeats for the same worker count.
+    """
+
+    def __init__(self, dataset: torch.utils.data.Dataset, info: DatasetInfo, batch_size: int,
+                 device: torch.device, method: Method | None = None, workers: int = 0):
+        self.dataset, self.info, self.batch_size, self.device = dataset, info, batch_size, device
+        self.method, self.workers = method, workers
+        self.normalise = _Normalise(info, device)
+
+    def __len__(self) -> int:
+        return -(-self.num_samples // self.batch_size)
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.dataset)
+
+    def epoch(self, generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        train = self.method is not None
+        loader = torch.utils.data.DataLoader(
+            self.dataset, batch_size=self.batch_size, shuffle=train, generator=generator,
+            num_workers=self.workers, pin_memory=self.device.type == "cuda",
+            persistent_workers=False, multiprocessing_context="spawn" if self.workers else None)
+        if train and self.method.cutout:
+            n = self.num_samples
+            cy, cx = torch.randint(0, self.info.size, (2, n), generator=generator)
+        for i, (x, y) in enumerate(loader):
+            x = self.normalise(x)
+            if train and self.method.cutout:
+                sl = slice(i * self.batch_size, i * self.batch_size + len(y))
+                x = cutout(x, cy[sl].to(self.device), cx[sl].to(self.device), self.info.cutout)
+            yield x, y.to(self.device, non_blocking=True)
+
+
+def make_batches(data, info: DatasetInfo, batch_size: int, device: torch.device, method: Method | None,
+                 *, resident: bool = True, workers: int = 0):
+    """The right loader for a split: device-batched where possible, per-image workers otherwise."""
+    from torchvision import transforms as T
+
+    policy = _policy(method.augment) if method is not None else None
+    if isinstance(data, Split) and policy is None:
+        return Batches(data, info, batch_size, device, method, resident)
+    if isinstance(data, Split):
+        steps = [T.RandomCrop(info.size, padding=info.pad, padding_mode="reflect")] if info.pad else []
+        steps += [T.RandomHorizontalFlip()] if info.flip else []
+        data = _PerImage(data, T.Compose(steps + [policy]))
+    return WorkerBatches(data, info, batch_size, device, method, workers)

@@ -22,7 +22,7 @@ import yaml
 from tqdm import tqdm
 
 from bench.config import RunConfig
-from bench.data import Batches, load_dataset
+from bench.data import load_dataset, make_batches
 from bench.fsutil import atomic_write, atomic_write_json, atomic_write_text
 from bench.isda import ISDALoss, lambda_at
 from bench.losses import focal_loss
@@ -86,8 +86,10 @@ class Run:
         self.bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.device.type == "cuda")
         train, test, self.info = load_dataset(cfg.dataset, cfg.data_root, cfg.download)
         resident = cfg.fast_loader or self.device.type == "cpu"
-        self.train = Batches(train, self.info, cfg.batch_size, self.device, self.method, resident)
-        self.test = Batches(test, self.info, max(cfg.batch_size, 256), self.device, None, resident)
+        self.train = make_batches(train, self.info, cfg.batch_size, self.device, self.method,
+                                  resident=resident, workers=cfg.workers)
+        self.test = make_batches(test, self.info, max(cfg.batch_size, 256), self.device, None,
+                                 resident=resident, workers=cfg.workers)
 
         torch.manual_seed(cfg.seed)
         kwargs = {"drop_rate": cfg.drop_rate} if cfg.drop_rate else {}

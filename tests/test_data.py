@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.data import Batches, crop_flip, cutout, load_dataset
+from bench.data import Batches, WorkerBatches, crop_flip, cutout, load_dataset, make_batches
 from bench.errors import ConfigError
 from bench.methods import parse_method
 from tests.helpers import write_cifar
@@ -78,9 +78,58 @@ def test_epoch_is_a_permutation_and_repeats_with_the_seed():
     assert not torch.equal(xs1, xs3)
 
 
-def test_autoaugment_runs_per_image_and_keeps_shapes():
+def test_autoaugment_runs_per_image_in_a_loader_and_repeats_with_the_seed():
     train, _, info = load_dataset("digits")
-    batches = Batches(train, info, 64, torch.device("cpu"), parse_method("autoaugment"))
+    batches = make_batches(train, info, 64, torch.device("cpu"), parse_method("autoaugment"))
+    assert isinstance(batches, WorkerBatches)
+
+    def first_batch(seed):
+        torch.manual_seed(seed)  # the per-image policy draws from torch's global generator
+        return next(iter(batches.epoch(torch.Generator().manual_seed(seed))))
+
+    (x1, y1), (x2, y2) = first_batch(0), first_batch(0)
+    assert x1.shape == (64, 1, 8, 8) and x1.dtype == torch.float32 and torch.isfinite(x1).all()
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    assert not torch.equal(x1, first_batch(1)[0])
+    plain = make_batches(train, info, 64, torch.device("cpu"), parse_method("cutout"))
+    assert isinstance(plain, Batches)
+
+
+def write_image_folder(root, classes=2, per_class=3, seed=0):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", per_class), ("val", 2)):
+        for c in range(classes):
+            d = root / split / f"n{c:08d}"
+            d.mkdir(parents=True)
+            for i in range(n):
+                h, w = rng.integers(40, 90, size=2)
+                Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(d / f"{i}.JPEG")
+
+
+def test_imagenet_folder_crops_to_224_and_evaluates_at_center_224(tmp_path):
+    write_image_folder(tmp_path)
+    train, val, info = load_dataset("imagenet", str(tmp_path))
+    assert info.num_classes == 2 and len(train) == 6 and len(val) == 4
     torch.manual_seed(0)
-    x, y = next(iter(batches.epoch(torch.Generator().manual_seed(0))))
-    assert x.shape == (64, 1, 8, 8) and x.dtype == torch.float32 and torch.isfinite(x).all()
+    tb = make_batches(train, info, 4, torch.device("cpu"), parse_method("ce"))
+    x, y = next(iter(tb.epoch(torch.Generator().manual_seed(0))))
+    assert x.shape == (4, 3, 224, 224) and y.dtype == torch.int64
+    vb = make_batches(val, info, 4, torch.device("cpu"), None)
+    xs = torch.cat([x for x, _ in vb.epoch()])
+    assert xs.shape == (4, 3, 224, 224)
+    # Evaluation is resize-256 + center-224 of the JPEG, normalised with ImageNet's statistics.
+    from PIL import Image
+    from torchvision.transforms import functional as TF
+
+    img = Image.open(val.samples[0][0]).convert("RGB")
+    ref = TF.pil_to_tensor(TF.center_crop(TF.resize(img, 256), 224)).float() / 255
+    mean = torch.tensor(info.mean).view(3, 1, 1)
+    std = torch.tensor(info.std).view(3, 1, 1)
+    assert torch.allclose(xs[0], (ref - mean) / std, atol=1e-6)
+
+
+def test_imagenet_folder_missing_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="train/ and val/"):
+        load_dataset("imagenet", str(tmp_path))

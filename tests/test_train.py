@@ -119,3 +119,16 @@ def test_focal_and_augmented_methods_train(tmp_path):
         spec = {**SPEC, "method": method, "lambda0": None, "epochs": 1}
         res = run(resolve(spec), tmp_path / method, progress=False)
         assert res["status"] == "completed" and res["method"] == method
+
+
+def test_imagenet_track_trains_from_a_folder_with_diagonal_isda(tmp_path):
+    from tests.test_data import write_image_folder
+
+    write_image_folder(tmp_path / "data")
+    cfg = resolve({"dataset": "imagenet", "arch": "resnet50", "method": "isda", "epochs": 1, "batch_size": 3,
+                   "data_root": str(tmp_path / "data"), "threads": 2})
+    assert cfg.cov_mode == "diagonal" and cfg.lambda0 == 7.5 and cfg.schedule == "cosine"
+    res = run(cfg, tmp_path / "run", progress=False)
+    assert res["status"] == "completed"
+    stats = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["isda"]
+    assert stats["stats.cov"].shape == (2, 2048) and float(stats["stats.count"].sum()) == 6
