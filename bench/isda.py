@@ -1,0 +1,246 @@
+"""Implicit semantic data augmentation (ISDA), written without host-device synchronisation.
+
+Pure tensor math, no I/O. Every quantity is computed with shapes known from the inputs'
+sizes alone: no ``unique``/``nonzero``/``bincount``, no boolean-mask indexing, no ``.item()``
+and no Python branch on a tensor's value, so a CUDA step never stalls the launching CPU.
+
+Memory: the only tensors whose size grows with the class count squared or with A² are the
+statistics themselves (``cov``) and, for the pairwise table, C·C·A; everything that would
+grow as N·C·A, N·A·A or N·C·C in the authors' formulation is either avoided or processed in
+chunks whose size is bounded by ``CHUNK_ELEMS``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+MODES = ("full", "diagonal")
+
+# Upper bound, in elements, on the working set of one chunk (outer products in the update,
+# class-difference blocks in σ²). 2**24 float32 = 64 MiB: large enough that the GEMMs stay
+# efficient, small enough that C=1000, A=2048 fits beside its 16 GB covariance on one GPU.
+CHUNK_ELEMS = 1 << 24
+
+# σ²'s backward needs Σ_y(w_j - w_y) for every output entry. Keeping it costs R·C·A
+# elements; above this bound it is recomputed in backward instead (one more A²-sized pass).
+SAVE_ELEMS = 1 << 27
+
+
+def _one_hot(labels: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
+    # scatter_ instead of F.one_hot: one_hot validates the label range on some devices by
+    # reading values back to the host.
+    out = torch.zeros(labels.shape[0], num_classes, dtype=dtype, device=labels.device)
+    return out.scatter_(1, labels[:, None], 1.0)
+
+
+def _rows_per_chunk(elems_per_row: int) -> int:
+    return max(1, CHUNK_ELEMS // max(1, elems_per_row))
+
+
+class ClassCovariance(nn.Module):
+    """Per-class feature mean, covariance and count, merged batch by batch (paper eq. 9-11).
+
+    After any sequence of ``update`` calls, ``cov[c]`` is the biased (divided by n) covariance
+    of every class-c feature seen so far: the merge is exact, not a moving average. The count
+    is a float32 buffer, exact up to 2**24 samples per class.
+    """
+
+    mean: Tensor
+    cov: Tensor
+    count: Tensor
+
+    def __init__(self, num_classes: int, feature_dim: int, mode: str = "full") -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.num_classes, self.feature_dim, self.mode = num_classes, feature_dim, mode
+        cov_shape = (num_classes, feature_dim, feature_dim) if mode == "full" else (num_classes, feature_dim)
+        self.register_buffer("mean", torch.zeros(num_classes, feature_dim))
+        self.register_buffer("cov", torch.zeros(cov_shape))
+        self.register_buffer("count", torch.zeros(num_classes))
+
+    @torch.no_grad()
+    def update(self, features: Tensor, labels: Tensor) -> None:
+        """Merge one batch, ``features`` [N, A] with integer ``labels`` [N], into the statistics."""
+        # The statistics accumulate over a whole run; bf16 would lose them within an epoch, so
+        # they are kept and computed in float32 (or float64, if the buffers were cast to it).
+        dtype = torch.promote_types(self.cov.dtype, torch.float32)
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            self._merge(features.detach().to(dtype), labels)
+
+    def _merge(self, x: Tensor, labels: Tensor) -> None:
+        onehot = _one_hot(labels, self.num_classes, x.dtype)  # [N, C]
+        m = onehot.sum(0)  # samples of each class in this batch
+        n = self.count
+        total = (n + m).clamp_min(1.0)  # clamp: never-seen classes divide by 1, not 0
+        sums = onehot.t() @ x  # [C, A]
+        batch_mean = sums / m.clamp_min(1.0)[:, None]
+        diff = self.mean - batch_mean  # μ_old - μ'
+
+        # Written so that a class absent from the batch (m = 0) is left bit-identical:
+        # n / n is exactly 1, the batch terms are exactly 0, and x*1 + 0 == x.
+        keep = n / total  # n / (n + m)
+        cross = n * m / (total * total)  # n m / (n + m)²
+
+        centred = x - batch_mean.index_select(0, labels)  # [N, A], centred on its class's batch mean
+        if self.mode == "full":
+            self._merge_full(centred, labels, total, keep, cross, diff)
+        else:
+            self.cov.mul_(keep[:, None])
+            self.cov.add_((onehot.t() @ (centred * centred)) / total[:, None])
+            self.cov.addcmul_(diff * cross[:, None], diff)
+        self.mean.mul_(keep[:, None]).add_(sums / total[:, None])
+        self.count.add_(m)
+
+    def _merge_full(
+        self, centred: Tensor, labels: Tensor, total: Tensor, keep: Tensor, cross: Tensor, diff: Tensor
+    ) -> None:
+        # Σ ← Σ·n/(n+m) + S'/(n+m) + n m/(n+m)² d dᵀ, with S' = m·Σ' the batch scatter matrix.
+        # S' is accumulated by index_add_ of per-sample outer products, a chunk of samples at
+        # a time: O(N·A²) work, memory bounded by CHUNK_ELEMS instead of N·A² or N·C·A, and no
+        # second C×A×A buffer because each product goes straight into Σ.
+        cov = self.cov
+        cov.mul_(keep[:, None, None])
+        # Both factors of every outer product are the same vector, so Σ stays exactly symmetric
+        # (σ²'s backward relies on that); hence the square roots of the weights.
+        scaled = centred * total.rsqrt().index_select(0, labels)[:, None]
+        a = scaled.shape[1]
+        flat = cov.view(cov.shape[0], a * a)  # 2-D index_add_: the 3-D form is far slower on CPU
+        step = _rows_per_chunk(a * a)
+        for start in range(0, scaled.shape[0], step):
+            part = scaled[start : start + step]
+            outer = torch.bmm(part[:, :, None], part[:, None, :])  # K=1 products: still symmetric
+            flat.index_add_(0, labels[start : start + step], outer.view(-1, a * a))
+            del outer  # free this chunk before the next is allocated, so only one is alive
+        d = diff * cross.sqrt()[:, None]
+        cov.baddbmm_(d[:, :, None], d[:, None, :])  # exactly +0 for classes absent from the batch
+
+
+class _PairwiseQuadratic(torch.autograd.Function):
+    """out[r, j] = (w_j - w_{y_r})ᵀ Σ_{y_r} (w_j - w_{y_r}) for output rows r with classes y_r.
+
+    A custom Function so that backward needs no A²-sized work: the forward already forms
+    D = Σ_y(w_j - w_y), and for symmetric Σ the gradient w.r.t. e = w_j - w_y is 2·g·D.
+    ``rows`` None means one row per class (the C×C table), read from ``cov`` without a copy.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, cov: Tensor, rows: Tensor | None) -> Tensor:  # type: ignore[override]
+        num_classes, dim = weight.shape
+        table = rows is None
+        if rows is None:
+            rows = torch.arange(num_classes, device=weight.device)
+        num_rows = rows.shape[0]
+        per_row = 2 * num_classes * dim + (0 if table else dim * dim)
+        step = _rows_per_chunk(per_row)
+        keep_d = num_rows * num_classes * dim <= SAVE_ELEMS
+        out = weight.new_empty(num_rows, num_classes)
+        saved = []
+        for start in range(0, num_rows, step):
+            d, e = _block(weight, cov, rows, start, step, table)
+            out[start : start + step] = (d * e).sum(-1)
+            if keep_d:
+                saved.append(d)
+            del d, e  # one chunk alive at a time
+        ctx.table, ctx.step, ctx.keep_d = table, step, keep_d
+        ctx.save_for_backward(weight, cov, rows, *saved)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        weight, cov, rows, *saved = ctx.saved_tensors
+        grad_w = torch.zeros_like(weight)
+        for k, start in enumerate(range(0, rows.shape[0], ctx.step)):
+            if ctx.keep_d:
+                d = saved[k]
+            else:
+                d, _ = _block(weight, cov, rows, start, ctx.step, ctx.table)
+            ge = 2.0 * grad_out[start : start + ctx.step, :, None] * d  # ∂/∂(w_j - w_y), [k, C, A]
+            grad_w += ge.sum(0)  # + for w_j
+            if ctx.table:  # rows are consecutive classes: a slice, no scatter
+                grad_w[start : start + ctx.step] -= ge.sum(1)
+            else:  # - for w_y
+                grad_w.index_add_(0, rows[start : start + ctx.step], ge.sum(1), alpha=-1.0)
+            del d, ge
+        return grad_w, None, None
+
+
+def _block(
+    weight: Tensor, cov: Tensor, rows: Tensor, start: int, step: int, table: bool
+) -> tuple[Tensor, Tensor]:
+    """D = (w_j - w_y) Σ_y and E = w_j - w_y for output rows [start, start + step)."""
+    r = rows[start : start + step]
+    sigma = cov[start : start + step] if table else cov.index_select(0, r)  # [k, A, A]
+    e = weight[None] - weight.index_select(0, r)[:, None]  # [k, C, A]; row j = y_r exactly 0
+    return torch.bmm(e, sigma), e
+
+
+def isda_sigma2(weight: Tensor, cov: Tensor, labels: Tensor) -> Tensor:
+    """σ²[i, j] = (w_j - w_{y_i})ᵀ Σ_{y_i} (w_j - w_{y_i}), shape [N, C]; exactly 0 where j = y_i.
+
+    ``cov`` is [C, A, A] (full) or [C, A] (per-feature variances). Gradient flows to
+    ``weight`` only; the statistics are treated as constants. Computed in ``weight``'s dtype
+    with autocast off.
+    """
+    cov = cov.detach().to(weight.dtype)
+    with torch.autocast(device_type=weight.device.type, enabled=False):
+        if cov.dim() == 2:
+            return _sigma2_diagonal(weight, cov, labels)
+        # Cost min(N, C)·C·A²: a C×C table over classes when the batch has at least as many
+        # samples as there are classes (CIFAR), per sample otherwise (ImageNet-sized C).
+        if weight.shape[0] <= labels.shape[0]:
+            table = _PairwiseQuadratic.apply(weight, cov, None)  # [C, C]
+            # Row selection as a 0/1 matrix product: exact, and its backward is a product too,
+            # deterministic on GPU unlike the atomic scatter behind index_select's backward.
+            return _one_hot(labels, weight.shape[0], table.dtype) @ table
+        return _PairwiseQuadratic.apply(weight, cov, labels)
+
+
+def _sigma2_diagonal(weight: Tensor, var: Tensor, labels: Tensor) -> Tensor:
+    # Σ_a v_a (w_ja - w_ya)² expanded into three terms, so that only [N, A] and [N, C] tensors
+    # appear (two N×A·A×C products) instead of the N×C×A differences. The expansion cancels
+    # in floating point when w_j ≈ w_y; the diagonal is zeroed explicitly.
+    v = var.index_select(0, labels)  # [N, A]
+    wy = weight.index_select(0, labels)
+    vwy = v * wy
+    sigma2 = v @ (weight * weight).t() - 2.0 * (vwy @ weight.t()) + (vwy * wy).sum(1, keepdim=True)
+    return sigma2 * (1.0 - _one_hot(labels, weight.shape[0], sigma2.dtype))
+
+
+class ISDALoss(nn.Module):
+    """Cross-entropy on ISDA-augmented logits; holds the class statistics as a submodule.
+
+    ``loss, logits = crit(features, fc, labels, lam)``: merges the batch into the statistics
+    first (the reference's order), then returns the loss on
+    ``fc(features) + lam/2 · σ²`` and the plain, unaugmented logits (use those for accuracy).
+    ``update=False`` uses the statistics as they are, e.g. to check gradients with the
+    statistics held fixed.
+    """
+
+    def __init__(self, num_classes: int, feature_dim: int, mode: str = "full") -> None:
+        super().__init__()
+        self.stats = ClassCovariance(num_classes, feature_dim, mode)
+
+    def forward(
+        self, features: Tensor, fc: nn.Linear, labels: Tensor, lam: float | Tensor, *, update: bool = True
+    ) -> tuple[Tensor, Tensor]:
+        if update:
+            self.stats.update(features, labels)
+        logits = fc(features)
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            # float32 at least (float64 stays float64, for gradient checks)
+            weight = fc.weight.to(torch.promote_types(fc.weight.dtype, torch.float32))
+            sigma2 = isda_sigma2(weight, self.stats.cov, labels)
+            augmented = logits.to(sigma2.dtype) + (0.5 * lam) * sigma2
+            loss = F.cross_entropy(augmented, labels)
+        return loss, logits
+
+
+def lambda_at(lambda0: float, epoch: int, epochs: int) -> float:
+    """ISDA strength for 0-based ``epoch`` of ``epochs``: λ0·epoch/epochs (0 in the first epoch)."""
+    if epochs <= 0:
+        raise ValueError(f"epochs must be positive, got {epochs}")
+    return lambda0 * epoch / epochs

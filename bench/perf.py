@@ -1,0 +1,399 @@
+"""Micro-benchmarks: ``isda-bench perf <subcommand> ...`` calls ``main([subcommand, ...])``.
+
+``isda`` times one ISDA step (statistics update + loss forward + backward) for bench.isda,
+for plain cross-entropy, and for the transcription of the authors' formulation, over a grid
+of shapes, and records the extra memory each step needs.
+
+What is measured:
+- time: median over ``--repeats`` steps after ``--warmup`` steps; on CUDA each step is
+  bracketed by CUDA events after a synchronize, on CPU by ``time.perf_counter``.
+- extra memory: bytes allocated during one step beyond what was allocated before it (inputs,
+  parameters and the persistent statistics are excluded; the statistics' size is reported
+  separately as ``state_mb``). CUDA: ``torch.cuda.max_memory_allocated`` minus the allocated
+  bytes before the step. CPU: the running peak of the allocation and free events that
+  ``torch.profiler`` records for torch's CPU allocator during one extra, untimed step
+  (tracemalloc would not see torch's allocations).
+
+Other subcommands (``step``, ``loader``, ``epoch``) register themselves in ``SUBCOMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("float32", "bfloat16")
+GRIDS = ("full", "quick")
+MODES = ("full", "diagonal")
+METHODS = ("ce", "isda", "reference")
+
+Shape = tuple[int, int, int, str]  # N, C, A, covariance mode
+
+GRID: dict[str, list[Shape]] = {
+    # CIFAR-10/100 at A = 64 (ResNets), 640 (WRN-28-10), 1024 (ResNeXt-29); ImageNet diagonal
+    # and full covariance at A = 2048 (ResNet-50).
+    "full": [
+        (128, 10, 64, "full"),
+        (128, 100, 64, "full"),
+        (128, 100, 640, "full"),
+        (128, 100, 1024, "full"),
+        (256, 1000, 2048, "diagonal"),
+        (64, 1000, 2048, "full"),
+    ],
+    # Small enough for a 2-core CPU in well under a minute.
+    "quick": [
+        (128, 10, 64, "full"),
+        (128, 100, 64, "full"),
+        (64, 200, 128, "full"),
+        (128, 100, 256, "diagonal"),
+    ],
+}
+
+CSV_FIELDS = [
+    "device", "torch", "dtype", "N", "C", "A", "mode", "method", "status",
+    "time_ms", "time_ms_min", "extra_mb", "state_mb", "repeats",
+]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- CLI plumbing
+
+
+def _parse_int(key: str, value: str, minimum: int) -> int:
+    try:
+        out = int(value)
+    except ValueError:
+        raise ConfigError(key, value, f"an integer >= {minimum}") from None
+    if out < minimum:
+        raise ConfigError(key, value, f"an integer >= {minimum}")
+    return out
+
+
+def _parse_choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(key, value, allowed)
+    return value
+
+
+def _parse_shape(value: str) -> Shape:
+    allowed = "N,C,A,MODE with positive integers and MODE full or diagonal, e.g. 128,100,640,full"
+    parts = value.split(",")
+    if len(parts) != 4 or parts[3] not in MODES or not all(p.isdigit() and int(p) > 0 for p in parts[:3]):
+        raise ConfigError("--shape", value, allowed)
+    return int(parts[0]), int(parts[1]), int(parts[2]), parts[3]
+
+
+def _resolve_device(value: str) -> torch.device:
+    _parse_choice("--device", value, DEVICES)
+    if value == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if value == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device", value, "cpu or auto: no CUDA device is available here")
+    return torch.device(value)
+
+
+def _add_isda_args(p: argparse.ArgumentParser) -> None:
+    # Values are validated by hand so that bad input raises ConfigError, not SystemExit.
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--dtype", default="float32", help="float32 | bfloat16 (autocast)")
+    p.add_argument("--repeats", default="20", help="timed steps; the median is reported")
+    p.add_argument("--warmup", default="3", help="untimed steps before timing")
+    p.add_argument("--grid", default="full", help="full | quick")
+    p.add_argument("--shape", action="append", default=None, metavar="N,C,A,MODE",
+                   help="run only these shapes instead of the grid (repeatable)")  # fmt: skip
+    p.add_argument("--out", default="results/perf", help="output directory")
+    p.add_argument("--skip-reference-above", default="auto", metavar="GB",
+                   help="skip the reference formulation where its estimated memory exceeds this "
+                        "many GB (auto: the memory available now)")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class IsdaConfig:
+    device: torch.device
+    dtype: str
+    repeats: int
+    warmup: int
+    shapes: list[Shape]
+    out: Path
+    reference_limit_bytes: float
+
+
+def _isda_config(ns: argparse.Namespace) -> IsdaConfig:
+    device = _resolve_device(ns.device)
+    dtype = _parse_choice("--dtype", ns.dtype, DTYPES)
+    grid = _parse_choice("--grid", ns.grid, GRIDS)
+    shapes = [_parse_shape(s) for s in ns.shape] if ns.shape else GRID[grid]
+    if ns.skip_reference_above == "auto":
+        limit = float(_available_bytes(device))
+    else:
+        allowed = "auto or a positive number of GB"
+        try:
+            limit = float(ns.skip_reference_above) * 1e9
+        except ValueError:
+            raise ConfigError("--skip-reference-above", ns.skip_reference_above, allowed) from None
+        if not limit > 0:
+            raise ConfigError("--skip-reference-above", ns.skip_reference_above, allowed)
+    return IsdaConfig(
+        device=device,
+        dtype=dtype,
+        repeats=_parse_int("--repeats", ns.repeats, 1),
+        warmup=_parse_int("--warmup", ns.warmup, 0),
+        shapes=shapes,
+        out=Path(ns.out),
+        reference_limit_bytes=limit,
+    )
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+def _available_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def estimate_bytes(method: str, shape: Shape) -> int:
+    """Rough float32 footprint (persistent statistics + one step's temporaries), for skipping."""
+    n, c, a, mode = shape
+    f = 4
+    state = c * a * a if mode == "full" else c * a
+    if method == "ce":
+        return f * (3 * n * c + c * a)
+    if method == "isda":
+        from bench import isda
+
+        if mode == "diagonal":
+            return f * (2 * state + 6 * n * a + 6 * n * c)
+        rows = min(n, c)
+        work = 3 * isda.CHUNK_ELEMS + min(rows * c * a, isda.SAVE_ELEMS)
+        return f * (state + work + 4 * n * c)
+    # reference: N×C×A masks/differences, a fresh C×A×A each step plus its weight and merge
+    # temporaries, the N×A×A gather, the N×C×C product and its eye mask.
+    if mode == "diagonal":
+        return f * (state + 10 * n * c * a + 6 * state)
+    return f * (8 * n * c * a + 7 * state + 2 * n * a * a + 3 * n * c * c)
+
+
+def _cpu_peak_bytes(step: Callable[[], None]) -> int:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    events.sort(key=lambda e: e.start_ns())
+    current = peak = 0
+    for e in events:  # allocations positive, frees negative, in time order
+        current += e.nbytes()
+        peak = max(peak, current)
+    return peak
+
+
+def _cuda_peak_bytes(step: Callable[[], None], device: torch.device) -> int:
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    step()
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - before
+
+
+def _time_ms(step: Callable[[], None], device: torch.device, repeats: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        step()
+    times = []
+    if device.type == "cuda":
+        for _ in range(repeats):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize(device)
+            start.record()
+            step()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+    else:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            step()
+            times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def _make_step(method: str, shape: Shape, device: torch.device, dtype: str) -> tuple[Callable[[], None], int]:
+    """A closure running one step of ``method`` and the bytes of its persistent statistics."""
+    from bench.isda import ISDALoss
+    from bench.isda_reference import ReferenceISDALoss
+
+    n, c, a, mode = shape
+    g = torch.Generator(device="cpu").manual_seed(0)
+    feats = torch.randn(n, a, generator=g).to(device).requires_grad_()
+    labels = torch.randint(0, c, (n,), generator=g).to(device)
+    fc = nn.Linear(a, c).to(device)
+    lam = 0.5
+    bf16 = dtype == "bfloat16"
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+    crit: nn.Module | None = None
+    if method == "isda":
+        crit = ISDALoss(c, a, mode).to(device)
+    elif method == "reference":
+        crit = ReferenceISDALoss(c, a, mode).to(device)
+
+    def step() -> None:
+        feats.grad = None  # fresh gradients each step, so every step allocates the same
+        fc.weight.grad = fc.bias.grad = None
+        with autocast:
+            if crit is None:
+                loss = F.cross_entropy(fc(feats).float(), labels)
+            else:
+                loss, _ = crit(feats, fc, labels, lam)
+        loss.backward()
+
+    state = sum(b.numel() * b.element_size() for b in crit.buffers()) if crit is not None else 0
+    return step, state
+
+
+def _run_one(method: str, shape: Shape, cfg: IsdaConfig) -> dict[str, object]:
+    row: dict[str, object] = {"method": method, "status": "ok", "time_ms": "", "time_ms_min": "",
+                              "extra_mb": "", "state_mb": "", "repeats": cfg.repeats}  # fmt: skip
+    est = estimate_bytes(method, shape)
+    limit = cfg.reference_limit_bytes if method == "reference" else float(_available_bytes(cfg.device))
+    if est > limit:
+        row["status"] = f"skipped (est. {est / 1e9:.1f} GB)"
+        return row
+    try:
+        step, state = _make_step(method, shape, cfg.device, cfg.dtype)
+        times = _time_ms(step, cfg.device, cfg.repeats, cfg.warmup)
+        if cfg.device.type == "cuda":
+            extra = _cuda_peak_bytes(step, cfg.device)
+        else:
+            extra = _cpu_peak_bytes(step)
+    except torch.OutOfMemoryError:
+        row["status"] = f"out of memory (est. {est / 1e9:.1f} GB)"
+        return row
+    finally:
+        if cfg.device.type == "cuda":
+            torch.cuda.empty_cache()
+    row.update(time_ms=round(statistics.median(times), 4), time_ms_min=round(min(times), 4),
+               extra_mb=round(extra / 2**20, 3), state_mb=round(state / 2**20, 3))  # fmt: skip
+    return row
+
+
+def _device_label(device: torch.device) -> str:
+    if device.type != "cuda":
+        return device.type
+    name = torch.cuda.get_device_name(device)
+    return "cuda-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _ratio(a: object, b: object) -> str:
+    if isinstance(a, float) and isinstance(b, float) and b > 0:
+        return f"{a / b:.2f}×"
+    return "–"
+
+
+def _cell(row: dict[str, object], key: str) -> str:
+    return str(row[key]) if row["status"] == "ok" else str(row["status"])
+
+
+def markdown_table(rows: list[dict[str, object]]) -> str:
+    """One line per shape: times, extra memory, and ISDA's ratios to CE and to the reference."""
+    by_shape: dict[tuple, dict[str, dict[str, object]]] = {}
+    for r in rows:
+        by_shape.setdefault((r["N"], r["C"], r["A"], r["mode"]), {})[str(r["method"])] = r
+    lines = [
+        "| N | C | A | mode | CE ms | ISDA ms | reference ms | ISDA/CE time | ISDA/reference time "
+        "| CE extra MB | ISDA extra MB | reference extra MB | ISDA/reference memory | ISDA state MB |",
+        "|" + "---|" * 14,
+    ]
+    for (n, c, a, mode), m in by_shape.items():
+        ce, ours, ref = m["ce"], m["isda"], m["reference"]
+        lines.append(
+            f"| {n} | {c} | {a} | {mode} | {_cell(ce, 'time_ms')} | {_cell(ours, 'time_ms')} "
+            f"| {_cell(ref, 'time_ms')} | {_ratio(ours['time_ms'], ce['time_ms'])} "
+            f"| {_ratio(ours['time_ms'], ref['time_ms'])} | {_cell(ce, 'extra_mb')} "
+            f"| {_cell(ours, 'extra_mb')} | {_cell(ref, 'extra_mb')} "
+            f"| {_ratio(ours['extra_mb'], ref['extra_mb'])} | {_cell(ours, 'state_mb')} |"
+        )
+    return "\n".join(lines)
+
+
+def run_isda(ns: argparse.Namespace) -> int:
+    cfg = _isda_config(ns)
+    device_label = _device_label(cfg.device)
+    version = torch.__version__.split("+")[0]
+    common = {"device": device_label, "torch": torch.__version__, "dtype": cfg.dtype}
+    chatty = sys.stderr.isatty()
+    rows = []
+    for shape in cfg.shapes:
+        for method in METHODS:
+            if chatty:
+                print(f"perf isda {shape} {method} ...", file=sys.stderr, flush=True)
+            n, c, a, mode = shape
+            row = {**common, "N": n, "C": c, "A": a, "mode": mode, **_run_one(method, shape, cfg)}
+            rows.append(row)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    stem = f"perf_isda_{device_label}_torch{version}_{cfg.dtype}"
+    with open(cfg.out / f"{stem}.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    table = markdown_table(rows)
+    measured = (
+        "torch.cuda.max_memory_allocated"
+        if cfg.device.type == "cuda"
+        else "torch.profiler CPU allocator events"
+    )
+    header = (
+        f"# ISDA step: update + loss forward + backward\n\n"
+        f"device {device_label}, torch {torch.__version__}, {cfg.dtype}, median of {cfg.repeats} "
+        f"after {cfg.warmup} warm-up steps. Extra MB: memory allocated during one step beyond "
+        f"inputs, parameters and statistics ("
+        f"{measured}). Skipped rows give the estimate that exceeded the memory limit.\n\n"
+    )
+    (cfg.out / f"{stem}.md").write_text(header + table + "\n")
+    print(table)
+    return 0
+
+
+AddArgs = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace], int]
+
+# name → (add its arguments, run it); others add "step", "loader", "epoch" here.
+SUBCOMMANDS: dict[str, tuple[AddArgs, Run]] = {
+    "isda": (_add_isda_args, run_isda),
+}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="isda-bench perf", description="Micro-benchmarks.")
+    sub = parser.add_subparsers(dest="subcommand", required=True)
+    for name, (add_args, _) in SUBCOMMANDS.items():
+        add_args(sub.add_parser(name))
+    ns = parser.parse_args(argv)
+    return SUBCOMMANDS[ns.subcommand][1](ns)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

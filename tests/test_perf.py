@@ -1,0 +1,77 @@
+"""bench.perf: files, rows and argument validation (no timing assertions)."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+import torch
+
+from bench import perf
+from bench.errors import ConfigError
+
+
+def test_isda_quick_grid_writes_csv_and_markdown(tmp_path, capsys):
+    assert perf.main(["isda", "--grid", "quick", "--repeats", "2", "--warmup", "1",
+                      "--device", "cpu", "--out", str(tmp_path)]) == 0  # fmt: skip
+    version = torch.__version__.split("+")[0]
+    stem = f"perf_isda_cpu_torch{version}_float32"
+    csv_path, md_path = tmp_path / f"{stem}.csv", tmp_path / f"{stem}.md"
+    assert csv_path.exists() and md_path.exists()
+
+    with open(csv_path) as fh:
+        rows = list(csv.DictReader(fh))
+    want = {(n, c, a, mode, m) for n, c, a, mode in perf.GRID["quick"] for m in perf.METHODS}
+    got = {(int(r["N"]), int(r["C"]), int(r["A"]), r["mode"], r["method"]) for r in rows}
+    assert got == want and len(rows) == len(want)
+    for r in rows:
+        assert r["status"] == "ok", r
+        assert r["device"] == "cpu" and r["dtype"] == "float32" and r["repeats"] == "2"
+        assert float(r["time_ms"]) > 0 and float(r["time_ms_min"]) > 0
+        assert float(r["time_ms_min"]) <= float(r["time_ms"])
+        assert math.isfinite(float(r["extra_mb"])) and float(r["extra_mb"]) > 0
+        if r["method"] != "ce":
+            assert float(r["state_mb"]) > 0
+
+    md = md_path.read_text()
+    printed = capsys.readouterr().out
+    for n, c, a, mode in perf.GRID["quick"]:
+        line = f"| {n} | {c} | {a} | {mode} |"
+        assert line in md and line in printed
+
+
+def test_reference_skipped_above_limit_is_recorded(tmp_path):
+    perf.main(["isda", "--shape", "16,4,8,full", "--repeats", "1", "--warmup", "0", "--device", "cpu",
+               "--skip-reference-above", "1e-9", "--out", str(tmp_path)])  # fmt: skip
+    (path,) = tmp_path.glob("*.csv")
+    with open(path) as fh:
+        status = {r["method"]: r["status"] for r in csv.DictReader(fh)}
+    assert status["ce"] == status["isda"] == "ok"
+    assert status["reference"].startswith("skipped (est. ")
+
+
+@pytest.mark.parametrize(
+    "args,key",
+    [
+        (["--dtype", "float16"], "--dtype"),
+        (["--device", "tpu"], "--device"),
+        (["--grid", "huge"], "--grid"),
+        (["--repeats", "0"], "--repeats"),
+        (["--repeats", "many"], "--repeats"),
+        (["--shape", "128,100,640,dense"], "--shape"),
+        (["--skip-reference-above", "-1"], "--skip-reference-above"),
+    ],
+)
+def test_bad_input_raises_config_error(tmp_path, args, key):
+    with pytest.raises(ConfigError) as err:
+        perf.main(["isda", *args, "--out", str(tmp_path)])
+    assert err.value.key == key
+    assert not list(tmp_path.iterdir())  # rejected before any work
+
+
+def test_estimates_grow_with_shape():
+    small, large = (128, 100, 64, "full"), (64, 1000, 2048, "full")
+    assert perf.estimate_bytes("reference", large) > 50e9  # the reference's full-covariance blow-up
+    for method in perf.METHODS:
+        assert 0 < perf.estimate_bytes(method, small) < perf.estimate_bytes(method, large)
