@@ -387,6 +387,9 @@ SUBCOMMANDS: dict[str, tuple[AddArgs, Run]] = {
 
 
 def main(argv: list[str]) -> int:
+    from bench.perf_train import SUBCOMMANDS as TRAINING
+
+    SUBCOMMANDS.update(TRAINING)
     parser = argparse.ArgumentParser(prog="isda-bench perf", description="Micro-benchmarks.")
     sub = parser.add_subparsers(dest="subcommand", required=True)
     for name, (add_args, _) in SUBCOMMANDS.items():

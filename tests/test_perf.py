@@ -75,3 +75,32 @@ def test_estimates_grow_with_shape():
     assert perf.estimate_bytes("reference", large) > 50e9  # the reference's full-covariance blow-up
     for method in perf.METHODS:
         assert 0 < perf.estimate_bytes(method, small) < perf.estimate_bytes(method, large)
+
+
+def test_training_benchmarks_write_their_tables(tmp_path):
+    from bench.perf import main
+
+    common = ["--device", "cpu", "--out", str(tmp_path)]
+    assert main(["step", "--arch", "resnet32", "--dataset", "digits", "--batch", "16", "--steps", "1",
+                 "--blocks", "1", "--warmup", "1", *common]) == 0
+    assert main(["loader", "--images", "512", "--steps", "2", "--workers", "0", *common]) == 0
+    assert main(["epoch", "--arch", "resnet32", "--dataset", "cifar10", "--batch", "8", "--steps", "1",
+                 "--workers", "0", *common]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert any(n.startswith("perf_step_resnet32_digits_cpu_torch") and n.endswith(".csv") for n in names)
+    assert any(n.startswith("perf_loader_cpu") for n in names) and any(n.startswith("perf_epoch_resnet32") for n in names)
+    step_csv = next(tmp_path.glob("perf_step_*.csv")).read_text().splitlines()
+    assert len(step_csv) == 4 and all(",ok" in line for line in step_csv[1:])  # ce, isda, reference
+
+
+@pytest.mark.parametrize("argv, key", [
+    (["step", "--arch", "vgg"], "--arch"),
+    (["step", "--dataset", "mnist"], "--dataset"),
+    (["step", "--methods", "ce,mixup"], "--methods"),
+])
+def test_training_benchmarks_refuse_bad_input(argv, key):
+    from bench.perf import main
+
+    with pytest.raises(ConfigError) as info:
+        main([*argv, "--device", "cpu"])
+    assert info.value.key == key

@@ -1,0 +1,360 @@
+"""Whole-step and input-pipeline benchmarks: ``isda-bench perf step | loader | epoch``.
+
+- ``step``: one training step (forward, loss, backward, SGD) of a real architecture on synthetic
+  inputs, for cross-entropy, this suite's ISDA and the transcription of the authors' ISDA.
+  Steps are timed back to back, as in training (the CPU queues work while the GPU runs), in
+  blocks of ``--steps``; the median block's time per step is reported, with peak memory.
+- ``loader``: images/s of the reference input pipeline (PIL transforms in a DataLoader with
+  ``--workers`` processes) against the device-resident uint8 loader with batched crop/flip.
+- ``epoch``: training throughput with input included: the reference setting (PIL loader, fp32,
+  the authors' ISDA) against this suite's (resident loader, bf16 autocast, channels_last, ISDA).
+
+Each writes a CSV named after device, torch version and precision, and prints a Markdown table
+with ratios to the baseline measured in the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from bench.errors import ConfigError
+from bench.perf import _device_label, _parse_choice, _parse_int, _resolve_device
+
+SHAPES = {"digits": (10, 1, 8), "cifar10": (10, 3, 32), "cifar100": (100, 3, 32), "imagenet": (1000, 3, 224)}
+STEP_METHODS = ("ce", "isda", "reference")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _blocks(step: Callable[[], None], device: torch.device, steps: int, blocks: int, warmup: int) -> float:
+    """Median over ``blocks`` of the mean time per step (ms) of ``steps`` back-to-back steps."""
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    times = []
+    for _ in range(blocks):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        _sync(device)
+        times.append((time.perf_counter() - t0) * 1e3 / steps)
+    return statistics.median(times)
+
+
+def _peak_mb(step: Callable[[], None], device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    _sync(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    step()
+    _sync(device)
+    return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def _train_step(model, crit, method: str, x: torch.Tensor, y: torch.Tensor, opt, bf16: bool, lam: float):
+    def step() -> None:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            feats = model.features(x)
+            if method == "ce":
+                loss = F.cross_entropy(model.fc(feats).float(), y)
+            else:
+                loss, _ = crit(feats, model.fc, y, lam)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def _model_and_loss(arch: str, dataset: str, method: str, device: torch.device, channels_last: bool,
+                    cov_mode: str):
+    from bench.isda import ISDALoss
+    from bench.isda_reference import ReferenceISDALoss
+    from bench.models import create_model
+
+    classes, chans, _ = SHAPES[dataset]
+    torch.manual_seed(0)
+    model = create_model(arch, num_classes=classes, in_chans=chans).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    crit = None
+    if method == "isda":
+        crit = ISDALoss(classes, model.num_features, cov_mode).to(device)
+    elif method == "reference":
+        crit = ReferenceISDALoss(classes, model.num_features, cov_mode).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    return model, crit, opt
+
+
+def _common_args(p: argparse.ArgumentParser, arch: bool = True) -> None:
+    if arch:
+        p.add_argument("--arch", default="resnet110")
+    p.add_argument("--dataset", default="cifar100", help="digits | cifar10 | cifar100 | imagenet (shapes only)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--batch", default=None, help="batch size (default: the recipe's; 256 for imagenet)")
+    p.add_argument("--out", default="results/perf", help="output directory")
+
+
+def _batch(ns: argparse.Namespace) -> int:
+    if ns.batch is not None:
+        return _parse_int("--batch", ns.batch, 2)
+    if ns.dataset == "imagenet":
+        return 256
+    from bench.recipes import recipe_for
+
+    return recipe_for(ns.dataset, getattr(ns, "arch", "resnet110")).batch_size
+
+
+def _check(ns: argparse.Namespace) -> None:
+    _parse_choice("--dataset", ns.dataset, tuple(SHAPES))
+    if hasattr(ns, "arch"):
+        from bench.models import ARCHS
+
+        if ns.arch not in ARCHS:
+            raise ConfigError("--arch", ns.arch, sorted(ARCHS))
+
+
+def _write(ns: argparse.Namespace, name: str, precision: str, rows: list[dict], table: str, note: str) -> None:
+    device = _resolve_device(ns.device)
+    stem = f"perf_{name}_{_device_label(device)}_torch{torch.__version__.split('+')[0]}_{precision}"
+    out = Path(ns.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / f"{stem}.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / f"{stem}.md").write_text(f"{note}\n\n{table}\n")
+    print(note)
+    print(table)
+
+
+# --------------------------------------------------------------------------- step
+def _add_step_args(p: argparse.ArgumentParser) -> None:
+    _common_args(p)
+    p.add_argument("--dtype", default="auto", help="auto (bfloat16 on CUDA) | float32 | bfloat16 (autocast; "
+                   "statistics stay float32)")
+    p.add_argument("--channels-last", default="auto", help="auto (on for CUDA) | on | off")
+    p.add_argument("--cov-mode", default=None, help="full | diagonal (default: diagonal for imagenet)")
+    p.add_argument("--methods", default=",".join(STEP_METHODS))
+    p.add_argument("--steps", default="10", help="steps per timed block")
+    p.add_argument("--blocks", default="5", help="timed blocks; the median is reported")
+    p.add_argument("--warmup", default="5")
+
+
+def _tf32(device: torch.device) -> None:
+    # Float32 matrix products (ISDA's σ² and statistics run in float32 under bf16 autocast) on
+    # TF32 tensor cores, as training on CUDA does; applies to every method alike.
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")
+
+
+def run_step(ns: argparse.Namespace) -> int:
+    _check(ns)
+    device = _resolve_device(ns.device)
+    _tf32(device)
+    dtype = _parse_choice("--dtype", ns.dtype, ("auto", "float32", "bfloat16"))
+    if dtype == "auto":
+        dtype = "bfloat16" if device.type == "cuda" else "float32"
+    cl = _parse_choice("--channels-last", ns.channels_last, ("auto", "on", "off"))
+    channels_last = cl == "on" or (cl == "auto" and device.type == "cuda")
+    cov_mode = _parse_choice("--cov-mode", ns.cov_mode or ("diagonal" if ns.dataset == "imagenet" else "full"),
+                             ("full", "diagonal"))
+    methods = [_parse_choice("--methods", m.strip(), STEP_METHODS) for m in ns.methods.split(",") if m.strip()]
+    steps, blocks, warmup = (_parse_int(k, v, 1) for k, v in
+                             (("--steps", ns.steps), ("--blocks", ns.blocks), ("--warmup", ns.warmup)))
+    n = _batch(ns)
+    classes, chans, size = SHAPES[ns.dataset]
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, chans, size, size, generator=g).to(device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, classes, (n,), generator=g).to(device)
+    rows, steps_by_method = [], {}
+    for method in methods:
+        row = {"arch": ns.arch, "dataset": ns.dataset, "N": n, "cov_mode": cov_mode, "method": method,
+               "dtype": dtype, "channels_last": channels_last, "ms_per_step": "", "peak_mb": "", "status": "ok"}
+        rows.append(row)
+        try:
+            model, crit, opt = _model_and_loss(ns.arch, ns.dataset, method, device, channels_last, cov_mode)
+            step = _train_step(model, crit, method, x, y, opt, dtype == "bfloat16", 0.5)
+            peak = _peak_mb(step, device)  # alone on the device: its own peak
+            row["peak_mb"] = round(peak, 1) if peak is not None else ""
+            steps_by_method[method] = step
+        except torch.OutOfMemoryError:
+            row["status"] = "out of memory"
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    # Interleave the methods block by block, so drift (clocks, other load) hits all alike.
+    times: dict[str, list[float]] = {m: [] for m in steps_by_method}
+    for m, step in steps_by_method.items():
+        _blocks(step, device, 1, 1, warmup)
+    for _ in range(blocks):
+        for m, step in steps_by_method.items():
+            times[m].append(_blocks(step, device, steps, 1, 0))
+    for row in rows:
+        if row["method"] in times:
+            row["ms_per_step"] = round(statistics.median(times[row["method"]]), 3)
+    base = next((r for r in rows if r["method"] == "ce" and r["status"] == "ok"), None)
+    lines = ["| arch | dataset | N | cov | method | ms/step | vs CE | peak MB | peak vs CE |", "|" + "---|" * 9]
+    for r in rows:
+        vs = f"{(r['ms_per_step'] / base['ms_per_step'] - 1) * 100:+.1f} %" if base and r["status"] == "ok" else "–"
+        pk = (f"{(r['peak_mb'] / base['peak_mb'] - 1) * 100:+.1f} %"
+              if base and r["status"] == "ok" and r["peak_mb"] != "" else "–")
+        lines.append(f"| {r['arch']} | {r['dataset']} | {r['N']} | {r['cov_mode']} | {r['method']} "
+                     f"| {r['ms_per_step'] or r['status']} | {vs} | {r['peak_mb'] or '–'} | {pk} |")
+    note = (f"# Training step: {ns.arch} on {ns.dataset}-shaped synthetic input\n\n{_device_label(device)}, "
+            f"torch {torch.__version__}, {dtype}, channels_last={channels_last}; median over {blocks} blocks of "
+            f"{steps} back-to-back steps after {warmup} warm-up steps (`isda-bench perf step --arch {ns.arch} "
+            f"--dataset {ns.dataset}`).")
+    _write(ns, f"step_{ns.arch}_{ns.dataset}", dtype, rows, "\n".join(lines), note)
+    return 0
+
+
+# --------------------------------------------------------------------------- loader
+def _synthetic_cifar(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8), torch.randint(0, 100, (n,), generator=g)
+
+
+class _ReferenceCifar(torch.utils.data.Dataset):
+    """What the reference scripts do per image: a PIL image through torchvision transforms."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        from torchvision import transforms as T
+
+        from bench.data import CIFAR_MEAN, CIFAR_STD
+
+        self.images = x.permute(0, 2, 3, 1).numpy()  # HWC, as torchvision's CIFAR keeps them
+        self.y = y
+        self.transform = T.Compose([T.RandomCrop(32, padding=4, padding_mode="reflect"), T.RandomHorizontalFlip(),
+                                    T.ToTensor(), T.Normalize(CIFAR_MEAN, CIFAR_STD)])
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i])), int(self.y[i])
+
+
+def _reference_batches(x, y, batch: int, workers: int, device: torch.device) -> Iterator:
+    loader = torch.utils.data.DataLoader(_ReferenceCifar(x, y), batch_size=batch, shuffle=True, num_workers=workers,
+                                         pin_memory=device.type == "cuda", drop_last=True,
+                                         persistent_workers=workers > 0)
+    while True:
+        for xb, yb in loader:
+            yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+
+
+def _our_batches(x, y, batch: int, device: torch.device, method: str = "ce") -> Iterator:
+    from bench.data import DatasetInfo, Split, make_batches, CIFAR_MEAN, CIFAR_STD
+    from bench.methods import parse_method
+
+    info = DatasetInfo("cifar100", 100, 3, 32, CIFAR_MEAN, CIFAR_STD, pad=4, flip=True, cutout=16)
+    b = make_batches(Split(x, y), info, batch, device, parse_method(method))
+    g = torch.Generator().manual_seed(0)
+    while True:
+        yield from b.epoch(g)
+
+
+def _images_per_s(batches: Iterator, batch: int, steps: int, device: torch.device, consume=None) -> float:
+    for _ in range(3):  # warm-up: worker start, first copies
+        xb, yb = next(batches)
+        if consume is not None:
+            consume(xb, yb)
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        xb, yb = next(batches)
+        if consume is not None:
+            consume(xb, yb)
+    _sync(device)
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def _add_loader_args(p: argparse.ArgumentParser) -> None:
+    _common_args(p, arch=False)
+    p.add_argument("--images", default="50000", help="synthetic CIFAR-shaped images")
+    p.add_argument("--steps", default="100", help="batches timed per pipeline")
+    p.add_argument("--workers", default="1,8", help="reference DataLoader worker counts to measure")
+
+
+def run_loader(ns: argparse.Namespace) -> int:
+    device = _resolve_device(ns.device)
+    images, steps = _parse_int("--images", ns.images, 256), _parse_int("--steps", ns.steps, 1)
+    workers = [_parse_int("--workers", w, 0) for w in ns.workers.split(",") if w.strip()]
+    batch = _parse_int("--batch", ns.batch, 2) if ns.batch else 128
+    x, y = _synthetic_cifar(images)
+    rows = [{"pipeline": f"reference: PIL + DataLoader, {w} worker(s)", "images_per_s":
+             round(_images_per_s(_reference_batches(x, y, batch, w, device), batch, steps, device))} for w in workers]
+    for method in ("ce", "cutout"):
+        rows.append({"pipeline": f"resident uint8 on {device.type}, batched crop/flip"
+                     + ("/cutout" if method == "cutout" else ""),
+                     "images_per_s": round(_images_per_s(_our_batches(x, y, batch, device, method), batch, steps,
+                                                         device))})
+    base = rows[0]["images_per_s"]
+    lines = ["| pipeline | images/s | vs first |", "|---|---|---|"]
+    lines += [f"| {r['pipeline']} | {r['images_per_s']:,} | {r['images_per_s'] / base:.1f}× |" for r in rows]
+    note = (f"# CIFAR input pipeline, batch {batch}\n\n{_device_label(device)}, torch {torch.__version__}; "
+            f"{steps} batches each after 3 warm-up batches (`isda-bench perf loader`).")
+    _write(ns, "loader", "uint8", rows, "\n".join(lines), note)
+    return 0
+
+
+# --------------------------------------------------------------------------- epoch
+def _add_epoch_args(p: argparse.ArgumentParser) -> None:
+    _common_args(p)
+    p.add_argument("--steps", default="50", help="training steps timed per setting")
+    p.add_argument("--workers", default="1", help="reference DataLoader workers")
+
+
+def run_epoch(ns: argparse.Namespace) -> int:
+    _check(ns)
+    _parse_choice("--dataset", ns.dataset, ("cifar10", "cifar100"))  # the reference pipeline is CIFAR's
+    device = _resolve_device(ns.device)
+    steps, workers = _parse_int("--steps", ns.steps, 1), _parse_int("--workers", ns.workers, 0)
+    batch = _batch(ns)
+    x, y = _synthetic_cifar(max(4 * batch * 8, 10_000))
+    y = y % SHAPES[ns.dataset][0]
+    rows = []
+    settings = [("reference: PIL loader, fp32, authors' ISDA", "reference", False, False, "ref"),
+                ("isda-bench: resident loader, bf16, channels_last, ISDA", "isda", device.type == "cuda",
+                 device.type == "cuda", "ours")]
+    for label, method, bf16, channels_last, loader in settings:
+        model, crit, opt = _model_and_loss(ns.arch, ns.dataset, method, device, channels_last, "full")
+        batches = (_reference_batches(x, y, batch, workers, device) if loader == "ref"
+                   else _our_batches(x, y, batch, device))
+
+        def consume(xb, yb, model=model, crit=crit, opt=opt, method=method, bf16=bf16, cl=channels_last):
+            if cl:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            _train_step(model, crit, method, xb, yb, opt, bf16, 0.5)()
+
+        ips = _images_per_s(batches, batch, steps, device, consume)
+        rows.append({"setting": label, "arch": ns.arch, "batch": batch, "images_per_s": round(ips),
+                     "epoch_s_50k": round(50_000 / ips, 2)})
+        model = crit = opt = None
+    lines = ["| setting | images/s | s per 50k-image epoch | speed-up |", "|---|---|---|---|"]
+    lines += [f"| {r['setting']} | {r['images_per_s']:,} | {r['epoch_s_50k']} | "
+              f"{r['images_per_s'] / rows[0]['images_per_s']:.2f}× |" for r in rows]
+    note = (f"# Training throughput with input: {ns.arch}, {ns.dataset}-shaped, batch {batch}\n\n"
+            f"{_device_label(device)}, torch {torch.__version__}; {steps} steps each after 3 warm-up steps "
+            f"(`isda-bench perf epoch --arch {ns.arch}`).")
+    _write(ns, f"epoch_{ns.arch}", "mixed", rows, "\n".join(lines), note)
+    return 0
+
+
+SUBCOMMANDS = {"step": (_add_step_args, run_step), "loader": (_add_loader_args, run_loader),
+               "epoch": (_add_epoch_args, run_epoch)}
