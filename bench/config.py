@@ -21,6 +21,7 @@ from bench.recipes import recipe_for, scale_milestones
 
 DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "imagenet")
 COV_MODES = ("full", "diagonal")
+ISDA_SYNCS = ("global", "local")
 SCHEDULES = ("step", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -36,6 +37,9 @@ class RunConfig:
     method: str = "ce"
     lambda0: float | None = None  # ISDA methods only
     cov_mode: str | None = None  # ISDA methods only: full | diagonal
+    # ISDA methods only: global | local, how the statistics follow a multi-process run (bench.isda).
+    # It changes results under DDP, so it is part of the experiment; one process: both are the same.
+    isda_sync: str | None = None
     focal_gamma: float | None = None  # focal methods only
     seed: int = 0
     epochs: int = 0
@@ -72,7 +76,10 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        blob = json.dumps(self.experiment, sort_keys=True, separators=(",", ":"))
+        # Fields added after ids were first handed out are left out of the hash while they hold
+        # the value every earlier run implicitly had, so existing result folders keep their names.
+        experiment = {k: v for k, v in self.experiment.items() if v not in _ID_IMPLICIT.get(k, ())}
+        blob = json.dumps(experiment, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     @property
@@ -83,6 +90,8 @@ class RunConfig:
             parts.append(f"l{self.lambda0:g}")
         if self.focal_gamma is not None:
             parts.append(f"g{self.focal_gamma:g}")
+        if self.isda_sync == "local":
+            parts.append("local")
         parts.append(f"s{self.seed}")
         return "-".join(parts)
 
@@ -90,6 +99,8 @@ class RunConfig:
 _SCHEDULING = ("sweep", "data_root", "download", "device", "threads", "fast_loader", "workers", "tracking")
 FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
 EXPERIMENT_FIELDS = tuple(n for n in FIELD_NAMES if n not in _SCHEDULING)
+# See RunConfig.run_id. Earlier runs were single-process, where "global" is what they computed.
+_ID_IMPLICIT: dict[str, tuple[Any, ...]] = {"isda_sync": (None, "global")}
 _RECIPE_FIELDS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "schedule",
                   "milestones", "gamma", "schedule_offset", "drop_rate")
 
@@ -129,13 +140,14 @@ def _check_type(key: str, value: Any, kind: str) -> Any:
 
 _KINDS = {
     "dataset": "str", "arch": "str", "method": "str", "lambda0": "float", "cov_mode": "str",
-    "focal_gamma": "float", "seed": "int", "epochs": "int", "batch_size": "int", "lr": "float",
+    "isda_sync": "str", "focal_gamma": "float", "seed": "int", "epochs": "int", "batch_size": "int",
+    "lr": "float",
     "momentum": "float", "nesterov": "bool", "weight_decay": "float", "schedule": "str",
     "milestones": "ints", "gamma": "float", "schedule_offset": "int", "drop_rate": "float",
     "precision": "str", "sweep": "str", "data_root": "str", "download": "bool", "device": "str",
     "threads": "int", "fast_loader": "bool", "workers": "int", "tracking": "str",
 }
-_CHOICES = {"dataset": DATASETS, "cov_mode": COV_MODES, "schedule": SCHEDULES,
+_CHOICES = {"dataset": DATASETS, "cov_mode": COV_MODES, "isda_sync": ISDA_SYNCS, "schedule": SCHEDULES,
             "precision": PRECISIONS, "device": DEVICES, "tracking": TRACKING}
 _MIN = {"seed": (0, ">= 0"), "epochs": (1, ">= 1"), "batch_size": (2, ">= 2"), "lr": (0.0, "> 0"),
         "momentum": (0.0, ">= 0"), "weight_decay": (0.0, ">= 0"), "gamma": (0.0, "> 0"),
@@ -171,7 +183,7 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
         raise ConfigError("drop_rate", values["drop_rate"], "a value in [0, 1)")
     method = parse_method(values.get("method", RunConfig.method))
     values["method"] = method.name
-    for param in ("lambda0", "cov_mode", "focal_gamma"):
+    for param in ("lambda0", "cov_mode", "isda_sync", "focal_gamma"):
         if param in values and param not in method.params:
             raise ConfigError(param, values[param], f"only for methods using it (method {method.name!r} has "
                               f"parameters: {', '.join(method.params) or 'none'})")
@@ -184,6 +196,8 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
     if "lambda0" in method.params:
         values.setdefault("lambda0", recipe.lambda0)
         values.setdefault("cov_mode", recipe.cov_mode)
+    if "isda_sync" in method.params:
+        values.setdefault("isda_sync", "global")
     if "focal_gamma" in method.params:
         values.setdefault("focal_gamma", 2.0)
     return replace(RunConfig(), **values)

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from bench.distributed import batch_sizes, shard
 from bench.errors import ConfigError
 from bench.methods import Method
 
@@ -217,11 +218,26 @@ class Batches:
     def num_samples(self) -> int:
         return len(self.split.y)
 
-    def epoch(self, generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batch_sizes(self, world: int = 1) -> list[int]:
+        """Global batch sizes ``epoch`` goes through with ``world`` ranks (bench.distributed)."""
+        return batch_sizes(self.num_samples, self.batch_size, world, train=self.method is not None)
+
+    def epoch(self, generator: torch.Generator | None = None, rank: int = 0,
+              world: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One pass; with ``world`` > 1, ``rank``'s shard of each global batch.
+
+        Every rank draws the same permutation and per-sample augmentation from the same
+        generator and keeps its slice of each batch, so the ranks' shards put together are the
+        single-process batch, sample for sample.
+        """
         n, bs = self.num_samples, self.batch_size
+        sizes = self.batch_sizes(world)
         if self.method is None:
-            for i in range(0, n, bs):
-                yield self.normalise(self.split.x[i:i + bs]), self.split.y[i:i + bs].to(self.device)
+            for i, b in zip(range(0, n, bs), sizes):
+                lo, hi = shard(b, rank, world)
+                if hi > lo:  # evaluation: a rank may get nothing from a last batch smaller than world
+                    x, y = self.split.x[i + lo:i + hi], self.split.y[i + lo:i + hi]
+                    yield self.normalise(x), y.to(self.device)
             return
         info, dev = self.info, self.split.x.device
         # Draw the whole epoch's random numbers at once on the CPU: one small copy, no per-step sync.
@@ -230,8 +246,9 @@ class Batches:
         flip = torch.rand(n, generator=generator) < 0.5 if info.flip else torch.zeros(n, dtype=torch.bool)
         cy, cx = torch.randint(0, info.size, (2, n), generator=generator)
         perm, oy, ox, flip, cy, cx = (t.to(dev) for t in (perm, oy, ox, flip, cy, cx))
-        for i in range(0, n, bs):
-            idx = perm[i:i + bs]
+        for i, b in zip(range(0, n, bs), sizes):
+            lo, hi = shard(b, rank, world)
+            idx = perm[i + lo:i + hi]
             x = self.normalise(crop_flip(self.split.x[idx], oy[idx], ox[idx], flip[idx], info.pad))
             if self.method.cutout:
                 x = cutout(x, cy[idx].to(self.device), cx[idx].to(self.device), info.cutout)
@@ -273,7 +290,16 @@ class WorkerBatches:
     def num_samples(self) -> int:
         return len(self.dataset)
 
-    def epoch(self, generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batch_sizes(self, world: int = 1) -> list[int]:
+        """Global batch sizes ``epoch`` goes through with ``world`` ranks (bench.distributed)."""
+        return batch_sizes(self.num_samples, self.batch_size, world, train=self.method is not None)
+
+    def epoch(self, generator: torch.Generator | None = None, rank: int = 0,
+              world: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One pass; with ``world`` > 1, ``rank``'s shard of each global batch (see ``_sharded``)."""
+        if world > 1:
+            yield from self._sharded(generator, rank, world)
+            return
         train = self.method is not None
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_size=self.batch_size, shuffle=train, generator=generator,
@@ -287,6 +313,36 @@ class WorkerBatches:
             if train and self.method.cutout:
                 sl = slice(i * self.batch_size, i * self.batch_size + len(y))
                 x = cutout(x, cy[sl].to(self.device), cx[sl].to(self.device), self.info.cutout)
+            yield x, y.to(self.device, non_blocking=True)
+
+    def _sharded(self, generator: torch.Generator | None, rank: int,
+                 world: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        # The same rule as Batches: one permutation from the shared generator, cut into global
+        # batches, each rank loading its slice (the role of DistributedSampler + set_epoch).
+        # The per-image transforms draw from each worker's own generator, seeded from the shared
+        # one plus the rank, so ranks do not repeat each other's random crops.
+        train = self.method is not None
+        n = self.num_samples
+        order = torch.randperm(n, generator=generator) if train else torch.arange(n)
+        cy = cx = None
+        if train and self.method.cutout:
+            cy, cx = torch.randint(0, self.info.size, (2, n), generator=generator)
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator)) if train else 0
+        shards, start = [], 0
+        for b in self.batch_sizes(world):
+            lo, hi = shard(b, rank, world)
+            if hi > lo:
+                shards.append(order[start + lo:start + hi].tolist())
+            start += b
+        loader = torch.utils.data.DataLoader(
+            self.dataset, batch_sampler=shards, generator=torch.Generator().manual_seed(seed + rank),
+            num_workers=self.workers, pin_memory=self.device.type == "cuda",
+            persistent_workers=False, multiprocessing_context="spawn" if self.workers else None)
+        for idx, (x, y) in zip(shards, loader):
+            x = self.normalise(x)
+            if cy is not None:
+                sel = torch.tensor(idx)  # Cutout drawn per sample, as Batches does
+                x = cutout(x, cy[sel].to(self.device), cx[sel].to(self.device), self.info.cutout)
             yield x, y.to(self.device, non_blocking=True)
 
 

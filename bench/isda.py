@@ -3,6 +3,9 @@
 Pure tensor math, no I/O. Every quantity is computed with shapes known from the inputs'
 sizes alone: no ``unique``/``nonzero``/``bincount``, no boolean-mask indexing, no ``.item()``
 and no Python branch on a tensor's value, so a CUDA step never stalls the launching CPU.
+The one communication is optional: with ``sync="global"`` in a process group, each update
+all-gathers the ranks' features (bench.distributed.all_gather_rows), sized from the caller's
+``pad_to`` rather than from values read back.
 
 Memory: the only tensors whose size grows with the class count squared or with A² are the
 statistics themselves (``cov``) and, for the pairwise table, C·C·A; everything that would
@@ -13,10 +16,15 @@ chunks whose size is bounded by ``CHUNK_ELEMS``.
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 MODES = ("full", "diagonal")
+# How the statistics follow a multi-process run: "global" merges every rank's batch, so each rank
+# holds what one process fed the whole global batch would; "local" merges the rank's own batch only
+# (the reference ImageNet code). One process: both are the same.
+SYNCS = ("global", "local")
 
 # Upper bound, in elements, on the working set of one chunk (outer products in the update,
 # class-difference blocks in σ²). 2**24 float32 = 64 MiB: large enough that the GEMMs stay
@@ -26,6 +34,11 @@ CHUNK_ELEMS = 1 << 24
 # σ²'s backward needs Σ_y(w_j - w_y) for every output entry. Keeping it costs R·C·A
 # elements; above this bound it is recomputed in backward instead (one more A²-sized pass).
 SAVE_ELEMS = 1 << 27
+
+
+def _world_size() -> int:
+    # A Python-side check, no device work: the statistics are synchronised only inside a group.
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 def _one_hot(labels: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
@@ -45,33 +58,56 @@ class ClassCovariance(nn.Module):
     After any sequence of ``update`` calls, ``cov[c]`` is the biased (divided by n) covariance
     of every class-c feature seen so far: the merge is exact, not a moving average. The count
     is a float32 buffer, exact up to 2**24 samples per class.
+
+    ``sync="global"`` in a multi-process run: ``update`` all-gathers the ranks' features and
+    labels (N·A numbers per step, not C·A² of statistics) and every rank merges the whole global
+    batch, so all ranks hold identical statistics. Outside a process group it is ``"local"``.
     """
 
     mean: Tensor
     cov: Tensor
     count: Tensor
 
-    def __init__(self, num_classes: int, feature_dim: int, mode: str = "full") -> None:
+    def __init__(self, num_classes: int, feature_dim: int, mode: str = "full", sync: str = "local") -> None:
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        self.num_classes, self.feature_dim, self.mode = num_classes, feature_dim, mode
+        if sync not in SYNCS:
+            raise ValueError(f"sync must be one of {SYNCS}, got {sync!r}")
+        self.num_classes, self.feature_dim, self.mode, self.sync = num_classes, feature_dim, mode, sync
         cov_shape = (num_classes, feature_dim, feature_dim) if mode == "full" else (num_classes, feature_dim)
         self.register_buffer("mean", torch.zeros(num_classes, feature_dim))
         self.register_buffer("cov", torch.zeros(cov_shape))
         self.register_buffer("count", torch.zeros(num_classes))
 
     @torch.no_grad()
-    def update(self, features: Tensor, labels: Tensor) -> None:
-        """Merge one batch, ``features`` [N, A] with integer ``labels`` [N], into the statistics."""
+    def update(self, features: Tensor, labels: Tensor, *, pad_to: int | None = None) -> None:
+        """Merge one batch, ``features`` [N, A] with integer ``labels`` [N], into the statistics.
+
+        ``pad_to`` (global sync only): the largest local batch of this step over all ranks, known
+        to the caller from the sharding rule; without it the ranks are asked, which reads a
+        number back to the host.
+        """
         # The statistics accumulate over a whole run; bf16 would lose them within an epoch, so
         # they are kept and computed in float32 (or float64, if the buffers were cast to it).
         dtype = torch.promote_types(self.cov.dtype, torch.float32)
         with torch.autocast(device_type=features.device.type, enabled=False):
-            self._merge(features.detach().to(dtype), labels)
+            x = features.detach().to(dtype)
+            if self.sync == "global" and _world_size() > 1:
+                from bench.distributed import all_gather_rows
 
-    def _merge(self, x: Tensor, labels: Tensor) -> None:
+                # Gathered after the cast: the merge sees exactly the values a single process
+                # would, and padded rows are switched off by their weight, not removed (removing
+                # them would need their count on the host).
+                self._merge(*all_gather_rows(x, labels, pad_to))
+            else:
+                self._merge(x, labels)
+
+    def _merge(self, x: Tensor, labels: Tensor, valid: Tensor | None = None) -> None:
+        """Merge rows ``x`` with ``labels``; ``valid`` [N] of 0/1 weights, 0 for padding rows."""
         onehot = _one_hot(labels, self.num_classes, x.dtype)  # [N, C]
+        if valid is not None:
+            onehot = onehot * valid[:, None]  # padding rows count for no class
         m = onehot.sum(0)  # samples of each class in this batch
         n = self.count
         total = (n + m).clamp_min(1.0)  # clamp: never-seen classes divide by 1, not 0
@@ -85,6 +121,8 @@ class ClassCovariance(nn.Module):
         cross = n * m / (total * total)  # n m / (n + m)²
 
         centred = x - batch_mean.index_select(0, labels)  # [N, A], centred on its class's batch mean
+        if valid is not None:
+            centred = centred * valid[:, None]  # padding rows add exact zeros to the scatter matrix
         if self.mode == "full":
             self._merge_full(centred, labels, total, keep, cross, diff)
         else:
@@ -217,18 +255,21 @@ class ISDALoss(nn.Module):
     first (the reference's order), then returns the loss on
     ``fc(features) + lam/2 · σ²`` and the plain, unaugmented logits (use those for accuracy).
     ``update=False`` uses the statistics as they are, e.g. to check gradients with the
-    statistics held fixed.
+    statistics held fixed. ``sync`` and ``pad_to``: see ``ClassCovariance``.
     """
 
-    def __init__(self, num_classes: int, feature_dim: int, mode: str = "full") -> None:
+    def __init__(self, num_classes: int, feature_dim: int, mode: str = "full", sync: str = "local") -> None:
         super().__init__()
-        self.stats = ClassCovariance(num_classes, feature_dim, mode)
+        self.stats = ClassCovariance(num_classes, feature_dim, mode, sync)
 
     def forward(
-        self, features: Tensor, fc: nn.Linear, labels: Tensor, lam: float | Tensor, *, update: bool = True
+        self, features: Tensor, fc: nn.Linear, labels: Tensor, lam: float | Tensor, *, update: bool = True,
+        pad_to: int | None = None,
     ) -> tuple[Tensor, Tensor]:
         if update:
-            self.stats.update(features, labels)
+            # Global sync gathers detached copies for the statistics only: the loss below, and
+            # so the gradient, uses this rank's own features and labels.
+            self.stats.update(features, labels, pad_to=pad_to)
         logits = fc(features)
         with torch.autocast(device_type=features.device.type, enabled=False):
             # float32 at least (float64 stays float64, for gradient checks)

@@ -14,7 +14,7 @@ LOSSES = ("ce", "isda", "focal")
 # "autoaugment" is the paper's "AA": the CIFAR-10 AutoAugment policy plus Cutout(16).
 AUGMENTS = ("standard", "cutout", "autoaugment", "randaugment")
 # Which sweep/config parameters each loss takes; any other loss leaves them unset.
-LOSS_PARAMS = {"ce": (), "isda": ("lambda0", "cov_mode"), "focal": ("focal_gamma",)}
+LOSS_PARAMS = {"ce": (), "isda": ("lambda0", "cov_mode", "isda_sync"), "focal": ("focal_gamma",)}
 
 
 @dataclass(frozen=True)

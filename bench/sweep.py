@@ -26,8 +26,10 @@ from bench.errors import ConfigError
 from bench.methods import parse_method
 
 SWEEP_KEYS = ("name", "description", "grid", "overrides", "include", "exclude", "cluster", "profile",
-              "tracking", "parallel")
-METHOD_AXES = ("lambda0", "cov_mode", "focal_gamma")
+              "tracking", "parallel", "resources")
+# What one run needs, overriding the profile's: ``nodes`` × ``gpus_per_node`` GPUs, one process each.
+RESOURCE_KEYS = ("nodes", "gpus_per_node")
+METHOD_AXES = ("lambda0", "cov_mode", "isda_sync", "focal_gamma")
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Sweep:
     cluster: str | None = None
     profile: str | None = None
     parallel: int | None = None
+    resources: dict[str, int] = field(default_factory=dict)  # RESOURCE_KEYS given by the sweep
     raw: dict[str, Any] = field(default_factory=dict)
 
     def run_dir(self, results_root: Path, cfg: RunConfig) -> Path:
@@ -118,7 +121,18 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep
         raise ConfigError("parallel", parallel, "a positive integer")
     description = data.get("description", "")
     return Sweep(name=name, path=path, runs=list(runs.values()), description=str(description or ""),
-                 cluster=cluster, profile=data.get("profile"), parallel=parallel, raw=data)
+                 cluster=cluster, profile=data.get("profile"), parallel=parallel,
+                 resources=_resources(data.get("resources")), raw=data)
+
+
+def _resources(value: Any) -> dict[str, int]:
+    resources = _mapping("resources", value)
+    for key, n in resources.items():
+        if key not in RESOURCE_KEYS:
+            raise ConfigError(f"resources.{key}", n, f"valid keys: {', '.join(RESOURCE_KEYS)}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"resources.{key}", n, "a positive integer")
+    return dict(resources)
 
 
 def load_sweep(path: Path | str) -> Sweep:

@@ -3,6 +3,15 @@
 The run directory (DESIGN.md) holds config.yaml, metrics.csv, checkpoint.pt and, written last,
 result.json. On CPU a seeded run is bit-identical when repeated and after a kill and resume:
 every epoch reseeds torch from (seed, epoch), and the checkpoint restores the rest.
+
+Multi-process (DDP) runs: every process calls ``run`` inside an initialised process group
+(bench.distributed.init_from_env). ``cfg.batch_size`` is the global batch, split across ranks;
+the model is wrapped in DistributedDataParallel (BatchNorm per rank, as in the reference);
+metrics are summed over ranks, so every rank sees the global numbers; evaluation is sharded the
+same way. Only rank 0 writes files, logs and tracks; every rank reads the checkpoint on resume.
+At each epoch's end rank 0's buffers (BatchNorm running statistics, and the ISDA statistics under
+global sync) are broadcast, so the checkpoint is every rank's state. With one process nothing of
+this runs and the results are those of the single-process code.
 """
 
 from __future__ import annotations
@@ -19,8 +28,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 import yaml
+from torch import nn
 from tqdm import tqdm
 
+from bench import distributed
 from bench.config import RunConfig
 from bench.data import load_dataset, make_batches
 from bench.fsutil import atomic_write, atomic_write_json, atomic_write_text
@@ -74,12 +85,34 @@ def _load_checkpoint(path: Path, run_id: str) -> dict[str, Any] | None:
         return None
 
 
+class _Step(nn.Module):
+    """What DDP wraps: one training forward, loss included.
+
+    Every use of the weights, the ISDA term's reading of ``fc.weight`` too, happens inside DDP's
+    forward. The Run is held in a tuple so that its ISDA statistics are not registered as this
+    module's buffers: DDP would overwrite them with rank 0's before every step.
+    """
+
+    def __init__(self, run: Run):
+        super().__init__()
+        self.model = run.model
+        self._run = (run,)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, lam: float,
+                pad_to: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._run[0]._loss(x, y, lam, pad_to)
+
+
 class Run:
     """The state of one run between epochs."""
 
     def __init__(self, cfg: RunConfig, run_dir: Path):
         self.cfg, self.dir = cfg, run_dir
+        self.rank, self.world = distributed.rank_and_world()
+        self.main = self.rank == 0
         self.device = pick_device(cfg.device)
+        if self.device.type == "cuda" and self.world > 1:
+            self.device = torch.device("cuda", torch.cuda.current_device())  # init_from_env set it
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.method = parse_method(cfg.method)
@@ -97,8 +130,20 @@ class Run:
                                   **kwargs).to(self.device)
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.isda = (ISDALoss(self.info.num_classes, self.model.num_features, mode=cfg.cov_mode).to(self.device)
+        self.isda = (ISDALoss(self.info.num_classes, self.model.num_features, mode=cfg.cov_mode,
+                              sync=cfg.isda_sync or "global").to(self.device)
                      if self.method.loss == "isda" else None)
+        self.ddp: nn.Module | None = None
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # Construction broadcasts rank 0's parameters and buffers; during training DDP
+            # broadcasts the model's buffers from rank 0 before each forward (its default, and the
+            # reference's), while each rank's BatchNorm normalises with its own sub-batch.
+            self.ddp = DistributedDataParallel(
+                _Step(self), device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        # Under local sync each rank's ISDA statistics differ; rank 0 checkpoints all of them.
+        self.isda_ranks: list[dict[str, torch.Tensor]] | None = None
         # Weight decay on every parameter, as the reference does.
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          nesterov=cfg.nesterov and cfg.momentum > 0,
@@ -112,8 +157,12 @@ class Run:
                  "train_time": self.train_time, "model": self.model.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
                  "tracking_id": self.tracking_id}
+        if self.world > 1:
+            state["world_size"] = self.world
         if self.isda is not None:
             state["isda"] = self.isda.state_dict()
+            if self.isda_ranks is not None:
+                state["isda_ranks"] = self.isda_ranks
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         return state
@@ -122,7 +171,11 @@ class Run:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.isda is not None:
-            self.isda.load_state_dict(state["isda"])
+            ranks = state.get("isda_ranks")
+            # Each rank its own statistics when the checkpoint has one set per rank of this world
+            # size; otherwise (another world size, global sync, one process) the shared set.
+            own = ranks[self.rank] if ranks is not None and len(ranks) == self.world else state["isda"]
+            self.isda.load_state_dict(own)
         torch.set_rng_state(state["torch_rng"])
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -135,13 +188,14 @@ class Run:
         atomic_write_text(self.dir / "metrics.csv", _metrics_csv(self.rows))
 
     # --- one epoch ---
-    def _loss(self, x: torch.Tensor, y: torch.Tensor, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def _loss(self, x: torch.Tensor, y: torch.Tensor, lam: float,
+              pad_to: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             if self.device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
             feats = self.model.features(x)
             if self.isda is not None:
-                return self.isda(feats, self.model.fc, y, lam)
+                return self.isda(feats, self.model.fc, y, lam, pad_to=pad_to)
             logits = self.model.fc(feats)
         if self.method.loss == "focal":
             return focal_loss(logits, y, self.cfg.focal_gamma), logits
@@ -153,24 +207,68 @@ class Run:
         # Metrics stay on the device and are read once per epoch: no per-step host sync.
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         wrong = torch.zeros((), device=self.device, dtype=torch.int64)
-        for x, y in self.train.epoch(g):
-            loss, logits = self._loss(x, y, lam)
+        sizes = self.train.batch_sizes(self.world)  # global batch sizes, known on every rank
+        for b, (x, y) in zip(sizes, self.train.epoch(g, self.rank, self.world), strict=True):
+            if self.ddp is None:
+                loss, logits = self._loss(x, y, lam)
+            else:
+                loss, logits = self.ddp(x, y, lam, distributed.max_shard(b, self.world))
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if self.ddp is not None and len(y) * self.world != b:
+                # DDP averages the ranks' gradients; with unequal shards (a last batch) weighting
+                # each rank's mean by its share makes that average the gradient of the global mean.
+                (loss * (len(y) * self.world / b)).backward()
+            else:
+                loss.backward()
             self.optimizer.step()
             loss_sum += loss.detach().double() * len(y)
             wrong += (logits.detach().argmax(1) != y).sum()
             if bar is not None:
                 bar.update(1)
-        n = self.train.num_samples
+        n = sum(sizes)
+        if self.world > 1:
+            return self._global_means(loss_sum, wrong, n)
         return float(loss_sum) / n, 100.0 * float(wrong) / n
+
+    def _global_means(self, loss_sum: torch.Tensor, wrong: torch.Tensor, n: int) -> tuple[float, float]:
+        """(mean loss, % error) over all ranks' samples; every rank gets the same numbers."""
+        totals = distributed.all_reduce_sum(torch.stack([loss_sum, wrong.double()]))
+        return float(totals[0]) / n, 100.0 * float(totals[1]) / n
+
+    def _sync_state(self) -> None:
+        """End of a distributed epoch: make rank 0's state every rank's, and collect local statistics.
+
+        Parameters are equal on all ranks already (same averaged gradients, same optimizer);
+        buffers are not: each rank's last forward updated its own BatchNorm running statistics.
+        Sharded evaluation and the checkpoint need one model, so rank 0's buffers are broadcast.
+        Under global sync the ISDA statistics are equal by construction; broadcasting them anyway
+        (once an epoch) removes any drift from non-deterministic GPU reductions.
+        """
+        distributed.broadcast_tensors(list(self.model.buffers()))
+        if self.isda is None:
+            return
+        if self.isda.stats.sync == "global":
+            distributed.broadcast_tensors(list(self.isda.buffers()))
+            return
+        import torch.distributed as dist
+
+        # Gathered to rank 0 only, a buffer at a time: the others allocate nothing for it.
+        states: list[dict[str, torch.Tensor]] = [{} for _ in range(self.world)]
+        for key, t in self.isda.state_dict().items():
+            parts = [torch.empty_like(t) for _ in range(self.world)] if self.main else None
+            dist.gather(t.contiguous(), parts, dst=0)
+            if parts is not None:
+                for r, part in enumerate(parts):
+                    states[r][key] = part.cpu()
+        self.isda_ranks = states if self.main else None
 
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float]:
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         wrong = torch.zeros((), device=self.device, dtype=torch.int64)
-        for x, y in self.test.epoch():
+        # Sharded like training: each rank evaluates its slice of every test batch.
+        for x, y in self.test.epoch(None, self.rank, self.world):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 if self.device.type == "cuda":
                     x = x.contiguous(memory_format=torch.channels_last)
@@ -178,6 +276,8 @@ class Run:
             loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
             wrong += (logits.argmax(1) != y).sum()
         n = self.test.num_samples
+        if self.world > 1:
+            return self._global_means(loss_sum, wrong, n)
         return float(loss_sum) / n, 100.0 * float(wrong) / n
 
     def step_epoch(self, bar: tqdm | None = None) -> dict[str, float]:
@@ -187,9 +287,13 @@ class Run:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         lam = lambda_at(cfg.lambda0, self.epoch, cfg.epochs) if self.isda is not None else 0.0
-        torch.manual_seed(epoch_seed(cfg.seed, self.epoch))
+        # Rank r seeds epoch_seed·world + r (one process: the single-process seed), so dropout and
+        # per-image transforms differ between ranks; the data order comes from its own generator.
+        torch.manual_seed(epoch_seed(cfg.seed, self.epoch) * self.world + self.rank)
         start = time.perf_counter()
         train_loss, train_error = self.train_epoch(lam, bar)
+        if self.world > 1:
+            self._sync_state()
         self.train_time += time.perf_counter() - start
         test_loss, test_error = self.evaluate()
         seconds = time.perf_counter() - start
@@ -208,7 +312,8 @@ def summarise(cfg: RunConfig, run: Run, status: str, **extra: Any) -> dict[str, 
     last = errors[-10:]
     result = {
         "run_id": cfg.run_id, "sweep": cfg.sweep, "dataset": cfg.dataset, "arch": cfg.arch,
-        "method": cfg.method, "lambda0": cfg.lambda0, "cov_mode": cfg.cov_mode, "focal_gamma": cfg.focal_gamma,
+        "method": cfg.method, "lambda0": cfg.lambda0, "cov_mode": cfg.cov_mode, "isda_sync": cfg.isda_sync,
+        "focal_gamma": cfg.focal_gamma, "world_size": run.world,
         "seed": cfg.seed, "epochs": cfg.epochs, "epochs_done": len(run.rows), "status": status,
         "final_test_error": errors[-1] if errors and math.isfinite(errors[-1]) else None,
         "best_test_error": min(finite) if finite else None,
@@ -227,27 +332,33 @@ def run(cfg: RunConfig, run_dir: Path | str, *, progress: bool | None = None, tr
     """Train ``cfg`` into ``run_dir``, resuming from its checkpoint; returns result.json's content.
 
     A run whose result.json exists is not trained again. ``progress=None`` shows bars only on a terminal.
+    In a process group every rank calls this with the same arguments; rank 0 alone writes and tracks.
     """
     import json
 
     run_dir = Path(run_dir)
+    rank, world = distributed.rank_and_world()
+    main = rank == 0
     done = run_dir / "result.json"
-    if done.exists():
-        return json.loads(done.read_text())
+    # Rank 0 decides and tells the others, so that no rank trains alone or waits for one that left.
+    finished = distributed.broadcast_object(json.loads(done.read_text()) if main and done.exists() else None)
+    if finished is not None:
+        return finished  # type: ignore[return-value]
     r = Run(cfg, run_dir)  # loads data and builds the model: bad input fails here, before any file
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml",
-                      yaml.safe_dump({"run_id": cfg.run_id, **cfg.to_dict()}, sort_keys=False))
-    state = _load_checkpoint(run_dir / "checkpoint.pt", cfg.run_id)
-    if state is not None:
-        r.load_state_dict(state)
-    if tracker is None:
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml",
+                          yaml.safe_dump({"run_id": cfg.run_id, **cfg.to_dict()}, sort_keys=False))
+    _resume(r, run_dir / "checkpoint.pt", cfg.run_id)
+    if not main:
+        tracker = None
+    elif tracker is None:
         from bench.tracking import make_tracker
 
         tracker = make_tracker(cfg.tracking)
     if tracker is not None:
         r.tracking_id = tracker.start(cfg, r.tracking_id, run_dir)
-    disable = None if progress is None else not progress
+    disable = (None if progress is None else not progress) if main else True
     try:
         with tqdm(total=cfg.epochs, initial=r.epoch, desc=cfg.slug, unit="ep", disable=disable,
                   file=sys.stderr) as epochs_bar:
@@ -257,25 +368,49 @@ def run(cfg: RunConfig, run_dir: Path | str, *, progress: bool | None = None, tr
                     row = r.step_epoch(bar)
                 if tracker is not None:
                     tracker.log(row)
+                # Losses are summed over ranks: every rank takes the same branch here.
                 bad = [k for k in ("train_loss", "test_loss") if not math.isfinite(row[k])]
                 if bad:
                     result = summarise(cfg, r, "diverged", failed_epoch=row["epoch"],
                                        reason=f"non-finite {bad[0]} ({row[bad[0]]}) in epoch {row['epoch']}")
-                    atomic_write_text(run_dir / "metrics.csv", _metrics_csv(r.rows))
+                    if main:
+                        atomic_write_text(run_dir / "metrics.csv", _metrics_csv(r.rows))
                     break
-                r.save()
+                if main:
+                    r.save()
                 epochs_bar.update(1)
                 epochs_bar.set_postfix(test_err=f"{row['test_error']:.2f}%", loss=f"{row['train_loss']:.3f}")
             else:
                 result = summarise(cfg, r, "completed")
     except Exception as exc:
-        atomic_write_json(done, summarise(cfg, r, "failed", failed_epoch=r.epoch,
-                                          reason=f"{type(exc).__name__}: {exc}",
-                                          traceback=traceback.format_exc(limit=8)))
+        # A rank's exception reaches the others as a collective's error or timeout; rank 0 records it.
+        if main:
+            atomic_write_json(done, summarise(cfg, r, "failed", failed_epoch=r.epoch,
+                                              reason=f"{type(exc).__name__}: {exc}",
+                                              traceback=traceback.format_exc(limit=8)))
         if tracker is not None:
             tracker.finish({"status": "failed"})
         raise
-    atomic_write_json(done, result)
+    if main:
+        atomic_write_json(done, result)
     if tracker is not None:
         tracker.finish(result)
     return result
+
+
+def _resume(r: Run, path: Path, run_id: str) -> None:
+    """Load the run's checkpoint into ``r`` if there is a sound one; in a group, on every rank.
+
+    Rank 0 checks it (and sets a damaged one aside); the others then read the same file, which
+    needs run_dir on a filesystem all ranks share (as a requeued job needs anyway).
+    """
+    if r.world == 1:
+        state = _load_checkpoint(path, run_id)
+        if state is not None:
+            r.load_state_dict(state)
+        return
+    state = _load_checkpoint(path, run_id) if r.main else None
+    if distributed.broadcast_object(state is not None):
+        if state is None:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        r.load_state_dict(state)
