@@ -62,7 +62,7 @@ class RunConfig:
     threads: int = 0  # 0: torch's default
     fast_loader: bool = True  # dataset resident on the device, batched augmentation
     workers: int = 0  # DataLoader workers for per-image transforms (AutoAugment, ImageNet JPEGs)
-    tracking: str = "disabled"
+    tracking: str = "auto"  # W&B: online when logged in, else offline; see bench.tracking
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

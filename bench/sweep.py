@@ -111,6 +111,8 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep
         merged = {k: v for k, v in overrides.items() if k not in METHOD_AXES or k in method.params}
         merged.update(spec)
         merged["sweep"] = name
+        if data.get("tracking") is not None:
+            merged.setdefault("tracking", data["tracking"])
         cfg = resolve(merged)
         runs.setdefault(cfg.run_id, cfg)  # the same experiment listed twice runs once
     cluster = data.get("cluster")

@@ -294,7 +294,9 @@ class Run:
         train_loss, train_error = self.train_epoch(lam, bar)
         if self.world > 1:
             self._sync_state()
-        self.train_time += time.perf_counter() - start
+        train_s = time.perf_counter() - start
+        self.train_time += train_s
+        self.last_images_per_s = self.train.num_samples / train_s if train_s > 0 else 0.0
         test_loss, test_error = self.evaluate()
         seconds = time.perf_counter() - start
         self.elapsed += seconds
@@ -355,9 +357,10 @@ def run(cfg: RunConfig, run_dir: Path | str, *, progress: bool | None = None, tr
     elif tracker is None:
         from bench.tracking import make_tracker
 
-        tracker = make_tracker(cfg.tracking)
+        tracker = make_tracker(cfg.tracking, rank=rank)
     if tracker is not None:
-        r.tracking_id = tracker.start(cfg, r.tracking_id, run_dir)
+        # rows: the checkpoint may be an epoch ahead of what the tracker flushed before a kill.
+        r.tracking_id = tracker.start(cfg, r.tracking_id, run_dir, rows=r.rows)
     disable = (None if progress is None else not progress) if main else True
     try:
         with tqdm(total=cfg.epochs, initial=r.epoch, desc=cfg.slug, unit="ep", disable=disable,
@@ -367,7 +370,7 @@ def run(cfg: RunConfig, run_dir: Path | str, *, progress: bool | None = None, tr
                           disable=disable, file=sys.stderr) as bar:
                     row = r.step_epoch(bar)
                 if tracker is not None:
-                    tracker.log(row)
+                    tracker.log({**row, "images_per_s": r.last_images_per_s})
                 # Losses are summed over ranks: every rank takes the same branch here.
                 bad = [k for k in ("train_loss", "test_loss") if not math.isfinite(row[k])]
                 if bad:
@@ -384,12 +387,12 @@ def run(cfg: RunConfig, run_dir: Path | str, *, progress: bool | None = None, tr
                 result = summarise(cfg, r, "completed")
     except Exception as exc:
         # A rank's exception reaches the others as a collective's error or timeout; rank 0 records it.
+        failed = summarise(cfg, r, "failed", failed_epoch=r.epoch, reason=f"{type(exc).__name__}: {exc}",
+                           traceback=traceback.format_exc(limit=8))
         if main:
-            atomic_write_json(done, summarise(cfg, r, "failed", failed_epoch=r.epoch,
-                                              reason=f"{type(exc).__name__}: {exc}",
-                                              traceback=traceback.format_exc(limit=8)))
+            atomic_write_json(done, failed)
         if tracker is not None:
-            tracker.finish({"status": "failed"})
+            tracker.finish(failed)
         raise
     if main:
         atomic_write_json(done, result)

@@ -18,6 +18,11 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Runs default to tracking "auto", which honours WANDB_MODE: keep W&B off in every test that does
+# not choose a mode itself (tests/test_tracking.py does), and its files out of the home folder.
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("WANDB_SILENT", "true")
 SLURM_START_SCRIPT = REPO_ROOT / "slurm" / "local-cluster" / "start.sh"
 _READY_NODE_STATES = ("idle", "mixed", "alloc", "allocated", "completing")
 
