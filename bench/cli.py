@@ -130,10 +130,11 @@ def cmd_launch(args: argparse.Namespace) -> int:
     root = _results_root(args)
     states = [run_state(sweep.run_dir(root, cfg)) for cfg in sweep.runs]
     todo = plan_todo(sweep, root, retry_failed=args.retry_failed)
-    finished = sum(s in DONE_STATES for s in states) - (sum(s == "failed" for s in states) if args.retry_failed else 0)
+    finished = sum(s in DONE_STATES and not (args.retry_failed and s == "failed") for s in states)
     busy = len(sweep.runs) - finished - len(todo)
-    print(f"sweep {sweep.name}: {len(sweep.runs)} runs, {finished} already finished"
-          + (f", {busy} being trained by a live process" if busy else "") + f", {len(todo)} to run on {cluster}")
+    busy_text = f", {busy} being trained by a live process" if busy else ""
+    print(f"sweep {sweep.name}: {len(sweep.runs)} runs, {finished} already done{busy_text}, "
+          f"{len(todo)} to run on {cluster}")
 
     def reset(runs) -> None:  # only now: a launch refused earlier leaves failed results alone
         if args.retry_failed:
@@ -151,13 +152,15 @@ def cmd_launch(args: argparse.Namespace) -> int:
     if cluster == "slurm":
         from bench.slurm import launch_slurm
 
-        return launch_slurm(sweep, todo, root, profile=profile, wait=args.wait, poll_s=args.poll, on_submit=reset)
+        return launch_slurm(sweep, todo, root, profile=profile, wait=args.wait, poll_s=args.poll,
+                            on_submit=reset)
     reset(todo)
     if cluster == "debug":
         failed = launch_debug(sweep, todo, root)
     else:
         failed = launch_local(sweep, todo, root, parallel=args.parallel or sweep.parallel)
-    print(f"sweep {sweep.name}: {len(todo) - failed} runs finished, {failed} failed; results in {root / sweep.name}")
+    print(f"sweep {sweep.name}: {len(todo) - failed} runs finished, {failed} failed; "
+          f"results in {root / sweep.name}")
     return 1 if failed else 0
 
 
@@ -179,7 +182,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             line = (f"{s.cfg.run_id:<13} {s.state:<11} {s.job_id or '-':<12} "
                     f"{f'{s.epochs_done}/{s.cfg.epochs}':>9}  {s.cfg.slug}")
             if args.verbose and (s.detail or s.slurm_state):
-                line += f"  [{s.slurm_state or '-'}] {s.detail}"
+                line += f"  [{s.slurm_state or 'no job'}]" + (f" {s.detail}" if s.detail else "")
             print(line)
     print(f"sweep {sweep.name}: {len(statuses)} runs: {format_counts(count_states(statuses))}")
     return 0
@@ -242,9 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--wait", action="store_true",
                     help="slurm: follow the sweep with a progress bar until every run has ended; "
                          "exit 1 if any failed")
-    la.add_argument("--poll", type=float, default=10.0, help="slurm --wait: seconds between checks (default 10)")
-    st = sweep_cmd("status", cmd_status,
-                   "per run: pending | running | preempted | requeued | interrupted | completed | diverged | failed")
+    la.add_argument("--poll", type=float, default=10.0,
+                    help="slurm --wait: seconds between checks (default 10)")
+    st = sweep_cmd("status", cmd_status, "per run: pending | running | preempted | requeued | interrupted | "
+                   "completed | diverged | failed")
     st.add_argument("-v", "--verbose", action="store_true", help="add SLURM's state and the reason")
     st.add_argument("-q", "--quiet", action="store_true", help="only the counts per state")
     rp = sweep_cmd("report", cmd_report, "collect results and write tables and figures")

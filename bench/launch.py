@@ -2,14 +2,24 @@
 
 The launcher knows nothing of ISDA: it hands each run's resolved config to ``TrainJob``, which
 trains it with ``bench.train.run`` and, being Checkpointable, resumes from the run's own newest
-checkpoint on disk whenever it is restarted.
+checkpoint on disk whenever it is restarted (after preemption, a time limit, ``scontrol requeue``
+or a plain relaunch). SLURM submission and job-state tracking live in ``bench.slurm``.
+
+Files a job adds to its run directory (besides train.py's):
+    .lock       flock()ed while a process trains the run: duplicates of a run cannot both train
+    job.json    who runs it: cluster, job and array ids, host, pid, start time, attempt count,
+                and the last preemption/timeout signal (so status can tell "preempted" apart)
+    logs/       stdout/stderr (local), or links to SLURM's log files (slurm)
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import shutil
+import socket
 import sys
 import time
 from dataclasses import replace
@@ -20,32 +30,242 @@ import submitit
 from tqdm import tqdm
 
 from bench.config import RunConfig, resolve
+from bench.fsutil import atomic_write_json
 from bench.sweep import Sweep
 
 DONE_STATES = ("completed", "diverged", "failed")
+LOCK_FILE = ".lock"
+JOB_FILE = "job.json"
+# How long a starting job waits for a run lock before calling itself a duplicate. Longer than a
+# `status` probe (microseconds) and than the overlap of a killed attempt with its successor.
+LOCK_WAIT_S = 30.0
+_HISTORY = 20  # starts kept in job.json
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class RunLock:
+    """An exclusive flock on run_dir/.lock; the kernel drops it when the holder dies (even SIGKILL)."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK_FILE
+        self.fd: int | None = None
+
+    def acquire(self, wait_s: float = 0.0) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self.fd = fd
+                return True
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return False
+            time.sleep(0.5)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def lock_held(run_dir: Path) -> bool:
+    """True while some process trains this run. Creates nothing; the probe is a few microseconds."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def read_job_file(run_dir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((Path(run_dir) / JOB_FILE).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _job_identity() -> dict[str, Any]:
+    """Where this process runs, from the scheduler's environment (absent keys: not under SLURM)."""
+    env = os.environ
+    array_job, array_task = env.get("SLURM_ARRAY_JOB_ID"), env.get("SLURM_ARRAY_TASK_ID")
+    slurm_id = env.get("SLURM_JOB_ID")
+    job_id = f"{array_job}_{array_task}" if array_job and array_task else slurm_id
+    return {
+        "cluster": env.get("SUBMITIT_EXECUTOR") or "debug",
+        "job_id": job_id, "slurm_job_id": slurm_id, "array_job_id": array_job,
+        "array_task_id": int(array_task) if array_task and array_task.isdigit() else None,
+        "restart_count": int(env.get("SLURM_RESTART_COUNT", "0") or 0),
+        "host": socket.gethostname(), "pid": os.getpid(),
+        "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"),
+    }
+
+
+def record_start(run_dir: Path) -> dict[str, Any]:
+    """Write job.json at the start of an attempt; the attempt count survives requeues."""
+    old = read_job_file(run_dir)
+    ident = _job_identity()
+    history = list(old.get("history", []))
+    if old.get("started_at"):
+        history.append({k: old.get(k) for k in ("job_id", "host", "started_at", "signal_at", "signal")})
+    rec = {**ident, "attempt": int(old.get("attempt", 0)) + 1, "started_at": now_iso(),
+           "started_unix": time.time(), "signal": None, "signal_at": None, "signal_unix": None,
+           "history": history[-_HISTORY:]}
+    atomic_write_json(Path(run_dir) / JOB_FILE, rec)
+    return rec
+
+
+def record_signal(run_dir: Path, kind: str) -> None:
+    rec = read_job_file(run_dir)
+    rec.update(signal=kind, signal_at=now_iso(), signal_unix=time.time())
+    atomic_write_json(Path(run_dir) / JOB_FILE, rec)
+
+
+def _link_slurm_logs(run_dir: Path) -> None:
+    """Links in run_dir/logs/ to this task's SLURM log files, so every run's output is in its folder."""
+    try:
+        paths = submitit.JobEnvironment().paths
+    except Exception:  # noqa: BLE001 - not under submitit: nothing to link
+        return
+    logs = Path(run_dir) / "logs"
+    logs.mkdir(exist_ok=True)
+    job_id = _job_identity()["job_id"] or "x"
+    for name, target in (("out", paths.stdout), ("err", paths.stderr)):
+        link = logs / f"slurm-{job_id}.{name}"
+        if not link.is_symlink():
+            try:
+                link.symlink_to(os.path.relpath(target, logs))
+            except OSError:
+                pass  # a filesystem without links: the log stays in the sweep's .slurm folder
+
+
+def _rank_and_world() -> tuple[int, int]:
+    """This process's rank among the run's processes, from the environment (0 of 1 when alone)."""
+    env = os.environ
+    if "RANK" in env and "WORLD_SIZE" in env:
+        return int(env["RANK"]), int(env["WORLD_SIZE"])
+    if env.get("SUBMITIT_EXECUTOR") == "slurm":
+        return int(env.get("SLURM_PROCID", "0")), int(env.get("SLURM_NTASKS", "1"))
+    return 0, 1
 
 
 class TrainJob(submitit.helpers.Checkpointable):
-    """The submitted callable: plain data in, so it pickles small and resumes from disk, not memory."""
+    """The submitted callable: plain data in, so it pickles small and resumes from disk, not memory.
 
-    def __init__(self, config: dict[str, Any], run_dir: str):
+    ``cuda_device``: the device string to expose as CUDA_VISIBLE_DEVICES (local launches).
+    ``timeout_min``: the job's time limit, to tell a timeout signal from a preemption in job.json.
+    """
+
+    def __init__(self, config: dict[str, Any], run_dir: str, cuda_device: str | None = None,
+                 timeout_min: float | None = None):
         self.config, self.run_dir = dict(config), str(run_dir)
+        self.cuda_device, self.timeout_min = cuda_device, timeout_min
 
     def __call__(self) -> dict[str, Any]:
+        if self.cuda_device is not None:
+            # Before anything touches CUDA: the run sees exactly one device.
+            os.environ["CUDA_VISIBLE_DEVICES"] = self.cuda_device
         from bench.train import run
 
-        return run(resolve(self.config), Path(self.run_dir), progress=False)
+        cfg = resolve(self.config)
+        run_dir = Path(self.run_dir)
+        rank, world = _rank_and_world()
+        if world > 1:  # a multi-GPU run (sweep `resources`): every task is one rank of it
+            from bench import distributed
+
+            distributed.init_from_env(cfg.device)
+        # Rank 0 alone owns the run lock and the bookkeeping, and tells the other ranks whether to train.
+        lock = RunLock(run_dir) if rank == 0 else None
+        verdict = self._claim(run_dir, lock) if lock is not None else None
+        if world > 1:
+            verdict = distributed.broadcast_object(verdict)
+        try:
+            if verdict is not None:  # done already, or a duplicate: nothing to train
+                return verdict
+            if rank == 0:
+                record_start(run_dir)
+                if os.environ.get("SUBMITIT_EXECUTOR") == "slurm":
+                    _link_slurm_logs(run_dir)
+            # Resumes from run_dir/checkpoint.pt when there is one: never from submission-time state.
+            return run(cfg, run_dir, progress=False)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @staticmethod
+    def _claim(run_dir: Path, lock: RunLock) -> dict[str, Any] | None:
+        """None when this job is to train the run (holding its lock); else what to return instead."""
+        result = run_dir / "result.json"
+        if result.exists():  # the done-marker: a late duplicate or a requeue after the end
+            return json.loads(result.read_text())
+        if not lock.acquire(wait_s=LOCK_WAIT_S):
+            owner = read_job_file(run_dir)
+            print(f"run {run_dir.name} is being trained by job {owner.get('job_id')} on {owner.get('host')} "
+                  f"(pid {owner.get('pid')}); this duplicate exits without training", file=sys.stderr)
+            return {"run_id": run_dir.name, "status": "duplicate", "owner": owner.get("job_id")}
+        if result.exists():  # finished while we waited for the lock
+            lock.release()
+            return json.loads(result.read_text())
+        return None
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
+        """Called by submitit on the preemption/timeout signal, before it requeues the job.
+
+        Nothing of the process's memory is carried over: the requeued job is a fresh TrainJob that
+        reads the run's newest epoch checkpoint from disk (train.py writes one after every epoch).
+        """
+        kind = "preempted"
+        started = read_job_file(Path(self.run_dir)).get("started_unix")
+        if self.timeout_min and started:
+            # submitit's own rule for "this signal is the time limit".
+            limit = self.timeout_min * 60
+            if time.time() - started >= min(0.8 * limit, limit - 600):
+                kind = "timeout"
+        try:
+            record_signal(Path(self.run_dir), kind)
+        except OSError:
+            pass  # never let bookkeeping stop the requeue
+        return submitit.helpers.DelayedSubmission(
+            TrainJob(self.config, self.run_dir, self.cuda_device, self.timeout_min))
 
 
 def run_state(run_dir: Path) -> str:
-    """completed | diverged | failed from result.json; interrupted (a checkpoint, no result); pending."""
+    """completed | diverged | failed from result.json; running (a process holds the run lock);
+    interrupted (a checkpoint, no result, nobody on it); pending."""
     result = run_dir / "result.json"
     if result.exists():
         try:
             return str(json.loads(result.read_text()).get("status", "failed"))
         except (OSError, ValueError):
             return "failed"
+    if lock_held(run_dir):
+        return "running"
     return "interrupted" if (run_dir / "checkpoint.pt").exists() else "pending"
+
+
+def epochs_done(run_dir: Path) -> int:
+    try:
+        with open(run_dir / "metrics.csv", "rb") as fh:
+            return max(0, sum(1 for _ in fh) - 1)
+    except OSError:
+        return 0
 
 
 def _cpu_count() -> int:
@@ -61,17 +281,44 @@ def _gpu_count() -> int:
     return torch.cuda.device_count()
 
 
+def visible_gpus() -> list[str]:
+    """The devices this process may use, as CUDA_VISIBLE_DEVICES entries (indices, UUIDs or MIG ids).
+
+    A child's CUDA_VISIBLE_DEVICES is read against the physical list, so a launcher started with
+    CUDA_VISIBLE_DEVICES=2,3 must hand out "2" and "3", not "0" and "1".
+    """
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        entries = [e.strip() for e in env.split(",") if e.strip()]
+        # CUDA stops at the first invalid entry (-1 hides everything).
+        return [] if not entries or entries[0].startswith("-") else entries[: _gpu_count()]
+    return [str(i) for i in range(_gpu_count())]
+
+
 def plan_todo(sweep: Sweep, results_root: Path, retry_failed: bool = False) -> list[RunConfig]:
-    """The runs still to do; with ``retry_failed``, failed runs count as to do again."""
+    """The runs still to do (not finished, not being trained by a live process).
+
+    With ``retry_failed`` failed runs count as to do again; nothing is changed on disk here
+    (``reset_failed`` does that, once the launch is certain to go ahead).
+    """
     todo = []
     for cfg in sweep.runs:
         state = run_state(sweep.run_dir(results_root, cfg))
         if state == "failed" and retry_failed:
-            (sweep.run_dir(results_root, cfg) / "result.json").unlink()
             state = "interrupted"
-        if state not in DONE_STATES:
+        if state not in DONE_STATES and state != "running":
             todo.append(cfg)
     return todo
+
+
+def reset_failed(run_dir: Path) -> bool:
+    """Set a failed run's result.json aside (result.failed.json) so the run trains again from its
+    last checkpoint. Returns True if there was one."""
+    result = run_dir / "result.json"
+    if result.exists() and run_state(run_dir) == "failed":
+        result.replace(run_dir / "result.failed.json")
+        return True
+    return False
 
 
 def launch_debug(sweep: Sweep, todo: list[RunConfig], results_root: Path) -> int:
@@ -87,12 +334,12 @@ def launch_local(sweep: Sweep, todo: list[RunConfig], results_root: Path, parall
 
     Each run's stdout/stderr land in its own folder (``logs/``). Returns the number of failed runs.
     """
-    gpus = _gpu_count()
-    slots = parallel or (gpus if gpus else min(len(todo), _cpu_count())) or 1
+    gpus = visible_gpus()
+    slots = parallel or (len(gpus) if gpus else min(len(todo), _cpu_count())) or 1
     threads = 0 if gpus else max(1, _cpu_count() // slots)
-    free_gpus = list(range(gpus))
+    free_gpus = list(gpus)
     queue = list(todo)
-    running: list[tuple[Any, RunConfig, int | None]] = []
+    running: list[tuple[Any, RunConfig, str | None]] = []
     failed = 0
     with tqdm(total=len(todo), desc=f"sweep {sweep.name}", unit="run", file=sys.stderr) as bar:
         while queue or running:
@@ -100,24 +347,28 @@ def launch_local(sweep: Sweep, todo: list[RunConfig], results_root: Path, parall
                 cfg = queue.pop(0)
                 run_dir = sweep.run_dir(results_root, cfg)
                 executor = submitit.LocalExecutor(folder=run_dir / "logs")
-                gpu = free_gpus.pop(0) if free_gpus else None
+                # More slots than GPUs (--parallel): the extra runs share devices round-robin.
+                gpu = (free_gpus.pop(0) if free_gpus else gpus[len(running) % len(gpus)]) if gpus else None
                 params: dict[str, Any] = {"timeout_min": 60 * 24 * 7}
-                if gpu is not None:
-                    params.update(gpus_per_node=1, visible_gpus=(gpu,))
+                if gpu is not None and gpu.isdigit():
+                    # submitit sets CUDA_VISIBLE_DEVICES itself before the process starts.
+                    params.update(gpus_per_node=1, visible_gpus=(int(gpu),))
                 executor.update_parameters(**params)
                 cfg = replace(cfg, threads=cfg.threads or threads)
-                running.append((executor.submit(TrainJob(cfg.to_dict(), str(run_dir))), cfg, gpu))
+                job = executor.submit(TrainJob(cfg.to_dict(), str(run_dir), cuda_device=gpu))
+                running.append((job, cfg, gpu))
             time.sleep(0.5)
             still = []
             for job, cfg, gpu in running:
                 if not job.done():
                     still.append((job, cfg, gpu))
                     continue
-                if gpu is not None:
+                if gpu is not None and gpu not in free_gpus:
                     free_gpus.append(gpu)
                 if job.exception() is not None:
                     failed += 1
-                    tqdm.write(f"run {cfg.run_id} ({cfg.slug}) failed; log: {job.paths.stderr}", file=sys.stderr)
+                    tqdm.write(f"run {cfg.run_id} ({cfg.slug}) failed; log: {job.paths.stderr}",
+                               file=sys.stderr)
                 bar.update(1)
             running = still
     return failed

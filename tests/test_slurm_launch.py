@@ -1,0 +1,401 @@
+"""bench.slurm: profiles, array chunking, job-state merging, double-submit refusal (unit tests), and a
+digits sweep on the real SLURM cluster with one preempted and one externally requeued run (marked
+``slurm``: skipped without a cluster, a failure under CI=true; see tests/conftest.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import slurm
+from bench.errors import ConfigError
+from bench.launch import RunLock, record_signal, record_start
+from bench.slurm import (
+    PROFILE_KEYS,
+    Profile,
+    RunStatus,
+    chunks,
+    load_profile,
+    merge_state,
+    parse_profile,
+    parse_state_lines,
+    split_active,
+    sweep_status,
+    write_jobs,
+)
+from bench.sweep import load_sweep, parse_sweep
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "bench.cli"]
+
+
+# ---------------------------------------------------------------- profiles
+
+def test_unknown_profile_key_is_refused_with_the_valid_list():
+    with pytest.raises(ConfigError) as exc:
+        parse_profile({"partition": "gpu", "gpus": 1})
+    assert exc.value.key == "profile.gpus"
+    assert all(k in exc.value.allowed for k in PROFILE_KEYS)
+
+
+@pytest.mark.parametrize("data, key", [
+    ({"gpus_per_node": 2}, "profile.gpus_per_node"),  # one run, one GPU
+    ({"cpus_per_task": 0}, "profile.cpus_per_task"),
+    ({"mem_gb": "lots"}, "profile.mem_gb"),
+    ({"setup": [1]}, "profile.setup"),
+    ({"timeout_min": 1, "signal_delay_s": 120}, "profile.signal_delay_s"),
+    ({"max_array_size": True}, "profile.max_array_size"),
+    ([1, 2], "profile"),
+])
+def test_bad_profile_values_name_the_key(data, key):
+    with pytest.raises(ConfigError) as exc:
+        parse_profile(data)
+    assert exc.value.key == key
+
+
+def test_profile_maps_onto_submitit_parameters():
+    prof = parse_profile({"partition": "gpu", "account": "proj", "qos": "high", "constraint": "a100",
+                          "gpus_per_node": 1, "cpus_per_task": 6, "mem_gb": 2.5, "timeout_min": 90,
+                          "setup": "module load cuda", "array_parallelism": 3, "signal_delay_s": 150,
+                          "max_num_timeout": 4, "sbatch": {"mail-type": "END"}})
+    params = prof.executor_parameters("isda-x")
+    assert params["partition"] == "gpu" and params["account"] == "proj" and params["qos"] == "high"
+    assert params["constraint"] == "a100" and params["gpus_per_node"] == 1 and params["cpus_per_task"] == 6
+    assert params["mem"] == "2560MB" and params["time"] == 90 and params["setup"] == ["module load cuda"]
+    assert params["array_parallelism"] == 3 and params["signal_delay_s"] == 150
+    assert params["additional_parameters"] == {"requeue": True, "mail-type": "END"}
+    from submitit.slurm.slurm import _make_sbatch_string  # the sbatch script, without needing srun
+
+    script = _make_sbatch_string(command="run", folder="/tmp/x/%j", map_count=5, **params)
+    assert "#SBATCH --array=0-4%3" in script and "#SBATCH --signal=USR2@150" in script
+    assert "#SBATCH --requeue" in script and "module load cuda" in script
+
+
+def test_a_sweeps_resources_give_one_task_per_gpu():
+    """ImageNet-style runs: the sweep's `resources` override the profile's one device per run."""
+    params = Profile(gpus_per_node=1, cpus_per_task=8, mem_gb=32).executor_parameters(
+        "isda-imagenet", {"nodes": 1, "gpus_per_node": 8})
+    assert params["gpus_per_node"] == 8 and params["ntasks_per_node"] == 8 and params["nodes"] == 1
+    assert params["cpus_per_task"] == 8 and params["mem"] == "256GB"  # per node: 8 processes × 32 GB
+    single = Profile().executor_parameters("x")
+    assert "ntasks_per_node" not in single and single["gpus_per_node"] == 1
+
+
+def test_defaults_and_shipped_profiles():
+    default = load_profile(None)
+    assert default.signal_delay_s >= 120 and default.gpus_per_node == 1 and default.max_array_size == 1000
+    for path in sorted((REPO / "slurm" / "profiles").glob("*.yaml")):
+        prof = load_profile(str(path))
+        assert prof.gpus_per_node in (0, 1) and prof.signal_delay_s >= 120, path
+    assert load_profile("local-cluster").gpus_per_node == 0  # a bare name finds slurm/profiles/NAME.yaml
+    with pytest.raises(ConfigError) as exc:
+        load_profile("no-such-profile")
+    assert "gpu" in exc.value.allowed and "local-cluster" in exc.value.allowed
+
+
+# ---------------------------------------------------------------- arrays
+
+@pytest.mark.parametrize("n, size, shape", [(0, 3, []), (3, 3, [3]), (7, 3, [3, 3, 1]),
+                                            (2500, 1000, [1000, 1000, 500])])
+def test_chunks_by_max_array_size(n, size, shape):
+    parts = chunks(list(range(n)), size)
+    assert [len(p) for p in parts] == shape
+    assert [x for p in parts for x in p] == list(range(n))
+
+
+def test_arrays_are_chained_so_parallelism_holds_for_the_sweep(tmp_path, monkeypatch):
+    """Three chunks → three arrays, the 2nd and 3rd depending on the one before; records written."""
+    calls = []
+
+    class FakeJob:
+        def __init__(self, job_id):
+            self.job_id = job_id
+            self.paths = type("P", (), {"folder": tmp_path, "stdout": tmp_path / "o",
+                                        "stderr": tmp_path / "e"})
+
+    class FakeExecutor:
+        def __init__(self):
+            self.params = {}
+
+        def update_parameters(self, **kw):
+            self.params.update(kw)
+
+        def submit_array(self, fns):
+            array = str(100 + len(calls))
+            calls.append((dict(self.params), fns))
+            return [FakeJob(f"{array}_{i}") for i in range(len(fns))]
+
+    monkeypatch.setattr(slurm, "_executor", lambda folder, prof, name, resources=None: FakeExecutor())
+    sweep = parse_sweep({"name": "t", "grid": {"dataset": "digits", "seed": list(range(5))}}, "t")
+    records = {}
+    prof = Profile(max_array_size=2, cpus_per_task=3)
+    ids = slurm.submit_arrays(sweep, sweep.runs, tmp_path, prof, records)
+    assert ids == ["100", "101", "102"] and [len(f) for _, f in calls] == [2, 2, 1]
+    assert "dependency" not in calls[0][0]
+    assert calls[1][0]["dependency"] == "afterany:100" and calls[2][0]["dependency"] == "afterany:101"
+    assert calls[0][1][0].config["threads"] == 3  # the run's CPU threads follow the allocation
+    saved = json.loads((tmp_path / "t" / ".jobs.json").read_text())["runs"]
+    assert {r["job_id"] for r in saved.values()} == {"100_0", "100_1", "101_0", "101_1", "102_0"}
+
+
+# ---------------------------------------------------------------- states
+
+def test_parse_state_lines_expands_pending_array_ranges():
+    text = "12_[3-5%2]|PENDING\n12_0|RUNNING\n12_1|CANCELLED by 0\n12_1.batch|COMPLETED\n13|REQUEUED\n"
+    assert parse_state_lines(text) == {"12_3": "PENDING", "12_4": "PENDING", "12_5": "PENDING",
+                                       "12_0": "RUNNING", "12_1": "CANCELLED", "13": "REQUEUED"}
+
+
+@pytest.mark.parametrize("args, state, active", [
+    (("completed", True, None, "RUNNING", 5.0), "completed", False),  # result.json wins
+    (("diverged", True, None, None, None), "diverged", False),
+    (("failed", True, None, "COMPLETED", 5.0), "failed", False),
+    (("running", True, None, "PENDING", 5.0), "running", True),  # a live process holds the run lock
+    (("pending", False, None, "PENDING", 5.0), "pending", True),
+    (("pending", False, None, None, 5.0), "pending", True),  # just submitted, not yet in squeue/sacct
+    (("interrupted", True, None, None, 10_000.0), "interrupted", False),  # the job is gone
+    (("pending", False, None, None, None), "pending", False),  # never submitted
+    (("interrupted", True, None, "RUNNING", 5.0), "running", True),
+    (("interrupted", True, "preempted", "PENDING", 5.0), "preempted", True),
+    (("interrupted", True, "preempted", "REQUEUED", 5.0), "preempted", True),
+    (("interrupted", True, None, "PENDING", 5.0), "requeued", True),  # scontrol requeue: no signal
+    (("interrupted", True, "timeout", "PENDING", 5.0), "requeued", True),
+    (("interrupted", True, None, "PREEMPTED", 5.0), "preempted", False),  # not a failure
+    (("interrupted", True, None, "FAILED", 5.0), "failed", False),
+    (("pending", True, None, "CANCELLED", 5.0), "failed", False),
+    (("interrupted", True, None, "OUT_OF_MEMORY", 5.0), "failed", False),
+])
+def test_merge_state(args, state, active):
+    got, got_active, _ = merge_state(*args)
+    assert (got, got_active) == (state, active)
+
+
+def _fake_runs(tmp_path):
+    sweep = parse_sweep({"name": "t", "grid": {"dataset": "digits", "seed": [0, 1, 2, 3]}}, "t")
+    ids = [f"7_{i}" for i in range(4)]
+    write_jobs(tmp_path / "t", {c.run_id: {"job_id": j, "submitted_unix": time.time() - 60}
+                                for c, j in zip(sweep.runs, ids)})
+    return sweep, ids
+
+
+def test_sweep_status_merges_run_dirs_with_slurm_states(tmp_path, monkeypatch):
+    sweep, ids = _fake_runs(tmp_path)
+    dirs = [sweep.run_dir(tmp_path, c) for c in sweep.runs]
+    for d in dirs[1:]:
+        d.mkdir(parents=True)
+        (d / "checkpoint.pt").write_bytes(b"x")
+    for i in (1, 2):  # started by their recorded array task, as TrainJob does under SLURM
+        monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "7")
+        monkeypatch.setenv("SLURM_ARRAY_TASK_ID", str(i))
+        record_start(dirs[i])
+    record_signal(dirs[1], "preempted")
+    (dirs[3] / "result.json").write_text('{"status": "completed"}')
+    states = {ids[0]: "PENDING", ids[1]: "PENDING", ids[2]: "PENDING", ids[3]: "COMPLETED"}
+    got = sweep_status(sweep, tmp_path, query=lambda jobs: {j: states[j] for j in jobs})
+    assert [s.state for s in got] == ["pending", "preempted", "requeued", "completed"]
+    assert [s.active for s in got] == [True, True, True, False]
+    preempted_final = sweep_status(sweep, tmp_path, query=lambda jobs: {j: "PREEMPTED" for j in jobs})
+    assert preempted_final[1].state == "preempted" and not preempted_final[1].active
+
+
+def test_queued_or_running_runs_are_not_submitted_twice(tmp_path):
+    sweep, ids = _fake_runs(tmp_path)
+    states = {ids[0]: "PENDING", ids[1]: "RUNNING", ids[2]: "FAILED", ids[3]: "PREEMPTED"}
+    statuses = sweep_status(sweep, tmp_path, query=lambda jobs: {j: states[j] for j in jobs})
+    submit, busy = split_active(sweep.runs, statuses)
+    assert [s.job_id for s in busy] == ids[:2]
+    assert submit == sweep.runs[2:]  # a failed job and a final PREEMPTED are submitted again
+
+
+def test_launch_slurm_refuses_active_runs_and_submits_the_rest(tmp_path, monkeypatch, capsys):
+    sweep, ids = _fake_runs(tmp_path)
+    monkeypatch.setattr(slurm, "query_states",
+                        lambda jobs: {j: ("RUNNING" if j == ids[0] else "FAILED") for j in jobs})
+    submitted = []
+    monkeypatch.setattr(slurm, "submit_arrays",
+                        lambda sw, runs, root, prof, rec: submitted.extend(runs) or ["9"])
+    assert slurm.launch_slurm(sweep, sweep.runs, tmp_path, profile=Profile()) == 0
+    out = capsys.readouterr().out
+    assert submitted == sweep.runs[1:]
+    assert "not submitting 1 runs again" in out and ids[0] in out and "status: isda-bench status" in out
+
+
+def test_a_running_local_process_counts_as_active(tmp_path):
+    sweep, _ = _fake_runs(tmp_path)
+    lock = RunLock(sweep.run_dir(tmp_path, sweep.runs[2]))
+    assert lock.acquire()
+    try:
+        got = sweep_status(sweep, tmp_path, query=lambda jobs: {j: "FAILED" for j in jobs})
+    finally:
+        lock.release()
+    assert got[2].state == "running" and got[2].active
+
+
+def test_wait_stops_when_a_run_can_no_longer_finish(tmp_path, capsys):
+    sweep, ids = _fake_runs(tmp_path)
+    rc = slurm.wait_sweep(sweep, tmp_path, poll_s=0.01, stall_polls=2,
+                          query=lambda jobs: {j: "CANCELLED" for j in jobs})
+    assert rc == 1
+
+
+def test_status_run_statuses_are_typed():
+    s = RunStatus(cfg=None, state="completed", active=False)  # type: ignore[arg-type]
+    assert s.ended
+
+
+# ---------------------------------------------------------------- the real cluster
+
+TIMING = {"epoch_time_s", "wall_time_s", "images_per_s"}  # timings cannot be identical between runs
+LONG_EPOCHS = 12
+SWEEP = f"""
+name: slurmit
+include:   # order = array task order: the short runs take the first two slots (2 cores)
+  - {{dataset: digits, arch: resnet32, method: ce, epochs: 2, seed: 2}}
+  - {{dataset: digits, arch: resnet32, method: ce, epochs: 2, seed: 3}}
+  - {{dataset: digits, arch: resnet32, method: isda, lambda0: 0.5, epochs: {LONG_EPOCHS}, seed: 0}}
+  - {{dataset: digits, arch: resnet32, method: ce, epochs: {LONG_EPOCHS}, seed: 1}}
+"""
+
+
+def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                          check=False)
+
+
+def _epochs(run_dir: Path) -> int:
+    try:
+        return max(0, len((run_dir / "metrics.csv").read_text().splitlines()) - 1)
+    except OSError:
+        return 0
+
+
+def _wait_for(what: str, cond, timeout: float, poll: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(poll)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path) as fh:
+        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(fh)]
+
+
+def _result(path: Path) -> dict:
+    return {k: v for k, v in json.loads(path.read_text()).items() if k not in TIMING}
+
+
+@pytest.mark.slurm
+def test_sweep_on_slurm_survives_preemption_and_external_requeue(tmp_path):
+    """Four digits runs as one array on the real cluster; one running task is preempted through
+    submitit (job._interrupt(): TERM then USR2 → checkpoint() → requeue), another is requeued from
+    outside with `scontrol requeue` (TERM only, then killed: no checkpoint() call). Both resume
+    from their epoch checkpoint and end equal to uninterrupted runs of the same seeds, every
+    column compared except the timing ones (epoch_time_s, wall_time_s, images_per_s), which
+    cannot be identical between two runs."""
+    import submitit
+
+    t0 = time.monotonic()
+    sweep_file = tmp_path / "slurmit.yaml"
+    sweep_file.write_text(SWEEP)
+    root = tmp_path / "results"
+    sweep = load_sweep(sweep_file)
+    short_a, short_b, preempt, requeue = sweep.runs
+    sweep_dir = root / sweep.name
+
+    # The uninterrupted references, trained beside the cluster's jobs with the same thread count.
+    refs = tmp_path / "refs"
+    ref_procs = [subprocess.Popen(
+        [*CLI, "train", "--dataset", "digits", "--arch", "resnet32", "--method", c.method,
+         "--seed", str(c.seed), "--epochs", str(c.epochs), "--threads", "1", "--set", f"sweep={sweep.name}",
+         *(["--lambda0", str(c.lambda0)] if c.lambda0 is not None else []), "--out", str(refs / c.run_id)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for c in (preempt, requeue)]
+
+    launch = [*CLI, "launch", str(sweep_file), "--cluster", "slurm", "--profile", "local-cluster",
+              "--results", str(root)]
+    waiter = subprocess.Popen([*launch, "--wait", "--poll", "1"], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        jobs_file = sweep_dir / ".jobs.json"
+        _wait_for("the submission record", jobs_file.exists, 60)
+        records = json.loads(jobs_file.read_text())["runs"]
+        assert len(records) == 4 and len({r["array_job_id"] for r in records.values()}) == 1  # one array
+
+        # A relaunch while the runs are queued or running submits nothing.
+        again = _cli("launch", str(sweep_file), "--cluster", "slurm", "--profile", "local-cluster",
+                     "--results", str(root))
+        assert again.returncode == 0, again.stderr
+        assert "nothing submitted" in again.stdout
+        assert json.loads(jobs_file.read_text())["runs"] == records
+
+        # Wait until both long runs train (≥ 1 epoch on disk), then interrupt them.
+        pre_dir, req_dir = sweep.run_dir(root, preempt), sweep.run_dir(root, requeue)
+        _wait_for("both long runs to finish an epoch",
+                  lambda: _epochs(pre_dir) >= 1 and _epochs(req_dir) >= 1, 90, poll=0.1)
+        assert _epochs(pre_dir) < LONG_EPOCHS - 2 and _epochs(req_dir) < LONG_EPOCHS - 2
+        job = submitit.SlurmJob(folder=sweep_dir / ".slurm" / "%j", job_id=records[preempt.run_id]["job_id"])
+        job._interrupt()
+        subprocess.run(["scontrol", "requeue", records[requeue.run_id]["job_id"]], check=True, timeout=30)
+
+        # status tells the truth during: preempted / requeued (not failed), then running again.
+        seen: dict[str, set[str]] = {preempt.run_id: set(), requeue.run_id: set()}
+
+        def observe() -> bool:
+            for s in sweep_status(sweep, root):
+                if s.cfg.run_id in seen:
+                    seen[s.cfg.run_id].add(s.state)
+                assert s.state != "failed", s
+            return "preempted" in seen[preempt.run_id] and "requeued" in seen[requeue.run_id]
+
+        _wait_for(f"status to show preempted and requeued (seen: {seen})", observe, 45, poll=0.3)
+        mid = _cli("status", str(sweep_file), "--results", str(root), "-v")
+        assert mid.returncode == 0 and "failed" not in mid.stdout, mid.stdout
+
+        out, err = waiter.communicate(timeout=max(10.0, 170 - (time.monotonic() - t0)))
+        assert waiter.returncode == 0, err[-2000:]
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            subprocess.run(["scancel", "--name", f"isda-{sweep.name}"], check=False)
+        for p in ref_procs:
+            if p.poll() is None:
+                p.wait(timeout=max(5.0, 175 - (time.monotonic() - t0)))
+    assert "finished" in err and "completed 4" in out
+
+    # Every result arrived; the two interrupted runs really were restarted.
+    for cfg in sweep.runs:
+        assert json.loads((sweep.run_dir(root, cfg) / "result.json").read_text())["status"] == "completed"
+    pre_job = json.loads((pre_dir / "job.json").read_text())
+    req_job = json.loads((req_dir / "job.json").read_text())
+    assert pre_job["attempt"] >= 2 and pre_job["history"][-1]["signal"] == "preempted"
+    assert req_job["attempt"] >= 2 and req_job["history"][-1]["signal"] is None
+    assert pre_job["job_id"] == records[preempt.run_id]["job_id"]  # the same array task, requeued
+    assert any((pre_dir / "logs").glob("slurm-*.out"))
+
+    # Equal to the uninterrupted runs, timings aside.
+    for p in ref_procs:
+        assert p.returncode == 0, p.stderr.read()[-2000:] if p.stderr else ""
+    for cfg, run_dir in ((preempt, pre_dir), (requeue, req_dir)):
+        ref = refs / cfg.run_id
+        assert _rows(run_dir / "metrics.csv") == _rows(ref / "metrics.csv")
+        assert len(_rows(run_dir / "metrics.csv")) == LONG_EPOCHS
+        assert _result(run_dir / "result.json") == _result(ref / "result.json")
+
+    # status after: all completed; a relaunch submits nothing.
+    after = _cli("status", str(sweep_file), "--results", str(root))
+    assert after.returncode == 0 and after.stdout.strip().endswith("4 runs: completed 4"), after.stdout
+    before = (sweep_dir / ".jobs.json").read_text()
+    relaunch = _cli("launch", str(sweep_file), "--cluster", "slurm", "--profile", "local-cluster",
+                    "--results", str(root))
+    assert relaunch.returncode == 0 and "0 to run" in relaunch.stdout, relaunch.stdout
+    assert (sweep_dir / ".jobs.json").read_text() == before
