@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import os
 import sys
 from pathlib import Path
@@ -11,6 +12,9 @@ from typing import Any, NoReturn
 import yaml
 
 from bench.errors import ConfigError
+
+
+WANDB_MODES = ("auto", "online", "offline", "disabled")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +49,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None}
     if args.download:
         spec["download"] = True
+    if args.wandb:
+        spec["tracking"] = args.wandb
     spec.update(_parse_set(args.set))
     cfg = resolve(spec)
     out = Path(args.out) if args.out else _results_root(args) / cfg.sweep / cfg.run_id
@@ -62,48 +68,37 @@ def _load(args: argparse.Namespace):
     return load_sweep(args.sweep)
 
 
-def _estimate_hours(sweep, results_root: Path) -> str:
-    """GPU- (or CPU-) hours still to go, from the wall time of finished runs of the same shape."""
-    import json
-
-    from bench.launch import run_state
-
-    seen: dict[tuple, list[float]] = {}
-    for cfg in sweep.runs:
-        path = sweep.run_dir(results_root, cfg) / "result.json"
-        if path.exists():
-            try:
-                res = json.loads(path.read_text())
-                seen.setdefault((cfg.dataset, cfg.arch), []).append(res["wall_time_s"] / max(1, res["epochs_done"]))
-            except (ValueError, KeyError, TypeError, ZeroDivisionError):
-                continue
-    total, unknown = 0.0, 0
-    for cfg in sweep.runs:
-        if run_state(sweep.run_dir(results_root, cfg)) in ("completed", "diverged", "failed"):
-            continue
-        per_epoch = seen.get((cfg.dataset, cfg.arch))
-        if per_epoch:
-            total += sum(per_epoch) / len(per_epoch) * cfg.epochs
-        else:
-            unknown += 1
-    text = f"{total / 3600:.2f} device-hours to go (from finished runs of the same dataset and arch)"
-    return text + (f"; {unknown} runs without a measurement yet" if unknown else "")
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
-    from bench.launch import run_state
+    from bench.estimate import estimate_run, measured_throughput
+    from bench.launch import DONE_STATES, run_state
 
     sweep = _load(args)
     root = _results_root(args)
+    devices = sweep.resources.get("nodes", 1) * max(1, sweep.resources.get("gpus_per_node", 1))
+    measured = measured_throughput(root / sweep.name)
     counts: dict[str, int] = {}
-    print(f"sweep {sweep.name}: {len(sweep.runs)} runs → {root / sweep.name}")
-    print(f"{'run_id':<13} {'state':<12} {'epochs':>6}  run")
+    todo_hours, unknown, sources = 0.0, 0, set()
+    print(f"sweep {sweep.name}: {len(sweep.runs)} runs, {devices} GPU(s) per run → {root / sweep.name}")
+    print(f"{'run_id':<13} {'state':<12} {'epochs':>6} {'GPUs':>4} {'GPU-h':>7}  run")
     for cfg in sweep.runs:
         state = run_state(sweep.run_dir(root, cfg))
         counts[state] = counts.get(state, 0) + 1
-        print(f"{cfg.run_id:<13} {state:<12} {cfg.epochs:>6}  {cfg.slug}")
+        est = estimate_run(cfg, devices, measured)
+        hours = f"{est.hours:.2f}" if est.hours is not None else "?"
+        print(f"{cfg.run_id:<13} {state:<12} {cfg.epochs:>6} {devices:>4} {hours:>7}  {cfg.slug}")
+        if state not in DONE_STATES:
+            if est.hours is None:
+                unknown += 1
+            else:
+                todo_hours += est.hours
+                sources.add(est.source)
     print("; ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
-    print(_estimate_hours(sweep, root))
+    text = f"estimated GPU-hours still to go: {todo_hours:.1f}"
+    if sources:
+        text += f" (throughput from {', '.join(sorted(sources))})"
+    if unknown:
+        text += f"; {unknown} runs without a throughput measurement yet (not counted)"
+    print(text)
     return 0
 
 
@@ -130,6 +125,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
     root = _results_root(args)
     states = [run_state(sweep.run_dir(root, cfg)) for cfg in sweep.runs]
     todo = plan_todo(sweep, root, retry_failed=args.retry_failed)
+    if args.wandb:  # a scheduling field: run ids stay the same
+        todo = [replace(cfg, tracking=args.wandb) for cfg in todo]
     finished = sum(s in DONE_STATES and not (args.retry_failed and s == "failed") for s in states)
     busy = len(sweep.runs) - finished - len(todo)
     busy_text = f", {busy} being trained by a live process" if busy else ""
@@ -203,9 +200,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     written = write_runs(runs, sweep_dir)
     written += write_report(runs, curves, out_dir, formats=formats, paper=args.paper,
                             title=f"isda-bench report: {sweep.name}")
+    mode = args.wandb or sweep.raw.get("tracking") or "disabled"
+    if mode != "disabled":
+        from bench.report_tables import build_tables
+        from bench.tracking import log_report
+
+        tables = {"runs": runs, **{t.key: t for t in build_tables(runs, with_paper=args.paper)}}
+        log_report(sweep.name, tables, [p for p in written if p.suffix == ".png"], mode, dir=sweep_dir)
     missing = int((runs["status"] != "completed").sum()) if "status" in runs else 0
     print(f"report for sweep {sweep.name} ({len(runs)} runs, {missing} not completed): {out_dir / 'report.md'}")
     return 0
+
+
+def cmd_wandb_sync(args: argparse.Namespace) -> int:
+    from bench.tracking import sync_sweep
+
+    return sync_sweep(_results_root(args) / _load(args).name, dry_run=args.dry_run,
+                      include_synced=args.include_synced)
 
 
 def cmd_perf(args: argparse.Namespace) -> int:
@@ -225,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--download", action="store_true", help="let torchvision download CIFAR into --data-root")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other run field (YAML value)")
     t.add_argument("--out", help="run directory (default: results/adhoc/<run_id>)")
+    t.add_argument("--wandb", choices=WANDB_MODES, help="W&B tracking (default auto: online if logged in, "
+                   "else offline)")
     t.add_argument("--results", help="results root (default: results, or $ISDA_BENCH_RESULTS)")
     t.set_defaults(func=cmd_train)
 
@@ -240,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--cluster", help="local (default without SLURM) | debug (in-process) | slurm")
     la.add_argument("--parallel", type=int, help="local: runs at once (default: one per GPU, or per core)")
     la.add_argument("--profile", help="slurm: a cluster profile YAML (slurm/profiles/*.yaml)")
+    la.add_argument("--wandb", choices=WANDB_MODES, help="W&B tracking for the runs launched now")
     la.add_argument("--retry-failed", action="store_true",
                     help="also run failed runs again (from their last checkpoint); diverged runs stay")
     la.add_argument("--wait", action="store_true",
@@ -256,6 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--paper", action=argparse.BooleanOptionalAction, default=True,
                     help="put the paper's numbers beside ours (default on)")
     rp.add_argument("--reports", help="reports root (default: reports)")
+    rp.add_argument("--wandb", choices=WANDB_MODES, help="also log the tables and figures as one W&B `report` run")
+    wb = sub.add_parser("wandb", help="W&B utilities: `wandb sync SWEEP` uploads a sweep's offline runs")
+    wsub = wb.add_subparsers(dest="wandb_command", required=True, parser_class=_Parser)
+    ws = wsub.add_parser("sync", help="upload a sweep's offline W&B runs (wraps `wandb sync`)")
+    ws.add_argument("sweep", help="sweep YAML file")
+    ws.add_argument("--results", help="results root (default: results, or $ISDA_BENCH_RESULTS)")
+    ws.add_argument("--dry-run", action="store_true", help="list what would be synced")
+    ws.add_argument("--include-synced", action="store_true", help="sync folders already synced again")
+    ws.set_defaults(func=cmd_wandb_sync)
 
     pf = sub.add_parser("perf", help="benchmarks: isda | step | loader | epoch (see `isda-bench perf isda -h`)",
                         add_help=False)
@@ -274,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("isda-bench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `isda-bench plan … | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The GPU checks and benchmarks behind the README's performance section, in one go:
+#   scripts/gpu-bench.sh OUT_DIR
+# Runs the CUDA tests (one ISDA training step under torch.cuda.set_sync_debug_mode("error")),
+# then `isda-bench perf isda | step | loader | epoch` and a short real training run on the GPU.
+# Uses `isda-bench` if installed, else `python3 -m bench.cli` from this checkout.
+set -uo pipefail
+out=${1:-results/perf}
+mkdir -p "$out"
+cd "$(dirname "$0")/.."
+if command -v isda-bench >/dev/null 2>&1; then ib=(isda-bench); else ib=(python3 -m bench.cli); export PYTHONPATH=$PWD; fi
+export PYTHONUNBUFFERED=1
+step() { echo "== $*"; local t0=$SECONDS; "$@"; echo "== rc=$? in $((SECONDS - t0)) s"; }
+{
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import torch, torchvision, timm; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'timm', timm.__version__)"
+step python3 -m pytest -q -p no:cacheprovider tests/test_isda.py -k cuda
+step "${ib[@]}" perf step --arch wrn28_10 --dataset cifar100 --out "$out"
+step "${ib[@]}" perf step --arch resnet110 --dataset cifar100 --out "$out"
+step "${ib[@]}" perf step --arch resnet50 --dataset imagenet --batch 256 --out "$out"
+step "${ib[@]}" perf isda --grid full --dtype bfloat16 --repeats 20 --out "$out"
+step "${ib[@]}" perf loader --out "$out"
+step "${ib[@]}" perf epoch --arch resnet110 --dataset cifar100 --steps 60 --out "$out"
+step "${ib[@]}" perf epoch --arch wrn28_10 --dataset cifar100 --steps 60 --out "$out"
+step "${ib[@]}" train --dataset synthetic --arch resnet110 --method isda+cutout --epochs 3 --out "$out/train-run"
+} 2>&1 | tee "$out/gpu-bench.log"
