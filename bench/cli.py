@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
 
 from bench.errors import ConfigError
-
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 

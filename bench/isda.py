@@ -41,6 +41,12 @@ def _world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
+def _at_least_float32(dtype: torch.dtype) -> torch.dtype:
+    # torch.promote_types(dtype, float32) for the dtypes that occur here, decided in Python:
+    # promote_types is itself a dispatched op, paid on every step.
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def _one_hot(labels: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
     # scatter_ instead of F.one_hot: one_hot validates the label range on some devices by
     # reading values back to the host.
@@ -50,6 +56,18 @@ def _one_hot(labels: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
 
 def _rows_per_chunk(elems_per_row: int) -> int:
     return max(1, CHUNK_ELEMS // max(1, elems_per_row))
+
+
+def _chunks(step: int, total: int, *tensors: Tensor):
+    """(start, stop, slices) for rows [start, stop) of each tensor; one chunk takes no slices.
+
+    Slicing costs a dispatched op per tensor; at the usual CIFAR shapes everything is one chunk.
+    """
+    if step >= total:
+        yield 0, total, tensors
+        return
+    for start in range(0, total, step):
+        yield start, start + step, tuple(t[start : start + step] for t in tensors)
 
 
 class ClassCovariance(nn.Module):
@@ -80,7 +98,6 @@ class ClassCovariance(nn.Module):
         self.register_buffer("cov", torch.zeros(cov_shape))
         self.register_buffer("count", torch.zeros(num_classes))
 
-    @torch.no_grad()
     def update(self, features: Tensor, labels: Tensor, *, pad_to: int | None = None) -> None:
         """Merge one batch, ``features`` [N, A] with integer ``labels`` [N], into the statistics.
 
@@ -88,71 +105,76 @@ class ClassCovariance(nn.Module):
         to the caller from the sharding rule; without it the ranks are asked, which reads a
         number back to the host.
         """
+        with torch.no_grad(), torch.autocast(device_type=features.device.type, enabled=False):
+            self._update(features, labels, None, pad_to)
+
+    def _update(self, features: Tensor, labels: Tensor, onehot: Tensor | None, pad_to: int | None) -> None:
+        """``update`` inside the caller's no_grad and autocast-off contexts; ``onehot``: the
+        labels' one-hot [N, C] if the caller already has it in the statistics' dtype."""
         # The statistics accumulate over a whole run; bf16 would lose them within an epoch, so
         # they are kept and computed in float32 (or float64, if the buffers were cast to it).
-        dtype = torch.promote_types(self.cov.dtype, torch.float32)
-        with torch.autocast(device_type=features.device.type, enabled=False):
-            x = features.detach().to(dtype)
-            if self.sync == "global" and _world_size() > 1:
-                from bench.distributed import all_gather_rows
+        dtype = _at_least_float32(self.cov.dtype)
+        x = features.to(dtype)  # no copy when already there; no_grad, so no detach is needed
+        if self.sync == "global" and _world_size() > 1:
+            from bench.distributed import all_gather_rows
 
-                # Gathered after the cast: the merge sees exactly the values a single process
-                # would, and padded rows are switched off by their weight, not removed (removing
-                # them would need their count on the host).
-                self._merge(*all_gather_rows(x, labels, pad_to))
-            else:
-                self._merge(x, labels)
+            # Gathered after the cast: the merge sees exactly the values a single process
+            # would, and padded rows are switched off by their weight, not removed (removing
+            # them would need their count on the host).
+            x, labels, valid = all_gather_rows(x, labels, pad_to)
+            onehot = _one_hot(labels, self.num_classes, dtype) * valid[:, None]  # padding: no class
+            self._merge(x, labels, onehot, valid)
+        else:
+            if onehot is None or onehot.dtype != dtype:
+                onehot = _one_hot(labels, self.num_classes, dtype)
+            self._merge(x, labels, onehot)
 
-    def _merge(self, x: Tensor, labels: Tensor, valid: Tensor | None = None) -> None:
-        """Merge rows ``x`` with ``labels``; ``valid`` [N] of 0/1 weights, 0 for padding rows."""
-        onehot = _one_hot(labels, self.num_classes, x.dtype)  # [N, C]
-        if valid is not None:
-            onehot = onehot * valid[:, None]  # padding rows count for no class
-        m = onehot.sum(0)  # samples of each class in this batch
-        n = self.count
-        total = (n + m).clamp_min(1.0)  # clamp: never-seen classes divide by 1, not 0
-        sums = onehot.t() @ x  # [C, A]
-        batch_mean = sums / m.clamp_min(1.0)[:, None]
-        diff = self.mean - batch_mean  # μ_old - μ'
+    def _merge(self, x: Tensor, labels: Tensor, onehot: Tensor, valid: Tensor | None = None) -> None:
+        """Merge rows ``x`` with ``labels`` and their one-hot [N, C]; ``valid`` [N] of 0/1
+        weights, 0 for padding rows (already applied to ``onehot``)."""
+        # Per-class quantities are [C, 1] columns, so they broadcast against [C, A] without
+        # a view op each time they are used.
+        oh_t = onehot.t()
+        m = oh_t.sum(1, keepdim=True)  # samples of each class in this batch
+        n = self.count[:, None]  # a view: n.add_ at the end updates the count buffer
+        total = (n + m).clamp_min_(1.0)  # clamp: never-seen classes divide by 1, not 0
+        sums = oh_t @ x  # [C, A]
+        batch_mean = sums / m.clamp_min(1.0)
 
         # Written so that a class absent from the batch (m = 0) is left bit-identical:
         # n / n is exactly 1, the batch terms are exactly 0, and x*1 + 0 == x.
         keep = n / total  # n / (n + m)
-        cross = n * m / (total * total)  # n m / (n + m)²
+        # d = (μ_old - μ')·√(n m)/(n + m): the between-batch term n m/(n + m)² (μ_old - μ')(μ_old - μ')ᵀ
+        # is d dᵀ, a product of one vector with itself and so exactly symmetric.
+        d = (self.mean - batch_mean).mul_((n * m).sqrt_().div_(total))
 
         centred = x - batch_mean.index_select(0, labels)  # [N, A], centred on its class's batch mean
         if valid is not None:
-            centred = centred * valid[:, None]  # padding rows add exact zeros to the scatter matrix
+            centred.mul_(valid[:, None])  # padding rows add exact zeros to the scatter matrix
         if self.mode == "full":
-            self._merge_full(centred, labels, total, keep, cross, diff)
+            self._merge_full(centred, labels, total, keep, d)
         else:
-            self.cov.mul_(keep[:, None])
-            self.cov.add_((onehot.t() @ (centred * centred)) / total[:, None])
-            self.cov.addcmul_(diff * cross[:, None], diff)
-        self.mean.mul_(keep[:, None]).add_(sums / total[:, None])
-        self.count.add_(m)
+            # σ² ← σ²·n/(n+m) + Σ(x - μ')²/(n+m) + d²
+            self.cov.mul_(keep).addcdiv_(oh_t @ centred.square_(), total).addcmul_(d, d)
+        self.mean.mul_(keep).addcdiv_(sums, total)
+        n.add_(m)
 
-    def _merge_full(
-        self, centred: Tensor, labels: Tensor, total: Tensor, keep: Tensor, cross: Tensor, diff: Tensor
-    ) -> None:
-        # Σ ← Σ·n/(n+m) + S'/(n+m) + n m/(n+m)² d dᵀ, with S' = m·Σ' the batch scatter matrix.
+    def _merge_full(self, centred: Tensor, labels: Tensor, total: Tensor, keep: Tensor, d: Tensor) -> None:
+        # Σ ← Σ·n/(n+m) + S'/(n+m) + d dᵀ, with S' = m·Σ' the batch scatter matrix.
         # S' is accumulated by index_add_ of per-sample outer products, a chunk of samples at
         # a time: O(N·A²) work, memory bounded by CHUNK_ELEMS instead of N·A² or N·C·A, and no
         # second C×A×A buffer because each product goes straight into Σ.
         cov = self.cov
-        cov.mul_(keep[:, None, None])
+        cov.mul_(keep[:, :, None])
         # Both factors of every outer product are the same vector, so Σ stays exactly symmetric
         # (σ²'s backward relies on that); hence the square roots of the weights.
-        scaled = centred * total.rsqrt().index_select(0, labels)[:, None]
+        scaled = centred.mul_(total.rsqrt().index_select(0, labels))
         a = scaled.shape[1]
         flat = cov.view(cov.shape[0], a * a)  # 2-D index_add_: the 3-D form is far slower on CPU
-        step = _rows_per_chunk(a * a)
-        for start in range(0, scaled.shape[0], step):
-            part = scaled[start : start + step]
+        for _, _, (part, lab) in _chunks(_rows_per_chunk(a * a), scaled.shape[0], scaled, labels):
             outer = torch.bmm(part[:, :, None], part[:, None, :])  # K=1 products: still symmetric
-            flat.index_add_(0, labels[start : start + step], outer.view(-1, a * a))
+            flat.index_add_(0, lab, outer.view(-1, a * a))
             del outer  # free this chunk before the next is allocated, so only one is alive
-        d = diff * cross.sqrt()[:, None]
         cov.baddbmm_(d[:, :, None], d[:, None, :])  # exactly +0 for classes absent from the batch
 
 
@@ -168,52 +190,86 @@ class _PairwiseQuadratic(torch.autograd.Function):
     def forward(ctx, weight: Tensor, cov: Tensor, rows: Tensor | None) -> Tensor:  # type: ignore[override]
         num_classes, dim = weight.shape
         table = rows is None
-        if rows is None:
-            rows = torch.arange(num_classes, device=weight.device)
-        num_rows = rows.shape[0]
+        num_rows = num_classes if table else rows.shape[0]
         per_row = 2 * num_classes * dim + (0 if table else dim * dim)
         step = _rows_per_chunk(per_row)
         keep_d = num_rows * num_classes * dim <= SAVE_ELEMS
-        out = weight.new_empty(num_rows, num_classes)
         saved = []
-        for start in range(0, num_rows, step):
-            d, e = _block(weight, cov, rows, start, step, table)
-            out[start : start + step] = (d * e).sum(-1)
+        if step >= num_rows:  # one chunk: no output buffer to assemble
+            d, e = _block(weight, cov, rows, 0, num_rows)
+            out = (d * e).sum(-1)
             if keep_d:
                 saved.append(d)
-            del d, e  # one chunk alive at a time
-        ctx.table, ctx.step, ctx.keep_d = table, step, keep_d
-        ctx.save_for_backward(weight, cov, rows, *saved)
+            del d, e
+        else:
+            out = weight.new_empty(num_rows, num_classes)
+            for start in range(0, num_rows, step):
+                d, e = _block(weight, cov, rows, start, start + step)
+                out[start : start + step] = (d * e).sum(-1)
+                if keep_d:
+                    saved.append(d)
+                del d, e  # one chunk alive at a time
+        ctx.table, ctx.step, ctx.keep_d, ctx.num_rows = table, step, keep_d, num_rows
+        ctx.save_for_backward(weight, cov, *([] if table else [rows]), *saved)
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
-        weight, cov, rows, *saved = ctx.saved_tensors
-        grad_w = torch.zeros_like(weight)
-        for k, start in enumerate(range(0, rows.shape[0], ctx.step)):
-            if ctx.keep_d:
-                d = saved[k]
-            else:
-                d, _ = _block(weight, cov, rows, start, ctx.step, ctx.table)
-            ge = 2.0 * grad_out[start : start + ctx.step, :, None] * d  # ∂/∂(w_j - w_y), [k, C, A]
-            grad_w += ge.sum(0)  # + for w_j
-            if ctx.table:  # rows are consecutive classes: a slice, no scatter
-                grad_w[start : start + ctx.step] -= ge.sum(1)
-            else:  # - for w_y
-                grad_w.index_add_(0, rows[start : start + ctx.step], ge.sum(1), alpha=-1.0)
+        weight, cov, *rest = ctx.saved_tensors
+        rows = None if ctx.table else rest.pop(0)
+        saved = rest
+        grad_w = None
+        for k, (start, stop, (g,)) in enumerate(_chunks(ctx.step, ctx.num_rows, grad_out)):
+            d = saved[k] if ctx.keep_d else _block(weight, cov, rows, start, stop)[0]
+            ge = d * g[:, :, None]  # ∂/∂(w_j - w_y) / 2, [k, C, A]
+            plus = ge.sum(0)  # + for w_j
+            minus = ge.sum(1)  # - for w_y
             del d, ge
-        return grad_w, None, None
+            if grad_w is None and ctx.table and stop - start == ctx.num_rows:
+                grad_w = plus.sub_(minus)  # the whole table: one row per class, in order
+                continue
+            grad_w = plus if grad_w is None else grad_w.add_(plus)
+            if ctx.table:  # rows are consecutive classes: a slice, no scatter
+                grad_w[start:stop] -= minus
+            else:
+                grad_w.index_add_(0, rows if rows.shape[0] == stop - start else rows[start:stop], minus,
+                                  alpha=-1.0)  # fmt: skip
+        return grad_w.mul_(2.0), None, None
 
 
-def _block(
-    weight: Tensor, cov: Tensor, rows: Tensor, start: int, step: int, table: bool
-) -> tuple[Tensor, Tensor]:
-    """D = (w_j - w_y) Σ_y and E = w_j - w_y for output rows [start, start + step)."""
-    r = rows[start : start + step]
-    sigma = cov[start : start + step] if table else cov.index_select(0, r)  # [k, A, A]
-    e = weight[None] - weight.index_select(0, r)[:, None]  # [k, C, A]; row j = y_r exactly 0
+def _block(weight: Tensor, cov: Tensor, rows: Tensor | None, start: int, stop: int) -> tuple[Tensor, Tensor]:
+    """D = (w_j - w_y) Σ_y and E = w_j - w_y for output rows [start, stop); ``rows`` None:
+    the rows are the classes themselves."""
+    whole = start == 0 and stop >= (weight.shape[0] if rows is None else rows.shape[0])
+    if rows is None:
+        w_r, sigma = (weight, cov) if whole else (weight[start:stop], cov[start:stop])
+    else:
+        r = rows if whole else rows[start:stop]
+        w_r, sigma = weight.index_select(0, r), cov.index_select(0, r)  # [k, A], [k, A, A]
+    e = weight[None] - w_r[:, None]  # [k, C, A]; row j = y_r exactly 0
     return torch.bmm(e, sigma), e
+
+
+def _sigma2_parts(weight: Tensor, cov: Tensor, labels: Tensor, onehot: Tensor | None) -> tuple[Tensor | None, Tensor]:
+    """σ² as ``(onehot, table)`` with σ² = onehot @ table (full Σ, C ≤ N), else ``(None, σ²)``.
+
+    Kept as a product so that the caller can fuse it with what it adds σ² to (one addmm).
+    ``cov`` is already detached and in ``weight``'s dtype; autocast is off. ``onehot`` (the
+    labels' one-hot in ``weight``'s dtype) is reused when given, built when needed.
+    """
+    if cov.dim() == 2:
+        return None, _sigma2_diagonal(weight, cov, labels)
+    # Cost min(N, C)·C·A²: a C×C table over classes when the batch has at least as many
+    # samples as there are classes (CIFAR), per sample otherwise (ImageNet-sized C).
+    if weight.shape[0] <= labels.shape[0]:
+        table = _PairwiseQuadratic.apply(weight, cov, None)  # [C, C]
+        # Row selection as a 0/1 matrix product: exact, and its backward is a product too,
+        # deterministic on GPU unlike the atomic scatter behind index_select's backward.
+        if onehot is None or onehot.dtype != table.dtype:
+            onehot = _one_hot(labels, weight.shape[0], table.dtype)
+        return onehot, table
+    return None, _PairwiseQuadratic.apply(weight, cov, labels)
 
 
 def isda_sigma2(weight: Tensor, cov: Tensor, labels: Tensor) -> Tensor:
@@ -223,29 +279,22 @@ def isda_sigma2(weight: Tensor, cov: Tensor, labels: Tensor) -> Tensor:
     ``weight`` only; the statistics are treated as constants. Computed in ``weight``'s dtype
     with autocast off.
     """
-    cov = cov.detach().to(weight.dtype)
     with torch.autocast(device_type=weight.device.type, enabled=False):
-        if cov.dim() == 2:
-            return _sigma2_diagonal(weight, cov, labels)
-        # Cost min(N, C)·C·A²: a C×C table over classes when the batch has at least as many
-        # samples as there are classes (CIFAR), per sample otherwise (ImageNet-sized C).
-        if weight.shape[0] <= labels.shape[0]:
-            table = _PairwiseQuadratic.apply(weight, cov, None)  # [C, C]
-            # Row selection as a 0/1 matrix product: exact, and its backward is a product too,
-            # deterministic on GPU unlike the atomic scatter behind index_select's backward.
-            return _one_hot(labels, weight.shape[0], table.dtype) @ table
-        return _PairwiseQuadratic.apply(weight, cov, labels)
+        onehot, sigma2 = _sigma2_parts(weight, cov.detach().to(weight.dtype), labels, None)
+        return sigma2 if onehot is None else onehot @ sigma2
 
 
 def _sigma2_diagonal(weight: Tensor, var: Tensor, labels: Tensor) -> Tensor:
     # Σ_a v_a (w_ja - w_ya)² expanded into three terms, so that only [N, A] and [N, C] tensors
-    # appear (two N×A·A×C products) instead of the N×C×A differences. The expansion cancels
-    # in floating point when w_j ≈ w_y; the diagonal is zeroed explicitly.
+    # appear (two N×A·A×C products, fused with the third term by addmm) instead of the N×C×A
+    # differences. The expansion cancels in floating point when w_j ≈ w_y; the j = y entries
+    # are set to exactly 0 by a scatter (whose backward also zeroes their gradient).
     v = var.index_select(0, labels)  # [N, A]
     wy = weight.index_select(0, labels)
     vwy = v * wy
-    sigma2 = v @ (weight * weight).t() - 2.0 * (vwy @ weight.t()) + (vwy * wy).sum(1, keepdim=True)
-    return sigma2 * (1.0 - _one_hot(labels, weight.shape[0], sigma2.dtype))
+    sigma2 = torch.addmm((vwy * wy).sum(1, keepdim=True), v, (weight * weight).t())
+    sigma2 = torch.addmm(sigma2, vwy, weight.t(), alpha=-2.0)
+    return sigma2.scatter(1, labels[:, None], 0.0)
 
 
 class ISDALoss(nn.Module):
@@ -266,16 +315,35 @@ class ISDALoss(nn.Module):
         self, features: Tensor, fc: nn.Linear, labels: Tensor, lam: float | Tensor, *, update: bool = True,
         pad_to: int | None = None,
     ) -> tuple[Tensor, Tensor]:
-        if update:
-            # Global sync gathers detached copies for the statistics only: the loss below, and
-            # so the gradient, uses this rank's own features and labels.
-            self.stats.update(features, labels, pad_to=pad_to)
+        # The plain logits first, under the caller's autocast: they do not depend on the
+        # statistics, so this order gives the same result as updating first, and everything
+        # after it runs in one autocast-off region instead of entering and leaving one per part.
         logits = fc(features)
+        stats = self.stats
         with torch.autocast(device_type=features.device.type, enabled=False):
             # float32 at least (float64 stays float64, for gradient checks)
-            weight = fc.weight.to(torch.promote_types(fc.weight.dtype, torch.float32))
-            sigma2 = isda_sigma2(weight, self.stats.cov, labels)
-            augmented = logits.to(sigma2.dtype) + (0.5 * lam) * sigma2
+            weight = fc.weight.to(_at_least_float32(fc.weight.dtype))
+            # One one-hot serves the update and σ²'s row selection where both need it and
+            # their dtypes agree (float32 in training).
+            onehot = None
+            table = stats.mode == "full" and weight.shape[0] <= labels.shape[0]
+            if (update and stats.sync == "local") or table:
+                onehot = _one_hot(labels, stats.num_classes, weight.dtype)
+            if update:
+                # Global sync gathers detached copies for the statistics only: the loss below,
+                # and so the gradient, uses this rank's own features and labels.
+                with torch.no_grad():
+                    stats._update(features, labels, onehot, pad_to)
+            onehot, sigma2 = _sigma2_parts(weight, stats.cov.to(weight.dtype), labels, onehot)
+            logits_hi = logits.to(weight.dtype)
+            if isinstance(lam, Tensor):  # a tensor strength cannot be an alpha without a sync
+                half = 0.5 * lam
+                augmented = (logits_hi + half * sigma2 if onehot is None
+                             else torch.addmm(logits_hi, onehot, sigma2 * half))  # fmt: skip
+            elif onehot is None:
+                augmented = torch.add(logits_hi, sigma2, alpha=0.5 * lam)
+            else:
+                augmented = torch.addmm(logits_hi, onehot, sigma2, alpha=0.5 * lam)
             loss = F.cross_entropy(augmented, labels)
         return loss, logits
 

@@ -197,7 +197,7 @@ def run_step(ns: argparse.Namespace) -> int:
             torch.cuda.empty_cache()
     # Interleave the methods block by block, so drift (clocks, other load) hits all alike.
     times: dict[str, list[float]] = {m: [] for m in steps_by_method}
-    for m, step in steps_by_method.items():
+    for step in steps_by_method.values():
         _blocks(step, device, 1, 1, warmup)
     for _ in range(blocks):
         for m, step in steps_by_method.items():
@@ -224,7 +224,8 @@ def run_step(ns: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- loader
 def _synthetic_cifar(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
-    return torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8), torch.randint(0, 100, (n,), generator=g)
+    images = torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
+    return images, torch.randint(0, 100, (n,), generator=g)
 
 
 class _ReferenceCifar(torch.utils.data.Dataset):
@@ -259,7 +260,7 @@ def _reference_batches(x, y, batch: int, workers: int, device: torch.device) -> 
 
 
 def _our_batches(x, y, batch: int, device: torch.device, method: str = "ce") -> Iterator:
-    from bench.data import DatasetInfo, Split, make_batches, CIFAR_MEAN, CIFAR_STD
+    from bench.data import CIFAR_MEAN, CIFAR_STD, DatasetInfo, Split, make_batches
     from bench.methods import parse_method
 
     info = DatasetInfo("cifar100", 100, 3, 32, CIFAR_MEAN, CIFAR_STD, pad=4, flip=True, cutout=16)
