@@ -11,6 +11,13 @@ Memory: the only tensors whose size grows with the class count squared or with A
 statistics themselves (``cov``) and, for the pairwise table, C·C·A; everything that would
 grow as N·C·A, N·A·A or N·C·C in the authors' formulation is either avoided or processed in
 chunks whose size is bounded by ``CHUNK_ELEMS``.
+
+Op count: on a GPU host whose CPU launches kernels slowly, each dispatched op costs about the
+same whatever its size, so at CIFAR shapes ISDA's overhead over cross-entropy is set by how
+many ops a step dispatches, not by FLOPs. Hence: one one-hot per step shared by the update and
+σ², per-class factors kept as [C, 1] columns (no view per use), scales folded into
+addmm/baddbmm's alpha and beta, one autocast-off region per loss call, no slicing when one
+chunk suffices, and closed-form backwards. ``isda-bench perf isda-ops`` counts them.
 """
 
 from __future__ import annotations
@@ -108,6 +115,10 @@ class ClassCovariance(nn.Module):
         with torch.no_grad(), torch.autocast(device_type=features.device.type, enabled=False):
             self._update(features, labels, None, pad_to)
 
+    def _gathers(self) -> bool:
+        """Whether ``update`` merges the all-gathered global batch (decided without device work)."""
+        return self.sync == "global" and _world_size() > 1
+
     def _update(self, features: Tensor, labels: Tensor, onehot: Tensor | None, pad_to: int | None) -> None:
         """``update`` inside the caller's no_grad and autocast-off contexts; ``onehot``: the
         labels' one-hot [N, C] if the caller already has it in the statistics' dtype."""
@@ -115,7 +126,7 @@ class ClassCovariance(nn.Module):
         # they are kept and computed in float32 (or float64, if the buffers were cast to it).
         dtype = _at_least_float32(self.cov.dtype)
         x = features.to(dtype)  # no copy when already there; no_grad, so no detach is needed
-        if self.sync == "global" and _world_size() > 1:
+        if self._gathers():
             from bench.distributed import all_gather_rows
 
             # Gathered after the cast: the merge sees exactly the values a single process
@@ -131,63 +142,69 @@ class ClassCovariance(nn.Module):
 
     def _merge(self, x: Tensor, labels: Tensor, onehot: Tensor, valid: Tensor | None = None) -> None:
         """Merge rows ``x`` with ``labels`` and their one-hot [N, C]; ``valid`` [N] of 0/1
-        weights, 0 for padding rows (already applied to ``onehot``)."""
+        weights, 0 for padding rows (already applied to ``onehot``).
+
+        With n old and m new samples of a class, old mean μ, new mean μ⁺ and δ = μ - μ⁺:
+            μ⁺ = μ - δ,   δ = (m·μ - Σ x)/(n + m)
+            Σ⁺ = n/(n+m) · (Σ + δ δᵀ) + 1/(n+m) · Σ_i (x_i - μ⁺)(x_i - μ⁺)ᵀ
+        (Chan et al.'s merge, centred on the new mean: every term is positive semi-definite, so
+        nothing cancels, and no batch mean or square root is needed). A class absent from the
+        batch (m = 0) is left bit-identical: δ is exactly 0, n/n is exactly 1, nothing is added.
+        """
         # Per-class quantities are [C, 1] columns, so they broadcast against [C, A] without
         # a view op each time they are used.
+        mean = self.mean  # buffers read once: each nn.Module attribute lookup is Python work
         oh_t = onehot.t()
         m = oh_t.sum(1, keepdim=True)  # samples of each class in this batch
         n = self.count[:, None]  # a view: n.add_ at the end updates the count buffer
         total = (n + m).clamp_min_(1.0)  # clamp: never-seen classes divide by 1, not 0
-        sums = oh_t @ x  # [C, A]
-        batch_mean = sums / m.clamp_min(1.0)
-
-        # Written so that a class absent from the batch (m = 0) is left bit-identical:
-        # n / n is exactly 1, the batch terms are exactly 0, and x*1 + 0 == x.
-        keep = n / total  # n / (n + m)
-        # d = (μ_old - μ')·√(n m)/(n + m): the between-batch term n m/(n + m)² (μ_old - μ')(μ_old - μ')ᵀ
-        # is d dᵀ, a product of one vector with itself and so exactly symmetric.
-        d = (self.mean - batch_mean).mul_((n * m).sqrt_().div_(total))
-
-        centred = x - batch_mean.index_select(0, labels)  # [N, A], centred on its class's batch mean
+        keep = n / total  # n / (n + m); a division, since n·(1/n) need not be exactly 1
+        delta = torch.addmm(m * mean, oh_t, x, alpha=-1.0).div_(total)  # μ - μ⁺ = (m·μ - Σx)/(n+m)
+        mean.sub_(delta)
+        centred = x - mean.index_select(0, labels)  # [N, A], centred on its class's new mean
         if valid is not None:
             centred.mul_(valid[:, None])  # padding rows add exact zeros to the scatter matrix
         if self.mode == "full":
-            self._merge_full(centred, labels, total, keep, d)
+            self._merge_full(centred, labels, total, keep, delta)
         else:
-            # σ² ← σ²·n/(n+m) + Σ(x - μ')²/(n+m) + d²
-            self.cov.mul_(keep).addcdiv_(oh_t @ centred.square_(), total).addcmul_(d, d)
-        self.mean.mul_(keep).addcdiv_(sums, total)
+            self.cov.addcmul_(delta, delta).mul_(keep).addcdiv_(oh_t @ centred.square_(), total)
         n.add_(m)
 
-    def _merge_full(self, centred: Tensor, labels: Tensor, total: Tensor, keep: Tensor, d: Tensor) -> None:
-        # Σ ← Σ·n/(n+m) + S'/(n+m) + d dᵀ, with S' = m·Σ' the batch scatter matrix.
-        # S' is accumulated by index_add_ of per-sample outer products, a chunk of samples at
-        # a time: O(N·A²) work, memory bounded by CHUNK_ELEMS instead of N·A² or N·C·A, and no
-        # second C×A×A buffer because each product goes straight into Σ.
+    def _merge_full(self, centred: Tensor, labels: Tensor, total: Tensor, keep: Tensor, delta: Tensor) -> None:
+        # The scatter term is accumulated by index_add_ of per-sample outer products, a chunk of
+        # samples at a time: O(N·A²) work, memory bounded by CHUNK_ELEMS instead of N·A² or
+        # N·C·A, and no second C×A×A buffer because each product goes straight into Σ.
         cov = self.cov
-        cov.mul_(keep[:, :, None])
-        # Both factors of every outer product are the same vector, so Σ stays exactly symmetric
-        # (σ²'s backward relies on that); hence the square roots of the weights.
+        # δ δᵀ and every outer product below multiply one vector by itself, so Σ stays exactly
+        # symmetric (σ²'s backward relies on that); hence the rows are scaled by 1/√(n+m).
+        cov.baddbmm_(delta[:, :, None], delta[:, None, :]).mul_(keep[:, :, None])
         scaled = centred.mul_(total.rsqrt().index_select(0, labels))
         a = scaled.shape[1]
         flat = cov.view(cov.shape[0], a * a)  # 2-D index_add_: the 3-D form is far slower on CPU
-        for _, _, (part, lab) in _chunks(_rows_per_chunk(a * a), scaled.shape[0], scaled, labels):
-            outer = torch.bmm(part[:, :, None], part[:, None, :])  # K=1 products: still symmetric
+        parts = (scaled[:, :, None], scaled[:, None, :], labels)
+        step = _rows_per_chunk(a * a)
+        if step < scaled.shape[0]:  # one split per tensor, not a slice per tensor and chunk
+            parts = tuple(t.split(step) for t in parts)
+        else:
+            parts = tuple((t,) for t in parts)
+        for col, row, lab in zip(*parts):
+            outer = torch.bmm(col, row)  # K=1 products: exactly symmetric
             flat.index_add_(0, lab, outer.view(-1, a * a))
             del outer  # free this chunk before the next is allocated, so only one is alive
-        cov.baddbmm_(d[:, :, None], d[:, None, :])  # exactly +0 for classes absent from the batch
 
 
 class _PairwiseQuadratic(torch.autograd.Function):
-    """out[r, j] = (w_j - w_{y_r})ᵀ Σ_{y_r} (w_j - w_{y_r}) for output rows r with classes y_r.
+    """out[r, j] = s·(w_j - w_{y_r})ᵀ Σ_{y_r} (w_j - w_{y_r}) for output rows r with classes y_r.
 
     A custom Function so that backward needs no A²-sized work: the forward already forms
-    D = Σ_y(w_j - w_y), and for symmetric Σ the gradient w.r.t. e = w_j - w_y is 2·g·D.
+    D = s·Σ_y(w_j - w_y), and for symmetric Σ the gradient w.r.t. e = w_j - w_y is 2·g·D.
     ``rows`` None means one row per class (the C×C table), read from ``cov`` without a copy.
+    The scale ``s`` (a Python number) rides on the product that forms D, so applying it costs
+    no op, here or in the caller's backward.
     """
 
     @staticmethod
-    def forward(ctx, weight: Tensor, cov: Tensor, rows: Tensor | None) -> Tensor:  # type: ignore[override]
+    def forward(ctx, weight: Tensor, cov: Tensor, rows: Tensor | None, scale: float) -> Tensor:  # type: ignore[override]
         num_classes, dim = weight.shape
         table = rows is None
         num_rows = num_classes if table else rows.shape[0]
@@ -196,7 +213,7 @@ class _PairwiseQuadratic(torch.autograd.Function):
         keep_d = num_rows * num_classes * dim <= SAVE_ELEMS
         saved = []
         if step >= num_rows:  # one chunk: no output buffer to assemble
-            d, e = _block(weight, cov, rows, 0, num_rows)
+            d, e = _block(weight, cov, rows, 0, num_rows, scale)
             out = (d * e).sum(-1)
             if keep_d:
                 saved.append(d)
@@ -204,72 +221,115 @@ class _PairwiseQuadratic(torch.autograd.Function):
         else:
             out = weight.new_empty(num_rows, num_classes)
             for start in range(0, num_rows, step):
-                d, e = _block(weight, cov, rows, start, start + step)
+                d, e = _block(weight, cov, rows, start, start + step, scale)
                 out[start : start + step] = (d * e).sum(-1)
                 if keep_d:
                     saved.append(d)
                 del d, e  # one chunk alive at a time
-        ctx.table, ctx.step, ctx.keep_d, ctx.num_rows = table, step, keep_d, num_rows
+        ctx.table, ctx.step, ctx.keep_d, ctx.num_rows, ctx.scale = table, step, keep_d, num_rows, scale
         ctx.save_for_backward(weight, cov, *([] if table else [rows]), *saved)
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
-        weight, cov, *rest = ctx.saved_tensors
-        rows = None if ctx.table else rest.pop(0)
-        saved = rest
+        weight, cov, *saved = ctx.saved_tensors
+        rows = None if ctx.table else saved.pop(0)
         grad_w = None
         for k, (start, stop, (g,)) in enumerate(_chunks(ctx.step, ctx.num_rows, grad_out)):
-            d = saved[k] if ctx.keep_d else _block(weight, cov, rows, start, stop)[0]
-            ge = d * g[:, :, None]  # ∂/∂(w_j - w_y) / 2, [k, C, A]
+            d = saved[k] if ctx.keep_d else _block(weight, cov, rows, start, stop, ctx.scale)[0]
+            ge = d * g[:, :, None]  # half of ∂/∂(w_j - w_y), [k, C, A]; the 2 is applied once, last
             plus = ge.sum(0)  # + for w_j
             minus = ge.sum(1)  # - for w_y
             del d, ge
             if grad_w is None and ctx.table and stop - start == ctx.num_rows:
-                grad_w = plus.sub_(minus)  # the whole table: one row per class, in order
+                grad_w = plus.sub_(minus)  # the whole table: rows are the classes, in order
                 continue
             grad_w = plus if grad_w is None else grad_w.add_(plus)
             if ctx.table:  # rows are consecutive classes: a slice, no scatter
                 grad_w[start:stop] -= minus
             else:
-                grad_w.index_add_(0, rows if rows.shape[0] == stop - start else rows[start:stop], minus,
-                                  alpha=-1.0)  # fmt: skip
-        return grad_w.mul_(2.0), None, None
+                r = rows if stop - start == rows.shape[0] else rows[start:stop]
+                grad_w.index_add_(0, r, minus, alpha=-1.0)
+        return grad_w.mul_(2.0), None, None, None
 
 
-def _block(weight: Tensor, cov: Tensor, rows: Tensor | None, start: int, stop: int) -> tuple[Tensor, Tensor]:
-    """D = (w_j - w_y) Σ_y and E = w_j - w_y for output rows [start, stop); ``rows`` None:
-    the rows are the classes themselves."""
+def _block(
+    weight: Tensor, cov: Tensor, rows: Tensor | None, start: int, stop: int, scale: float
+) -> tuple[Tensor, Tensor]:
+    """D = s·(w_j - w_y) Σ_y and E = w_j - w_y for output rows [start, stop); ``rows`` None:
+    the rows are the classes themselves. Whole ranges are used without slicing."""
     whole = start == 0 and stop >= (weight.shape[0] if rows is None else rows.shape[0])
     if rows is None:
         w_r, sigma = (weight, cov) if whole else (weight[start:stop], cov[start:stop])
     else:
         r = rows if whole else rows[start:stop]
         w_r, sigma = weight.index_select(0, r), cov.index_select(0, r)  # [k, A], [k, A, A]
-    e = weight[None] - w_r[:, None]  # [k, C, A]; row j = y_r exactly 0
-    return torch.bmm(e, sigma), e
+    e = weight - w_r[:, None]  # broadcast to [k, C, A]; row j = y_r exactly 0
+    if scale == 1.0:
+        return torch.bmm(e, sigma), e
+    # beta = 0: the first argument only gives the shape and is not read (NaN in it is not propagated)
+    return torch.baddbmm(e, e, sigma, beta=0.0, alpha=scale), e
 
 
-def _sigma2_parts(weight: Tensor, cov: Tensor, labels: Tensor, onehot: Tensor | None) -> tuple[Tensor | None, Tensor]:
-    """σ² as ``(onehot, table)`` with σ² = onehot @ table (full Σ, C ≤ N), else ``(None, σ²)``.
+class _DiagonalQuadratic(torch.autograd.Function):
+    """out[i, j] = s·Σ_a v_{y_i,a} (w_ja - w_{y_i,a})² for per-feature variances ``var`` [C, A].
+
+    Σ_a v_a (w_ja - w_ya)² is expanded into three terms, so that only [N, A] and [N, C] tensors
+    appear (two N×A·A×C products, the third term fused in by addmm) instead of the N×C×A
+    differences. The expansion cancels in floating point when w_j ≈ w_y, so the j = y entries
+    are set to exactly 0. A custom Function because autograd through the expansion costs about
+    three times as many ops as the closed-form gradient below; the scale ``s`` rides on the
+    products' alpha/beta and on the final factor 2 of the gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, var: Tensor, labels: Tensor, scale: float) -> Tensor:  # type: ignore[override]
+        v = var.index_select(0, labels)  # [N, A]
+        wy = weight.index_select(0, labels)
+        u = v * wy
+        out = torch.addmm((u * wy).sum(1, keepdim=True), v, (weight * weight).t(), beta=scale, alpha=scale)
+        out.addmm_(u, weight.t(), alpha=-2.0 * scale)
+        ctx.scale = scale
+        ctx.save_for_backward(weight, labels, v, u)
+        return out.scatter_(1, labels[:, None], 0.0)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        weight, labels, v, u = ctx.saved_tensors
+        g = grad_out.scatter(1, labels[:, None], 0.0)  # the j = y entries are constants
+        g_t = g.t()
+        # ∂/∂w_j: Σ_i g_ij v_i∘(w_j - w_{y_i}) = (gᵀv)∘W - gᵀu
+        grad_w = torch.addmm((g_t @ v).mul_(weight), g_t, u, alpha=-1.0)
+        # ∂/∂w_{y_i}: -Σ_j g_ij v_i∘(w_j - w_{y_i}) = -(v_i∘(g_i W) - (Σ_j g_ij) u_i), onto row y_i
+        per_sample = (g @ weight).mul_(v).addcmul_(g.sum(1, keepdim=True), u, value=-1.0)
+        grad_w.index_add_(0, labels, per_sample, alpha=-1.0)
+        return grad_w.mul_(2.0 * ctx.scale), None, None, None
+
+
+def _sigma2_parts(
+    weight: Tensor, cov: Tensor, labels: Tensor, onehot: Tensor | None, scale: float = 1.0
+) -> tuple[Tensor | None, Tensor]:
+    """scale·σ² as ``(onehot, table)`` with scale·σ² = onehot @ table (full Σ, C ≤ N), else
+    ``(None, scale·σ²)``.
 
     Kept as a product so that the caller can fuse it with what it adds σ² to (one addmm).
     ``cov`` is already detached and in ``weight``'s dtype; autocast is off. ``onehot`` (the
     labels' one-hot in ``weight``'s dtype) is reused when given, built when needed.
     """
     if cov.dim() == 2:
-        return None, _sigma2_diagonal(weight, cov, labels)
+        return None, _DiagonalQuadratic.apply(weight, cov, labels, scale)
     # Cost min(N, C)·C·A²: a C×C table over classes when the batch has at least as many
     # samples as there are classes (CIFAR), per sample otherwise (ImageNet-sized C).
     if weight.shape[0] <= labels.shape[0]:
-        table = _PairwiseQuadratic.apply(weight, cov, None)  # [C, C]
+        table = _PairwiseQuadratic.apply(weight, cov, None, scale)  # [C, C]
         # Row selection as a 0/1 matrix product: exact, and its backward is a product too,
         # deterministic on GPU unlike the atomic scatter behind index_select's backward.
         if onehot is None or onehot.dtype != table.dtype:
             onehot = _one_hot(labels, weight.shape[0], table.dtype)
         return onehot, table
-    return None, _PairwiseQuadratic.apply(weight, cov, labels)
+    return None, _PairwiseQuadratic.apply(weight, cov, labels, scale)
 
 
 def isda_sigma2(weight: Tensor, cov: Tensor, labels: Tensor) -> Tensor:
@@ -282,19 +342,6 @@ def isda_sigma2(weight: Tensor, cov: Tensor, labels: Tensor) -> Tensor:
     with torch.autocast(device_type=weight.device.type, enabled=False):
         onehot, sigma2 = _sigma2_parts(weight, cov.detach().to(weight.dtype), labels, None)
         return sigma2 if onehot is None else onehot @ sigma2
-
-
-def _sigma2_diagonal(weight: Tensor, var: Tensor, labels: Tensor) -> Tensor:
-    # Σ_a v_a (w_ja - w_ya)² expanded into three terms, so that only [N, A] and [N, C] tensors
-    # appear (two N×A·A×C products, fused with the third term by addmm) instead of the N×C×A
-    # differences. The expansion cancels in floating point when w_j ≈ w_y; the j = y entries
-    # are set to exactly 0 by a scatter (whose backward also zeroes their gradient).
-    v = var.index_select(0, labels)  # [N, A]
-    wy = weight.index_select(0, labels)
-    vwy = v * wy
-    sigma2 = torch.addmm((vwy * wy).sum(1, keepdim=True), v, (weight * weight).t())
-    sigma2 = torch.addmm(sigma2, vwy, weight.t(), alpha=-2.0)
-    return sigma2.scatter(1, labels[:, None], 0.0)
 
 
 class ISDALoss(nn.Module):
@@ -327,23 +374,23 @@ class ISDALoss(nn.Module):
             # their dtypes agree (float32 in training).
             onehot = None
             table = stats.mode == "full" and weight.shape[0] <= labels.shape[0]
-            if (update and stats.sync == "local") or table:
+            if (update and not stats._gathers()) or table:
                 onehot = _one_hot(labels, stats.num_classes, weight.dtype)
             if update:
                 # Global sync gathers detached copies for the statistics only: the loss below,
                 # and so the gradient, uses this rank's own features and labels.
                 with torch.no_grad():
                     stats._update(features, labels, onehot, pad_to)
-            onehot, sigma2 = _sigma2_parts(weight, stats.cov.to(weight.dtype), labels, onehot)
-            logits_hi = logits.to(weight.dtype)
-            if isinstance(lam, Tensor):  # a tensor strength cannot be an alpha without a sync
-                half = 0.5 * lam
-                augmented = (logits_hi + half * sigma2 if onehot is None
-                             else torch.addmm(logits_hi, onehot, sigma2 * half))  # fmt: skip
-            elif onehot is None:
-                augmented = torch.add(logits_hi, sigma2, alpha=0.5 * lam)
+            # λ/2 rides inside σ²'s products when it is a Python number; a tensor λ (which
+            # could only become an alpha by reading it back) multiplies afterwards.
+            scale = 1.0 if isinstance(lam, Tensor) else 0.5 * lam
+            onehot, sigma2 = _sigma2_parts(weight, stats.cov.to(weight.dtype), labels, onehot, scale)
+            if isinstance(lam, Tensor):
+                sigma2 = sigma2 * (0.5 * lam)
+            if onehot is None:  # type promotion computes a bf16 + float32 sum in float32: no cast op
+                augmented = logits + sigma2
             else:
-                augmented = torch.addmm(logits_hi, onehot, sigma2, alpha=0.5 * lam)
+                augmented = torch.addmm(logits.to(weight.dtype), onehot, sigma2)
             loss = F.cross_entropy(augmented, labels)
         return loss, logits
 

@@ -14,7 +14,9 @@ What is measured:
   ``torch.profiler`` records for torch's CPU allocator during one extra, untimed step
   (tracemalloc would not see torch's allocations).
 
-Other subcommands (``step``, ``loader``, ``epoch``) register themselves in ``SUBCOMMANDS``.
+``isda-ops`` counts the ATen ops each of those steps dispatches (the per-step CPU cost that
+dominates on a launch-bound GPU host). Other subcommands (``step``, ``loader``, ``epoch``)
+register themselves in ``SUBCOMMANDS``.
 """
 
 from __future__ import annotations
@@ -377,12 +379,141 @@ def run_isda(ns: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- op counts
+
+OPS_SHAPES: list[Shape] = [(128, 100, 64, "full"), (128, 100, 640, "full"), (256, 1000, 2048, "diagonal")]
+OPS_FIELDS = ["torch", "dtype", "N", "C", "A", "mode", "method", "status", "ops", "ops_forward", "ops_backward",
+              "kernels", "views", "time_ms", "repeats"]  # fmt: skip
+
+
+def count_step_ops(step: Callable[[], None]) -> dict[str, int]:
+    """ATen ops dispatched by one call of ``step`` (forward, including ISDA's statistics update,
+    and backward), counted at the Python dispatch level, so every op that reaches a backend
+    kernel or a view is seen once, whatever the tensor sizes. ``views``: ops that only make a
+    view (no kernel on a GPU); ``kernels``: the rest. Deterministic, unlike a timing.
+
+    ``step`` must split into the two phases itself: it is called as ``step(phase)`` with a
+    callback ``phase()`` that it calls between the forward and ``loss.backward()``.
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Counter(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ops = self.views = self.at_phase = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            self.ops += 1
+            self.views += bool(func.is_view)
+            return func(*args, **(kwargs or {}))
+
+    counter = Counter()
+
+    def phase() -> None:
+        counter.at_phase = counter.ops
+
+    with counter:
+        step(phase)  # type: ignore[call-arg]
+    return {"ops": counter.ops, "ops_forward": counter.at_phase, "ops_backward": counter.ops - counter.at_phase,
+            "kernels": counter.ops - counter.views, "views": counter.views}  # fmt: skip
+
+
+def _make_phased_step(method: str, shape: Shape, dtype: str) -> Callable[..., None]:
+    """One CPU training step of ``method`` as in ``_make_step``, calling ``phase()`` between the
+    forward (statistics update included) and the backward."""
+    from bench.isda import ISDALoss
+    from bench.isda_reference import ReferenceISDALoss
+
+    n, c, a, mode = shape
+    g = torch.Generator(device="cpu").manual_seed(0)
+    feats = torch.randn(n, a, generator=g).requires_grad_()
+    labels = torch.randint(0, c, (n,), generator=g)
+    fc = nn.Linear(a, c)
+    autocast = torch.autocast(device_type="cpu", dtype=torch.bfloat16) if dtype == "bfloat16" else nullcontext()
+    crit = {"ce": None, "isda": lambda: ISDALoss(c, a, mode), "reference": lambda: ReferenceISDALoss(c, a, mode)}
+    make = crit[method]
+    loss_fn = make() if make is not None else None
+
+    def step(phase: Callable[[], None] = lambda: None) -> None:
+        feats.grad = None
+        fc.weight.grad = fc.bias.grad = None
+        with autocast:
+            if loss_fn is None:
+                loss = F.cross_entropy(fc(feats).float(), labels)
+            else:
+                loss, _ = loss_fn(feats, fc, labels, 0.5)
+        phase()
+        loss.backward()
+
+    return step
+
+
+def _add_ops_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dtype", default="float32", help="float32 | bfloat16 (CPU autocast)")
+    p.add_argument("--shape", action="append", default=None, metavar="N,C,A,MODE",
+                   help=f"shapes to count (repeatable; default {' '.join(','.join(map(str, s)) for s in OPS_SHAPES)})")
+    p.add_argument("--repeats", default="0", help="also time this many CPU steps (median; 0: count only)")
+    p.add_argument("--out", default="results/perf", help="output directory")
+
+
+def run_ops(ns: argparse.Namespace) -> int:
+    """``isda-ops``: ATen ops per training step (update + forward + backward) on the CPU, for CE,
+    bench.isda and the reference formulation. On a launch-bound GPU host each op costs
+    dispatch and launch time whatever its size, so this count, not FLOPs, sets ISDA's
+    overhead at small shapes. Shapes whose estimated memory exceeds what is available are
+    skipped (the reference's op count does not depend on the shape: count it at a smaller one)."""
+    dtype = _parse_choice("--dtype", ns.dtype, DTYPES)
+    shapes = [_parse_shape(s) for s in ns.shape] if ns.shape else OPS_SHAPES
+    repeats = _parse_int("--repeats", ns.repeats, 0)
+    out = Path(ns.out)
+    rows = []
+    for shape in shapes:
+        for method in METHODS:
+            n, c, a, mode = shape
+            row: dict[str, object] = {"torch": torch.__version__, "dtype": dtype, "N": n, "C": c, "A": a,
+                                      "mode": mode, "method": method, "status": "ok", "time_ms": "",
+                                      "repeats": repeats}  # fmt: skip
+            est = estimate_bytes(method, shape)
+            if est > _available_bytes(torch.device("cpu")):
+                row["status"] = f"skipped (est. {est / 1e9:.1f} GB)"
+                rows.append(row)
+                continue
+            step = _make_phased_step(method, shape, dtype)
+            step()  # warm-up: lazily created state, first-call paths
+            row.update(count_step_ops(step))
+            if repeats:
+                row["time_ms"] = round(statistics.median(_time_ms(step, torch.device("cpu"), repeats, 3)), 4)
+            rows.append(row)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"perf_isda_ops_cpu_torch{torch.__version__.split('+')[0]}_{dtype}"
+    with open(out / f"{stem}.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=OPS_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| N | C | A | mode | method | ops | forward | backward | kernels | views | CPU ms |",
+             "|" + "---|" * 11]  # fmt: skip
+    for r in rows:
+        if r["status"] != "ok":
+            lines.append(f"| {r['N']} | {r['C']} | {r['A']} | {r['mode']} | {r['method']} | {r['status']} |||||")
+            continue
+        lines.append(f"| {r['N']} | {r['C']} | {r['A']} | {r['mode']} | {r['method']} | {r['ops']} "
+                     f"| {r['ops_forward']} | {r['ops_backward']} | {r['kernels']} | {r['views']} "
+                     f"| {r['time_ms'] if r['time_ms'] != '' else '–'} |")  # fmt: skip
+    table = "\n".join(lines)
+    header = (f"# ATen ops per step: update + loss forward + backward\n\ncpu, torch {torch.__version__}, {dtype}; "
+              "counted with a TorchDispatchMode (views: ops without a GPU kernel).\n\n")  # fmt: skip
+    (out / f"{stem}.md").write_text(header + table + "\n")
+    print(table)
+    return 0
+
+
 AddArgs = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
 
 # name → (add its arguments, run it); others add "step", "loader", "epoch" here.
 SUBCOMMANDS: dict[str, tuple[AddArgs, Run]] = {
     "isda": (_add_isda_args, run_isda),
+    "isda-ops": (_add_ops_args, run_ops),
 }
 
 

@@ -88,7 +88,8 @@ def test_training_benchmarks_write_their_tables(tmp_path):
                  "--workers", "0", *common]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
     assert any(n.startswith("perf_step_resnet32_digits_cpu_torch") and n.endswith(".csv") for n in names)
-    assert any(n.startswith("perf_loader_cpu") for n in names) and any(n.startswith("perf_epoch_resnet32") for n in names)
+    assert any(n.startswith("perf_loader_cpu") for n in names)
+    assert any(n.startswith("perf_epoch_resnet32") for n in names)
     step_csv = next(tmp_path.glob("perf_step_*.csv")).read_text().splitlines()
     assert len(step_csv) == 4 and all(",ok" in line for line in step_csv[1:])  # ce, isda, reference
 
@@ -104,3 +105,38 @@ def test_training_benchmarks_refuse_bad_input(argv, key):
     with pytest.raises(ConfigError) as info:
         main([*argv, "--device", "cpu"])
     assert info.value.key == key
+
+
+# Measured with torch 2.11 on the CPU, float32: CE dispatches 20 ops per step; on top of that
+# ISDA added 81 (full, C ≤ N table), 73 (full, per sample) and 88 (diagonal) before the op-count
+# work, 45 / 45 / 47 after it; the reference formulation adds 99 (full) and 85 (diagonal).
+# A few ops of headroom for other torch versions; a change that adds a handful of ops per step
+# should trip this.
+@pytest.mark.parametrize(
+    "shape,bound",
+    [((128, 100, 64, "full"), 50), ((16, 40, 8, "full"), 50), ((64, 100, 16, "diagonal"), 52)],
+    ids=["full-table", "full-per-sample", "diagonal"],
+)
+def test_isda_step_op_count_stays_low(shape, bound):
+    counts = {m: perf.count_step_ops(perf._make_phased_step(m, shape, "float32")) for m in perf.METHODS}
+    assert counts["ce"]["ops"] == counts["ce"]["ops_forward"] + counts["ce"]["ops_backward"] > 0
+    assert counts["isda"]["ops"] - counts["ce"]["ops"] <= bound, counts["isda"]
+    assert counts["isda"]["ops"] < counts["reference"]["ops"]
+    assert counts["isda"]["kernels"] < counts["reference"]["kernels"]
+    again = perf.count_step_ops(perf._make_phased_step("isda", shape, "float32"))
+    assert again == counts["isda"]  # a count, not a timing: the same every time
+
+
+def test_isda_ops_subcommand_writes_table(tmp_path, capsys):
+    assert perf.main(["isda-ops", "--shape", "16,4,8,full", "--shape", "16,4,8,diagonal", "--repeats", "2",
+                      "--out", str(tmp_path)]) == 0  # fmt: skip
+    (csv_path,) = tmp_path.glob("perf_isda_ops_cpu_*.csv")
+    with open(csv_path) as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(r["mode"], r["method"]) for r in rows} == {(m, x) for m in ("full", "diagonal") for x in perf.METHODS}
+    for r in rows:
+        assert r["status"] == "ok" and int(r["ops"]) == int(r["kernels"]) + int(r["views"]) > 0
+        assert float(r["time_ms"]) > 0
+    assert "| 16 | 4 | 8 | full | isda |" in capsys.readouterr().out
+    with pytest.raises(ConfigError):
+        perf.main(["isda-ops", "--dtype", "float16", "--out", str(tmp_path)])
