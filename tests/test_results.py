@@ -305,3 +305,17 @@ def test_planned_objects_and_nested_keys(sweep):
     assert set(done["versions.torch"]) == {"2.4.0"}
     # epochs_done comes from result.json when the run finished, from metrics.csv while it runs.
     assert set(done["epochs_done"]) == {12}
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from bench.fsutil import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "x.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644 and path.read_text() == "{}"
