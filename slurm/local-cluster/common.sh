@@ -4,8 +4,12 @@
 LC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$LC_DIR/../.." && pwd)
 
-STATE_DIR=${1:-${ISDA_BENCH_SLURM_STATE:-$REPO_ROOT/.slurm-state}}
+# Outside the checkout by default: munged and mariadbd run as their own users and must be able to
+# reach their folders, which a checkout under a private directory (mktemp -d, a home) would forbid.
+# The cluster is one per machine anyway (/etc/slurm, the database port).
+STATE_DIR=${1:-${ISDA_BENCH_SLURM_STATE:-/var/lib/isda-bench/slurm}}
 mkdir -p "$STATE_DIR"
+chmod 755 "$STATE_DIR" "$(dirname "$STATE_DIR")" 2>/dev/null || true
 STATE_DIR=$(cd "$STATE_DIR" && pwd)
 
 CLUSTER_NAME=${SLURM_LOCAL_CLUSTER_NAME:-isdabench}

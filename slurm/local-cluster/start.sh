@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start a single-node SLURM cluster with real accounting on this machine:
 #   munged -> private MariaDB (127.0.0.1) -> slurmdbd -> slurmctld -> slurmd
-# Usage: start.sh [STATE_DIR]        (default: <repo>/.slurm-state)
+# Usage: start.sh [STATE_DIR]        (default: /var/lib/isda-bench/slurm)
 # Idempotent: does nothing when the cluster is already up and healthy, and
 # starts only what is missing otherwise. Run install.sh first. Needs root.
 set -euo pipefail

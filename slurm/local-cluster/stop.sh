@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stop the local SLURM cluster started by start.sh, using the PID files in the
 # state dir (slurmd, slurmctld, slurmdbd, MariaDB, munged, in that order).
-# Usage: stop.sh [STATE_DIR]        (default: <repo>/.slurm-state)
+# Usage: stop.sh [STATE_DIR]        (default: /var/lib/isda-bench/slurm)
 # A process in zombie state counts as stopped. Waits are bounded: TERM, then
 # KILL after STOP_WAIT_S seconds (default 20).
 set -uo pipefail
