@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from dataclasses import replace
@@ -101,11 +102,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_launch(args: argparse.Namespace) -> int:
+def cmd_launch(args: argparse.Namespace, sweep=None) -> int:
     from bench.fsutil import atomic_write_text
     from bench.launch import DONE_STATES, launch_debug, launch_local, plan_todo, reset_failed, run_state
 
-    sweep = _load(args)
+    sweep = sweep or _load(args)
     cluster = args.cluster or sweep.cluster or ("slurm" if _has_slurm() else "local")
     if cluster not in ("local", "debug", "slurm"):
         raise ConfigError("--cluster", cluster, ["local", "debug", "slurm"])
@@ -138,6 +139,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
                 reset_failed(sweep.run_dir(root, cfg))
 
     if not todo:
+        print("nothing submitted")
         if cluster == "slurm" and args.wait:
             from bench.slurm import wait_sweep
 
@@ -181,6 +183,15 @@ def cmd_status(args: argparse.Namespace) -> int:
                 line += f"  [{s.slurm_state or 'no job'}]" + (f" {s.detail}" if s.detail else "")
             print(line)
     print(f"sweep {sweep.name}: {len(statuses)} runs: {format_counts(count_states(statuses))}")
+    if args.retry_failed:
+        failed = [s.cfg for s in statuses if s.state == "failed"]
+        if not failed:
+            print("no failed runs to resubmit")
+            return 0
+        # The launch path with the sweep narrowed to its failed runs: pending ones stay untouched.
+        launch_args = argparse.Namespace(**{**vars(args), "retry_failed": True, "parallel": None, "wait": False,
+                                            "poll": 10.0, "wandb": None})
+        return cmd_launch(launch_args, dataclasses.replace(sweep, runs=failed))
     return 0
 
 
@@ -264,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "completed | diverged | failed")
     st.add_argument("-v", "--verbose", action="store_true", help="add SLURM's state and the reason")
     st.add_argument("-q", "--quiet", action="store_true", help="only the counts per state")
+    st.add_argument("--retry-failed", action="store_true", help="resubmit the failed runs, and only those")
+    st.add_argument("--cluster", help="with --retry-failed: local | debug | slurm (as for launch)")
+    st.add_argument("--profile", help="with --retry-failed on slurm: a cluster profile")
     rp = sweep_cmd("report", cmd_report, "collect results and write tables and figures")
     rp.add_argument("--format", default="md,html", help="comma-separated: md, tex, html (default md,html)")
     rp.add_argument("--paper", action=argparse.BooleanOptionalAction, default=True,

@@ -263,10 +263,13 @@ class Run:
         self.isda_ranks = states if self.main else None
 
     @torch.no_grad()
-    def evaluate(self) -> tuple[float, float]:
+    def evaluate(self) -> tuple[float, float, float]:
+        """(mean test loss, % top-1 error, % top-5 error) over the whole test set."""
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         wrong = torch.zeros((), device=self.device, dtype=torch.int64)
+        wrong5 = torch.zeros((), device=self.device, dtype=torch.int64)
+        k = min(5, self.info.num_classes)
         # Sharded like training: each rank evaluates its slice of every test batch.
         for x, y in self.test.epoch(None, self.rank, self.world):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
@@ -275,10 +278,12 @@ class Run:
                 logits = self.model(x).float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
             wrong += (logits.argmax(1) != y).sum()
+            wrong5 += (logits.topk(k, 1).indices != y[:, None]).all(1).sum()
         n = self.test.num_samples
         if self.world > 1:
-            return self._global_means(loss_sum, wrong, n)
-        return float(loss_sum) / n, 100.0 * float(wrong) / n
+            loss, err = self._global_means(loss_sum, wrong, n)
+            return loss, err, self._global_means(loss_sum, wrong5, n)[1]
+        return float(loss_sum) / n, 100.0 * float(wrong) / n, 100.0 * float(wrong5) / n
 
     def step_epoch(self, bar: tqdm | None = None) -> dict[str, float]:
         cfg = self.cfg
@@ -297,11 +302,12 @@ class Run:
         train_s = time.perf_counter() - start
         self.train_time += train_s
         self.last_images_per_s = self.train.num_samples / train_s if train_s > 0 else 0.0
-        test_loss, test_error = self.evaluate()
+        test_loss, test_error, test_top5_error = self.evaluate()
         seconds = time.perf_counter() - start
         self.elapsed += seconds
         row = {"epoch": self.epoch, "lr": lr, "lambda": lam, "train_loss": train_loss, "train_error": train_error,
-               "test_loss": test_loss, "test_error": test_error, "epoch_time_s": seconds}
+               "test_loss": test_loss, "test_error": test_error, "epoch_time_s": seconds,
+               "test_top5_error": test_top5_error}  # in result.json (ImageNet's table), not metrics.csv
         self.rows.append(row)
         self.epoch += 1
         return row
@@ -312,6 +318,8 @@ def summarise(cfg: RunConfig, run: Run, status: str, **extra: Any) -> dict[str, 
     errors = [r["test_error"] for r in run.rows] if status != "diverged" else []
     finite = [e for e in errors if math.isfinite(e)]
     last = errors[-10:]
+    top5 = [r.get("test_top5_error") for r in run.rows] if errors else []
+    top5 = top5 if top5 and all(isinstance(e, float) and math.isfinite(e) for e in top5) else []
     result = {
         "run_id": cfg.run_id, "sweep": cfg.sweep, "dataset": cfg.dataset, "arch": cfg.arch,
         "method": cfg.method, "lambda0": cfg.lambda0, "cov_mode": cfg.cov_mode, "isda_sync": cfg.isda_sync,
@@ -320,6 +328,8 @@ def summarise(cfg: RunConfig, run: Run, status: str, **extra: Any) -> dict[str, 
         "final_test_error": errors[-1] if errors and math.isfinite(errors[-1]) else None,
         "best_test_error": min(finite) if finite else None,
         "last10_test_error": sum(last) / len(last) if last and all(map(math.isfinite, last)) else None,
+        "final_top5_test_error": top5[-1] if top5 else None,
+        "last10_top5_test_error": sum(top5[-10:]) / len(top5[-10:]) if top5 else None,
         "wall_time_s": run.elapsed,
         "images_per_s": (len(run.rows) * run.train.num_samples / run.train_time) if run.train_time else None,
         "device": device_name(run.device), "precision": "bf16" if run.bf16 else "fp32",

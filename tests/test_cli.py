@@ -95,3 +95,27 @@ def test_local_cluster_runs_subprocesses_with_logs(scratch):
     for run_dir in run_dirs:
         assert json.loads((run_dir / "result.json").read_text())["status"] == "completed"
         assert list((run_dir / "logs").glob("*_log.err")), "stderr of the run is kept in its folder"
+
+
+def test_status_retry_failed_resubmits_only_failed_runs(scratch, capsys):
+    spec = {**TINY, "grid": {**TINY["grid"], "method": ["ce"], "seed": [0, 1, 2]}}
+    (scratch / "tiny.yaml").write_text(yaml.safe_dump(spec))
+    from bench.sweep import load_sweep
+
+    sweep = load_sweep(scratch / "tiny.yaml")
+    failed, pending, done = sweep.runs
+    assert main(["launch", "tiny.yaml", "--cluster", "debug"]) == 0
+    # One run failed, one was never started, one is complete.
+    fdir = scratch / "results" / "tiny" / failed.run_id
+    (fdir / "result.json").write_text(json.dumps({"status": "failed", "reason": "node died"}))
+    import shutil
+
+    shutil.rmtree(scratch / "results" / "tiny" / pending.run_id)
+    done_stamp = (scratch / "results" / "tiny" / done.run_id / "result.json").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["status", "tiny.yaml", "--retry-failed", "--cluster", "debug"]) == 0
+    out = capsys.readouterr().out
+    assert "failed 1" in out and "1 to run on debug" in out
+    assert json.loads((fdir / "result.json").read_text())["status"] == "completed"
+    assert not (scratch / "results" / "tiny" / pending.run_id).exists()
+    assert (scratch / "results" / "tiny" / done.run_id / "result.json").stat().st_mtime_ns == done_stamp

@@ -55,6 +55,9 @@ def test_run_directory_layout_and_result(reference):
         assert float(r["lr"]) == lr_at(e, lr=cfg.lr, epochs=5, schedule="step", milestones=cfg.milestones,
                                        gamma=cfg.gamma, schedule_offset=1)
     assert float(rows(reference)[-1]["test_error"]) < 30  # it learned something in 5 epochs
+    # Top-5 error (for the ImageNet table): never above top-1, and reported like it.
+    assert 0 <= res["final_top5_test_error"] <= res["final_test_error"]
+    assert 0 <= res["last10_top5_test_error"] <= res["last10_test_error"]
 
 
 def test_repeat_is_bit_identical_on_cpu(reference, tmp_path):
@@ -132,3 +135,22 @@ def test_imagenet_track_trains_from_a_folder_with_diagonal_isda(tmp_path):
     assert res["status"] == "completed"
     stats = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["isda"]
     assert stats["stats.cov"].shape == (2, 2048) and float(stats["stats.count"].sum()) == 6
+
+
+def test_top5_error_equals_a_brute_force_count_with_the_final_model(reference):
+    from bench.data import load_dataset
+    from bench.models import create_model
+
+    _, test, info = load_dataset("digits")
+    model = create_model("resnet32", num_classes=10, in_chans=1)
+    model.load_state_dict(torch.load(reference / "checkpoint.pt", weights_only=True)["model"])
+    model.eval()
+    x = (test.x.float() / 255 - info.mean[0]) / info.std[0]
+    with torch.no_grad():
+        logits = model(x)
+    misses = 0
+    for row, label in zip(logits.tolist(), test.y.tolist()):
+        best5 = sorted(range(10), key=lambda j: -row[j])[:5]
+        misses += label not in best5
+    res = json.loads((reference / "result.json").read_text())
+    assert res["final_top5_test_error"] == pytest.approx(100.0 * misses / len(test.y))
