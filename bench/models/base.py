@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-__all__ = ["FeatureClassifier", "init_weights", "timm_entry", "count_params"]
+__all__ = ["FeatureClassifier", "conv_bn_relu", "count_params", "init_weights", "shortcut", "timm_entry"]
 
 
 class FeatureClassifier(nn.Module):
@@ -27,6 +27,18 @@ class FeatureClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x))
+
+
+def conv_bn_relu(in_ch: int, out_ch: int) -> nn.Sequential:
+    """The post-activation ResNets' stem: 3x3 convolution, BN, ReLU, resolution kept."""
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True))
+
+
+def shortcut(in_ch: int, out_ch: int, stride: int) -> nn.Module:
+    """Identity where shapes match, else a 1x1-convolution projection with BN (He et al.'s option B)."""
+    if stride == 1 and in_ch == out_ch:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
 
 
 def init_weights(module: nn.Module) -> None:

@@ -14,7 +14,7 @@ import torch
 from timm.models import register_model
 from torch import nn
 
-from .base import FeatureClassifier, init_weights, timm_entry
+from .base import FeatureClassifier, conv_bn_relu, init_weights, shortcut, timm_entry
 
 __all__ = ["CifarResNet", "SqueezeExcite", "BasicBlock"]
 
@@ -46,11 +46,7 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_ch)
         self.se = SqueezeExcite(out_ch, se_reduction) if se_reduction else nn.Identity()
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or in_ch != out_ch:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch)
-            )
+        self.shortcut = shortcut(in_ch, out_ch, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn1(self.conv1(x)))
@@ -73,11 +69,7 @@ class CifarResNet(FeatureClassifier):
         if (depth - 2) % 6:
             raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
         n = (depth - 2) // 6
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_chans, widths[0], 3, 1, 1, bias=False),
-            nn.BatchNorm2d(widths[0]),
-            nn.ReLU(inplace=True),
-        )
+        self.stem = conv_bn_relu(in_chans, widths[0])
         blocks: list[nn.Module] = []
         in_ch = widths[0]
         for stage, width in enumerate(widths):

@@ -15,7 +15,7 @@ import torch
 from timm.models import register_model
 from torch import nn
 
-from .base import FeatureClassifier, init_weights, timm_entry
+from .base import FeatureClassifier, conv_bn_relu, init_weights, shortcut, timm_entry
 
 __all__ = ["CifarResNeXt", "ResNeXtBlock"]
 
@@ -33,11 +33,7 @@ class ResNeXtBlock(nn.Module):
             nn.Conv2d(width, out_ch, 1, bias=False),
             nn.BatchNorm2d(out_ch),
         )
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or in_ch != out_ch:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch)
-            )
+        self.shortcut = shortcut(in_ch, out_ch, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.branch(x) + self.shortcut(x))
@@ -56,11 +52,7 @@ class CifarResNeXt(FeatureClassifier):
         if (depth - 2) % 9:
             raise ValueError(f"CIFAR ResNeXt depth must be 9n+2, got {depth}")
         n = (depth - 2) // 9
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_chans, 64, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(64),
-            nn.ReLU(inplace=True),
-        )
+        self.stem = conv_bn_relu(in_chans, 64)
         blocks: list[nn.Module] = []
         in_ch = 64
         for stage in range(3):
