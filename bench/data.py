@@ -184,7 +184,7 @@ def _policy(augment: str):
         return T.AutoAugment(T.AutoAugmentPolicy.CIFAR10)
     if augment == "randaugment":
         # The journal's RandAugment settings were never released: torchvision's defaults, N = 2
-        # operations at magnitude M = 9 (of 31 bins), the setting RandAugment's paper used for CIFAR.
+        # operations at magnitude M = 9 (of 31 bins). Not tuned per architecture.
         return T.RandAugment(num_ops=2, magnitude=9)
     return None
 
