@@ -341,7 +341,8 @@ def launch_local(sweep: Sweep, todo: list[RunConfig], results_root: Path, parall
     queue = list(todo)
     running: list[tuple[Any, RunConfig, str | None]] = []
     failed = 0
-    with tqdm(total=len(todo), desc=f"sweep {sweep.name}", unit="run", file=sys.stderr) as bar:
+    # disable=None: the bar is drawn on a terminal only, so logs stay quiet.
+    with tqdm(total=len(todo), desc=f"sweep {sweep.name}", unit="run", file=sys.stderr, disable=None) as bar:
         while queue or running:
             while queue and len(running) < slots:
                 cfg = queue.pop(0)

@@ -496,7 +496,7 @@ def wait_sweep(sweep: Sweep, results_root: Path, poll_s: float = 10.0, stall_pol
 
     total = len(sweep.runs)
     stalled = 0
-    with tqdm(total=total, desc=f"sweep {sweep.name}", unit="run", file=sys.stderr,
+    with tqdm(total=total, desc=f"sweep {sweep.name}", unit="run", file=sys.stderr, disable=None,
               bar_format="{desc}: {n}/{total} finished |{bar}| {elapsed}{postfix}") as bar:
         while True:
             statuses = sweep_status(sweep, results_root, query=query)
