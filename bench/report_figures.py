@@ -38,7 +38,9 @@ def _save(fig: plt.Figure, out_dir: Path, key: str, title: str) -> Figure:
     paths = []
     for ext in ("png", "pdf"):
         buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=DPI, bbox_inches="tight")
+        # No creation date in the PDF: the same results give the same bytes (committed reports).
+        meta = {"CreationDate": None} if ext == "pdf" else {}
+        fig.savefig(buf, format=ext, dpi=DPI, bbox_inches="tight", metadata=meta)
         paths.append(atomic_write(out_dir / f"{key}.{ext}", lambda fh, b=buf: fh.write(b.getvalue())))
     plt.close(fig)
     return Figure(key, title, paths[0], paths[1])
