@@ -340,7 +340,7 @@ def launch_local(sweep: Sweep, todo: list[RunConfig], results_root: Path, parall
     free_gpus = list(gpus)
     queue = list(todo)
     running: list[tuple[Any, RunConfig, str | None]] = []
-    failed = 0
+    failed = finished = 0
     # disable=None: the bar is drawn on a terminal only, so logs stay quiet.
     with tqdm(total=len(todo), desc=f"sweep {sweep.name}", unit="run", file=sys.stderr, disable=None) as bar:
         while queue or running:
@@ -371,6 +371,9 @@ def launch_local(sweep: Sweep, todo: list[RunConfig], results_root: Path, parall
                     tqdm.write(f"run {cfg.run_id} ({cfg.slug}) failed; log: {job.paths.stderr}",
                                file=sys.stderr)
                 bar.update(1)
+                finished += 1
+                if bar.disable:  # not a terminal: one plain line per finished run
+                    print(f"sweep {sweep.name}: {finished}/{len(todo)} runs finished", file=sys.stderr, flush=True)
             running = still
     return failed
 

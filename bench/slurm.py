@@ -496,6 +496,7 @@ def wait_sweep(sweep: Sweep, results_root: Path, poll_s: float = 10.0, stall_pol
 
     total = len(sweep.runs)
     stalled = 0
+    last_line = ""
     with tqdm(total=total, desc=f"sweep {sweep.name}", unit="run", file=sys.stderr, disable=None,
               bar_format="{desc}: {n}/{total} finished |{bar}| {elapsed}{postfix}") as bar:
         while True:
@@ -505,6 +506,10 @@ def wait_sweep(sweep: Sweep, results_root: Path, poll_s: float = 10.0, stall_pol
             bar.n = finished
             bar.set_postfix_str(format_counts(counts), refresh=False)
             bar.refresh()
+            line = f"sweep {sweep.name}: {finished}/{total} finished, {format_counts(counts)}"
+            if bar.disable and line != last_line:  # not a terminal: one plain line per change
+                print(line, file=sys.stderr, flush=True)
+                last_line = line
             if finished == total:
                 break
             orphans = [s for s in statuses if not s.ended and not s.active]
