@@ -94,13 +94,17 @@ def curves_figure(curves: pd.DataFrame, out_dir: Path) -> Figure | None:
                     alpha=0.2,
                     lw=0,
                 )
-        ax.set_title(_panel_title(ds, arch), fontsize=10)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("test error (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        _style_panel(ax, _panel_title(ds, arch), "epoch", "test error (%)")
     fig.suptitle("Test error per epoch (mean over seeds; band: min–max over seeds)", fontsize=11)
     return _save(fig, out_dir, "curves", "Test error per epoch")
+
+
+def _style_panel(ax: plt.Axes, title: str, xlabel: str, ylabel: str) -> None:
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
 
 
 def _completed(runs: pd.DataFrame) -> pd.DataFrame:
@@ -136,11 +140,7 @@ def lambda_figure(runs: pd.DataFrame, out_dir: Path) -> Figure | None:
         ce = done[(done["dataset"] == ds) & (done["arch"] == arch) & (done["method"] == "ce")][METRIC]
         if len(ce):
             ax.axhline(ce.mean(), color="k", ls="--", lw=1, label=f"CE (n={len(ce)})")
-        ax.set_title(_panel_title(ds, arch), fontsize=10)
-        ax.set_xlabel("λ0 (ISDA strength)")
-        ax.set_ylabel("last-10-epoch test error (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        _style_panel(ax, _panel_title(ds, arch), "λ0 (ISDA strength)", "last-10-epoch test error (%)")
     fig.suptitle("Test error vs λ0 (mean; band: min–max over seeds)", fontsize=11)
     return _save(fig, out_dir, "lambda", "Test error vs λ0")
 
