@@ -25,6 +25,13 @@ class FeatureClassifier(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _finish(self, num_features: int, num_classes: int) -> None:
+        """Global average pooling, the linear head, then the papers' initialisation of everything."""
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.num_features = num_features
+        self.fc = nn.Linear(num_features, num_classes)
+        init_weights(self)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x))
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from timm.models import register_model
 from torch import nn
 
-from .base import FeatureClassifier, init_weights, timm_entry
+from .base import FeatureClassifier, timm_entry
 
 __all__ = ["CifarDenseNet", "DenseLayer", "Transition"]
 
@@ -79,10 +79,7 @@ class CifarDenseNet(FeatureClassifier):
         self.blocks = nn.Sequential(*stages)
         # Every layer is pre-activated, so the concatenated output still needs BN-ReLU.
         self.bn = nn.BatchNorm2d(channels)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.num_features = channels
-        self.fc = nn.Linear(channels, num_classes)
-        init_weights(self)
+        self._finish(channels, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.bn(self.blocks(self.stem(x))))

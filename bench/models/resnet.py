@@ -14,7 +14,7 @@ import torch
 from timm.models import register_model
 from torch import nn
 
-from .base import FeatureClassifier, conv_bn_relu, init_weights, shortcut, timm_entry
+from .base import FeatureClassifier, conv_bn_relu, shortcut, timm_entry
 
 __all__ = ["CifarResNet", "SqueezeExcite", "BasicBlock"]
 
@@ -78,10 +78,7 @@ class CifarResNet(FeatureClassifier):
                 blocks.append(BasicBlock(in_ch, width, stride, se_reduction))
                 in_ch = width
         self.blocks = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.num_features = in_ch
-        self.fc = nn.Linear(in_ch, num_classes)
-        init_weights(self)
+        self._finish(in_ch, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.blocks(self.stem(x))).flatten(1)

@@ -15,7 +15,7 @@ import torch
 from timm.models import register_model
 from torch import nn
 
-from .base import FeatureClassifier, conv_bn_relu, init_weights, shortcut, timm_entry
+from .base import FeatureClassifier, conv_bn_relu, shortcut, timm_entry
 
 __all__ = ["CifarResNeXt", "ResNeXtBlock"]
 
@@ -63,10 +63,7 @@ class CifarResNeXt(FeatureClassifier):
                 blocks.append(ResNeXtBlock(in_ch, width, out_ch, cardinality, stride))
                 in_ch = out_ch
         self.blocks = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.num_features = in_ch
-        self.fc = nn.Linear(in_ch, num_classes)
-        init_weights(self)
+        self._finish(in_ch, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.blocks(self.stem(x))).flatten(1)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from timm.models import register_model
 from torch import nn
 
-from .base import FeatureClassifier, init_weights, timm_entry
+from .base import FeatureClassifier, timm_entry
 
 __all__ = ["ShakeShakeResNet", "ShakeBlock", "shake", "ShortcutProjection"]
 
@@ -110,10 +110,7 @@ class ShakeShakeResNet(FeatureClassifier):
                 blocks.append(ShakeBlock(in_ch, width, stride))
                 in_ch = width
         self.blocks = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.num_features = in_ch
-        self.fc = nn.Linear(in_ch, num_classes)
-        init_weights(self)
+        self._finish(in_ch, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         # Blocks output un-rectified sums (the branches start with ReLU), hence the ReLU here.

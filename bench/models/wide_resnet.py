@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from timm.models import register_model
 from torch import nn
 
-from .base import FeatureClassifier, init_weights, timm_entry
+from .base import FeatureClassifier, timm_entry
 
 __all__ = ["WideResNet", "WideBlock"]
 
@@ -67,10 +67,7 @@ class WideResNet(FeatureClassifier):
         self.blocks = nn.Sequential(*blocks)
         # Blocks end on a convolution, so the head needs its own BN-ReLU before pooling.
         self.bn = nn.BatchNorm2d(in_ch)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.num_features = in_ch
-        self.fc = nn.Linear(in_ch, num_classes)
-        init_weights(self)
+        self._finish(in_ch, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.bn(self.blocks(self.stem(x))))
