@@ -39,10 +39,6 @@ class DistInfo(NamedTuple):
     local_rank: int
     device: torch.device
 
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
 
 def _from_environment() -> tuple[int, int, int]:
     """(rank, world size, local rank) as the job's environment describes it; exports MASTER_* for submitit."""

@@ -18,7 +18,6 @@ import errno
 import fcntl
 import json
 import os
-import shutil
 import socket
 import sys
 import time
@@ -377,6 +376,3 @@ def launch_local(sweep: Sweep, todo: list[RunConfig], results_root: Path, parall
             running = still
     return failed
 
-
-def clear_run(run_dir: Path) -> None:
-    shutil.rmtree(run_dir, ignore_errors=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import math
 import os
 import re
 import shutil
@@ -525,5 +524,3 @@ def wait_sweep(sweep: Sweep, results_root: Path, poll_s: float = 10.0, stall_pol
     return 1 if failed else 0
 
 
-def estimate_arrays(n_runs: int, prof: Profile) -> int:
-    return math.ceil(n_runs / prof.max_array_size) if n_runs else 0

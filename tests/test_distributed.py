@@ -228,14 +228,8 @@ def test_global_sync_loss_and_gradient_use_the_local_batch_only(stats_runs, mode
 # ----------------------------------------------------------------------------- training
 
 
-def _train_worker(rank: int, specs: list[dict], dirs: list[str], out: str) -> None:
-    import bench.train as train
-
-    writes: list[str] = []
-    if rank != 0:  # record any file rank 1 would write, instead of writing it
-        def record(path, *args, **kwargs):
-            writes.append(str(path))
-        train.atomic_write = train.atomic_write_text = train.atomic_write_json = record
+def _record_runs(train) -> list:
+    """Make every bench.train.Run built from now on append itself to the returned list."""
     runs = []
 
     class Recorded(train.Run):
@@ -244,6 +238,18 @@ def _train_worker(rank: int, specs: list[dict], dirs: list[str], out: str) -> No
             runs.append(self)
 
     train.Run = Recorded
+    return runs
+
+
+def _train_worker(rank: int, specs: list[dict], dirs: list[str], out: str) -> None:
+    import bench.train as train
+
+    writes: list[str] = []
+    if rank != 0:  # record any file rank 1 would write, instead of writing it
+        def record(path, *args, **kwargs):
+            writes.append(str(path))
+        train.atomic_write = train.atomic_write_text = train.atomic_write_json = record
+    runs = _record_runs(train)
     results = []
     for spec, run_dir in zip(specs, dirs):
         results.append(train.run(resolve(spec), run_dir, progress=False))
@@ -366,14 +372,7 @@ def test_ddp_sigkill_then_relaunch_equals_uninterrupted(ddp_runs, tmp_path):
 def _imagenet_worker(rank: int, data: str, run_dir: str, out: str) -> None:
     import bench.train as train
 
-    runs = []
-
-    class Recorded(train.Run):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            runs.append(self)
-
-    train.Run = Recorded
+    runs = _record_runs(train)
     cfg = resolve({"dataset": "imagenet", "arch": "resnet50", "method": "isda", "epochs": 2, "batch_size": 4,
                    "data_root": data, "threads": 1, "device": "cpu"})
     res = train.run(cfg, run_dir, progress=False)

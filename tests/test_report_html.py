@@ -6,18 +6,17 @@ Needs the Debian package ``chromium``. Without it the test is skipped locally an
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib.image as mpimg
 import pytest
 
 from bench import report, results
+from tests.test_report import fx
 
 CANDIDATES = ("chromium", "chromium-browser", "/usr/bin/chromium")
 FLAGS = (
@@ -45,16 +44,6 @@ def _chromium() -> str:
     pytest.skip("chromium not installed (apt-get install chromium)")
 
 
-def _load_fixtures():
-    spec = importlib.util.spec_from_file_location(
-        "_run_fixtures", Path(__file__).with_name("test_results.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module
-
-
 def _run(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [browser, *FLAGS, f"--user-data-dir={profile}", *args],
@@ -68,7 +57,7 @@ def _run(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess
 @pytest.fixture(scope="module")
 def page(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("html")
-    sweep_dir, planned = _load_fixtures().build_sweep(root)
+    sweep_dir, planned = fx.build_sweep(root)
     runs = results.collect(sweep_dir, planned=planned)
     curves = results.load_curves(sweep_dir, runs["run_id"])
     report.write_report(runs, curves, root / "out", formats=("html",))
