@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from dataclasses import replace
@@ -191,7 +190,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         # The launch path with the sweep narrowed to its failed runs: pending ones stay untouched.
         launch_args = argparse.Namespace(**{**vars(args), "retry_failed": True, "parallel": None, "wait": False,
                                             "poll": 10.0, "wandb": None})
-        return cmd_launch(launch_args, dataclasses.replace(sweep, runs=failed))
+        return cmd_launch(launch_args, replace(sweep, runs=failed))
     return 0
 
 

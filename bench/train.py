@@ -313,23 +313,30 @@ class Run:
         return row
 
 
+def _final_and_last10(values: list[Any]) -> tuple[float | None, float | None]:
+    """Last value and mean of the last 10, each None unless every value it uses is a finite number."""
+    def ok(v: Any) -> bool:
+        return isinstance(v, float) and math.isfinite(v)
+
+    last = values[-10:]
+    final = values[-1] if values and ok(values[-1]) else None
+    return final, (sum(last) / len(last) if last and all(map(ok, last)) else None)
+
+
 def summarise(cfg: RunConfig, run: Run, status: str, **extra: Any) -> dict[str, Any]:
     # A diverged run's errors are those of a broken network: no number to report.
-    errors = [r["test_error"] for r in run.rows] if status != "diverged" else []
+    rows = run.rows if status != "diverged" else []
+    errors = [r["test_error"] for r in rows]
     finite = [e for e in errors if math.isfinite(e)]
-    last = errors[-10:]
-    top5 = [r.get("test_top5_error") for r in run.rows] if errors else []
-    top5 = top5 if top5 and all(isinstance(e, float) and math.isfinite(e) for e in top5) else []
+    final, last10 = _final_and_last10(errors)
+    final5, last10_5 = _final_and_last10([r.get("test_top5_error") for r in rows])
     result = {
         "run_id": cfg.run_id, "sweep": cfg.sweep, "dataset": cfg.dataset, "arch": cfg.arch,
         "method": cfg.method, "lambda0": cfg.lambda0, "cov_mode": cfg.cov_mode, "isda_sync": cfg.isda_sync,
         "focal_gamma": cfg.focal_gamma, "world_size": run.world,
         "seed": cfg.seed, "epochs": cfg.epochs, "epochs_done": len(run.rows), "status": status,
-        "final_test_error": errors[-1] if errors and math.isfinite(errors[-1]) else None,
-        "best_test_error": min(finite) if finite else None,
-        "last10_test_error": sum(last) / len(last) if last and all(map(math.isfinite, last)) else None,
-        "final_top5_test_error": top5[-1] if top5 else None,
-        "last10_top5_test_error": sum(top5[-10:]) / len(top5[-10:]) if top5 else None,
+        "final_test_error": final, "best_test_error": min(finite) if finite else None,
+        "last10_test_error": last10, "final_top5_test_error": final5, "last10_top5_test_error": last10_5,
         "wall_time_s": run.elapsed,
         "images_per_s": (len(run.rows) * run.train.num_samples / run.train_time) if run.train_time else None,
         "device": device_name(run.device), "precision": "bf16" if run.bf16 else "fp32",
