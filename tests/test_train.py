@@ -154,3 +154,10 @@ def test_top5_error_equals_a_brute_force_count_with_the_final_model(reference):
         misses += label not in best5
     res = json.loads((reference / "result.json").read_text())
     assert res["final_top5_test_error"] == pytest.approx(100.0 * misses / len(test.y))
+
+
+def test_synthetic_dataset_is_learnt_in_a_few_epochs_despite_crops_and_flips(tmp_path):
+    # Chance is 90 %; the dataset exists to smoke-test CIFAR-shaped training without files.
+    spec = {"dataset": "synthetic", "arch": "resnet32", "method": "ce", "epochs": 4, "seed": 0, "threads": 2}
+    res = run(resolve(spec), tmp_path / "syn", progress=False)
+    assert res["status"] == "completed" and res["final_test_error"] < 40.0
