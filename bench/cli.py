@@ -38,7 +38,7 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
 # ---------------------------------------------------------------- train
 _TRAIN_FLAGS = {"dataset": str, "arch": str, "method": str, "lambda0": float, "seed": int, "epochs": int,
                 "lr": float, "batch_size": int, "cov_mode": str, "focal_gamma": float, "device": str,
-                "threads": int, "data_root": str, "precision": str, "weight_decay": float}
+                "threads": int, "data_root": str, "precision": str, "weight_decay": float, "compile": str}
 
 
 def cmd_train(args: argparse.Namespace) -> int:

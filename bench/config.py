@@ -27,6 +27,7 @@ SCHEDULES = ("step", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 TRACKING = ("auto", "online", "offline", "disabled")
+COMPILE = ("off", "default", "reduce-overhead", "max-autotune")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
@@ -64,6 +65,9 @@ class RunConfig:
     fast_loader: bool = True  # dataset resident on the device, batched augmentation
     workers: int = 0  # DataLoader workers for per-image transforms (AutoAugment, ImageNet JPEGs)
     tracking: str = "auto"  # W&B: online when logged in, else offline; see bench.tracking
+    # torch.compile of the training forward and loss (bench.train): a torch.compile mode, or off.
+    # reduce-overhead adds CUDA graphs on GPU. Same computation, other kernels: rounding differs.
+    compile: str = "off"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -97,7 +101,8 @@ class RunConfig:
         return "-".join(parts)
 
 
-_SCHEDULING = ("sweep", "data_root", "download", "device", "threads", "fast_loader", "workers", "tracking")
+_SCHEDULING = ("sweep", "data_root", "download", "device", "threads", "fast_loader", "workers", "tracking",
+               "compile")
 FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
 EXPERIMENT_FIELDS = tuple(n for n in FIELD_NAMES if n not in _SCHEDULING)
 # See RunConfig.run_id. Earlier runs were single-process, where "global" is what they computed.
@@ -146,10 +151,10 @@ _KINDS = {
     "momentum": "float", "nesterov": "bool", "weight_decay": "float", "schedule": "str",
     "milestones": "ints", "gamma": "float", "schedule_offset": "int", "drop_rate": "float",
     "precision": "str", "sweep": "str", "data_root": "str", "download": "bool", "device": "str",
-    "threads": "int", "fast_loader": "bool", "workers": "int", "tracking": "str",
+    "threads": "int", "fast_loader": "bool", "workers": "int", "tracking": "str", "compile": "str",
 }
 _CHOICES = {"dataset": DATASETS, "cov_mode": COV_MODES, "isda_sync": ISDA_SYNCS, "schedule": SCHEDULES,
-            "precision": PRECISIONS, "device": DEVICES, "tracking": TRACKING}
+            "precision": PRECISIONS, "device": DEVICES, "tracking": TRACKING, "compile": COMPILE}
 _MIN = {"seed": (0, ">= 0"), "epochs": (1, ">= 1"), "batch_size": (2, ">= 2"), "lr": (0.0, "> 0"),
         "momentum": (0.0, ">= 0"), "weight_decay": (0.0, ">= 0"), "gamma": (0.0, "> 0"),
         "lambda0": (0.0, ">= 0"), "focal_gamma": (0.0, ">= 0"), "threads": (0, ">= 0"), "workers": (0, ">= 0"),

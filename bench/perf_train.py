@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from bench.config import COMPILE
 from bench.errors import ConfigError
 from bench.perf import _device_label, _parse_choice, _parse_int, _resolve_device
 
@@ -62,14 +63,31 @@ def _peak_mb(step: Callable[[], None], device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20
 
 
-def _train_step(model, crit, method: str, x: torch.Tensor, y: torch.Tensor, opt, bf16: bool, lam: float):
-    def step() -> None:
+def _train_step(model, crit, method: str, opt, bf16: bool, lam: float,
+                compile_mode: str = "off") -> Callable[[torch.Tensor, torch.Tensor], None]:
+    """One SGD step on a batch, as a function of the batch. ``compile_mode`` (a RunConfig.compile
+    value) compiles forward and loss as training does; the authors' formulation always runs eagerly."""
+    from bench.train import compiled
+
+    def forward(x: torch.Tensor, y: torch.Tensor, lam: float | torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             feats = model.features(x)
             if method == "ce":
-                loss = F.cross_entropy(model.fc(feats).float(), y)
-            else:
-                loss, _ = crit(feats, model.fc, y, lam)
+                return F.cross_entropy(model.fc(feats).float(), y)
+            return crit(feats, model.fc, y, lam)[0]
+
+    mode = "off" if method == "reference" else compile_mode
+    fwd = compiled(forward, mode)
+    lam_in: float | torch.Tensor | None = None if mode != "off" else lam
+    graphs = mode in ("reduce-overhead", "max-autotune")
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+        nonlocal lam_in
+        if lam_in is None:  # compiled: λ as a device tensor, an input of the graph rather than a constant
+            lam_in = torch.tensor(lam, device=x.device)
+        if graphs and x.device.type == "cuda":
+            torch.compiler.cudagraph_mark_step_begin()
+        loss = fwd(x, y, lam_in)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -150,6 +168,12 @@ def _add_step_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", default="10", help="steps per timed block")
     p.add_argument("--blocks", default="5", help="timed blocks; the median is reported")
     p.add_argument("--warmup", default="5")
+    _compile_arg(p)
+
+
+def _compile_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--compile", default="off", help="off | default | reduce-overhead | max-autotune: torch.compile "
+                   "of forward and loss for this suite's steps (reduce-overhead adds CUDA graphs on GPU)")
 
 
 def _tf32(device: torch.device) -> None:
@@ -171,6 +195,7 @@ def run_step(ns: argparse.Namespace) -> int:
     cov_mode = _parse_choice("--cov-mode", ns.cov_mode or ("diagonal" if ns.dataset == "imagenet" else "full"),
                              ("full", "diagonal"))
     methods = [_parse_choice("--methods", m.strip(), STEP_METHODS) for m in ns.methods.split(",") if m.strip()]
+    compile_mode = _parse_choice("--compile", ns.compile, COMPILE)
     steps, blocks, warmup = (_parse_int(k, v, 1) for k, v in
                              (("--steps", ns.steps), ("--blocks", ns.blocks), ("--warmup", ns.warmup)))
     n = _batch(ns)
@@ -183,11 +208,18 @@ def run_step(ns: argparse.Namespace) -> int:
     rows, steps_by_method = [], {}
     for method in methods:
         row = {"arch": ns.arch, "dataset": ns.dataset, "N": n, "cov_mode": cov_mode, "method": method,
-               "dtype": dtype, "channels_last": channels_last, "ms_per_step": "", "peak_mb": "", "status": "ok"}
+               "dtype": dtype, "channels_last": channels_last,
+               "compile": "off" if method == "reference" else compile_mode,
+               "ms_per_step": "", "peak_mb": "", "status": "ok"}
         rows.append(row)
         try:
             model, crit, opt = _model_and_loss(ns.arch, ns.dataset, method, device, channels_last, cov_mode)
-            step = _train_step(model, crit, method, x, y, opt, dtype == "bfloat16", 0.5)
+            train_step = _train_step(model, crit, method, opt, dtype == "bfloat16", 0.5, compile_mode)
+
+            def step(train_step=train_step) -> None:
+                train_step(x, y)
+
+            _blocks(step, device, 1, 1, 3)  # compiles (graphs for CUDA graphs are recorded on later calls)
             peak = _peak_mb(step, device)  # alone on the device: its own peak
             row["peak_mb"] = round(peak, 1) if peak is not None else ""
             steps_by_method[method] = step
@@ -216,9 +248,19 @@ def run_step(ns: argparse.Namespace) -> int:
     note = (f"# Training step: {ns.arch} on {ns.dataset}-shaped synthetic input\n\n{_device_label(device)}, "
             f"torch {torch.__version__}, {dtype}, channels_last={channels_last}; median over {blocks} blocks of "
             f"{steps} back-to-back steps after {warmup} warm-up steps (`isda-bench perf step --arch {ns.arch} "
-            f"--dataset {ns.dataset}`).")
-    _write(ns, f"step_{ns.arch}_{ns.dataset}", dtype, rows, "\n".join(lines), note)
+            f"--dataset {ns.dataset}{_compile_flag(compile_mode)}`).")
+    if compile_mode != "off":
+        note += f" CE and ISDA compiled with torch.compile mode {compile_mode}; the reference runs eagerly."
+    _write(ns, f"step_{ns.arch}_{ns.dataset}{_compile_suffix(compile_mode)}", dtype, rows, "\n".join(lines), note)
     return 0
+
+
+def _compile_flag(mode: str) -> str:
+    return "" if mode == "off" else f" --compile {mode}"
+
+
+def _compile_suffix(mode: str) -> str:
+    return "" if mode == "off" else f"_compile-{mode}"
 
 
 # --------------------------------------------------------------------------- loader
@@ -266,8 +308,8 @@ def _our_batches(x, y, batch: int, device: torch.device, method: str = "ce") -> 
     info = DatasetInfo("cifar100", 100, 3, 32, CIFAR_MEAN, CIFAR_STD, pad=4, flip=True, cutout=16)
     b = make_batches(Split(x, y), info, batch, device, parse_method(method))
     g = torch.Generator().manual_seed(0)
-    while True:
-        yield from b.epoch(g)
+    while True:  # full batches only, as the reference's drop_last: a short one would recompile a compiled step
+        yield from ((xb, yb) for xb, yb in b.epoch(g) if len(yb) == batch)
 
 
 def _images_per_s(batches: Iterator, batch: int, steps: int, device: torch.device, consume=None) -> float:
@@ -319,6 +361,7 @@ def _add_epoch_args(p: argparse.ArgumentParser) -> None:
     _common_args(p)
     p.add_argument("--steps", default="50", help="training steps timed per setting")
     p.add_argument("--workers", default="1", help="reference DataLoader workers")
+    _compile_arg(p)
 
 
 def run_epoch(ns: argparse.Namespace) -> int:
@@ -326,22 +369,27 @@ def run_epoch(ns: argparse.Namespace) -> int:
     _parse_choice("--dataset", ns.dataset, ("cifar10", "cifar100"))  # the reference pipeline is CIFAR's
     device = _resolve_device(ns.device)
     steps, workers = _parse_int("--steps", ns.steps, 1), _parse_int("--workers", ns.workers, 0)
+    compile_mode = _parse_choice("--compile", ns.compile, COMPILE)
     batch = _batch(ns)
     x, y = _synthetic_cifar(max(4 * batch * 8, 10_000))
     y = y % SHAPES[ns.dataset][0]
     rows = []
-    settings = [("reference: PIL loader, fp32, authors' ISDA", "reference", False, False, "ref"),
-                ("isda-bench: resident loader, bf16, channels_last, ISDA", "isda", device.type == "cuda",
-                 device.type == "cuda", "ours")]
-    for label, method, bf16, channels_last, loader in settings:
+    gpu = device.type == "cuda"
+    settings = [("reference: PIL loader, fp32, authors' ISDA", "reference", False, False, "ref", "off"),
+                ("isda-bench: resident loader, bf16, channels_last, ISDA", "isda", gpu, gpu, "ours", "off")]
+    if compile_mode != "off":
+        settings.append((f"isda-bench, torch.compile {compile_mode}", "isda", gpu, gpu, "ours", compile_mode))
+    for label, method, bf16, channels_last, loader, mode in settings:
         model, crit, opt = _model_and_loss(ns.arch, ns.dataset, method, device, channels_last, "full")
         batches = (_reference_batches(x, y, batch, workers, device) if loader == "ref"
                    else _our_batches(x, y, batch, device))
 
-        def consume(xb, yb, model=model, crit=crit, opt=opt, method=method, bf16=bf16, cl=channels_last):
+        train_step = _train_step(model, crit, method, opt, bf16, 0.5, mode)
+
+        def consume(xb, yb, train_step=train_step, cl=channels_last):
             if cl:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            _train_step(model, crit, method, xb, yb, opt, bf16, 0.5)()
+            train_step(xb, yb)
 
         ips = _images_per_s(batches, batch, steps, device, consume)
         rows.append({"setting": label, "arch": ns.arch, "batch": batch, "images_per_s": round(ips),
@@ -352,8 +400,8 @@ def run_epoch(ns: argparse.Namespace) -> int:
               f"{r['images_per_s'] / rows[0]['images_per_s']:.2f}× |" for r in rows]
     note = (f"# Training throughput with input: {ns.arch}, {ns.dataset}-shaped, batch {batch}\n\n"
             f"{_device_label(device)}, torch {torch.__version__}; {steps} steps each after 3 warm-up steps "
-            f"(`isda-bench perf epoch --arch {ns.arch}`).")
-    _write(ns, f"epoch_{ns.arch}", "mixed", rows, "\n".join(lines), note)
+            f"(`isda-bench perf epoch --arch {ns.arch}{_compile_flag(compile_mode)}`).")
+    _write(ns, f"epoch_{ns.arch}{_compile_suffix(compile_mode)}", "mixed", rows, "\n".join(lines), note)
     return 0
 
 

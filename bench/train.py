@@ -16,12 +16,14 @@ this runs and the results are those of the single-process code.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
 import sys
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,17 @@ def pick_device(name: str) -> torch.device:
 
 def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch + 1
+
+
+def compiled(fn: Callable[..., Any], mode: str) -> Callable[..., Any]:
+    """``fn`` under torch.compile in ``mode`` (a RunConfig.compile value); ``off``: ``fn`` itself.
+
+    Shapes are static: a run has two training batch sizes (full and last), so two graphs, and
+    CUDA graphs (reduce-overhead, max-autotune) need fixed shapes anyway.
+    """
+    if mode == "off":
+        return fn
+    return torch.compile(fn, mode=None if mode == "default" else mode, dynamic=False)
 
 
 def _metrics_csv(rows: list[dict[str, float]]) -> str:
@@ -98,9 +111,9 @@ class _Step(nn.Module):
         self.model = run.model
         self._run = (run,)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, lam: float,
+    def forward(self, x: torch.Tensor, y: torch.Tensor, lam: float | torch.Tensor,
                 pad_to: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._run[0]._loss(x, y, lam, pad_to)
+        return self._run[0].loss_fn(x, y, lam, pad_to)
 
 
 class Run:
@@ -133,6 +146,10 @@ class Run:
         self.isda = (ISDALoss(self.info.num_classes, self.model.num_features, mode=cfg.cov_mode,
                               sync=cfg.isda_sync or "global").to(self.device)
                      if self.method.loss == "isda" else None)
+        # Compiled, the whole forward with the ISDA update and loss is one graph (and its backward
+        # another): on a GPU whose CPU launches kernels slowly that is what removes ISDA's op cost.
+        self.loss_fn = compiled(self._loss, cfg.compile)
+        self.cudagraphs = cfg.compile in ("reduce-overhead", "max-autotune") and self.device.type == "cuda"
         self.ddp: nn.Module | None = None
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -188,7 +205,7 @@ class Run:
         atomic_write_text(self.dir / "metrics.csv", _metrics_csv(self.rows))
 
     # --- one epoch ---
-    def _loss(self, x: torch.Tensor, y: torch.Tensor, lam: float,
+    def _loss(self, x: torch.Tensor, y: torch.Tensor, lam: float | torch.Tensor,
               pad_to: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             if self.device.type == "cuda":
@@ -203,16 +220,20 @@ class Run:
 
     def train_epoch(self, lam: float, bar: tqdm | None) -> tuple[float, float]:
         self.model.train()
+        # A Python λ would be a constant of the compiled graph, recompiled every epoch; a tensor is an input.
+        lam_in: float | torch.Tensor = lam if self.cfg.compile == "off" else torch.tensor(lam, device=self.device)
         g = torch.Generator().manual_seed(epoch_seed(self.cfg.seed, self.epoch))
         # Metrics stay on the device and are read once per epoch: no per-step host sync.
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         wrong = torch.zeros((), device=self.device, dtype=torch.int64)
         sizes = self.train.batch_sizes(self.world)  # global batch sizes, known on every rank
         for b, (x, y) in zip(sizes, self.train.epoch(g, self.rank, self.world), strict=True):
+            if self.cudagraphs:
+                torch.compiler.cudagraph_mark_step_begin()  # the last step's outputs are no longer read
             if self.ddp is None:
-                loss, logits = self._loss(x, y, lam)
+                loss, logits = self.loss_fn(x, y, lam_in)
             else:
-                loss, logits = self.ddp(x, y, lam, distributed.max_shard(b, self.world))
+                loss, logits = self.ddp(x, y, lam_in, distributed.max_shard(b, self.world))
             self.optimizer.zero_grad(set_to_none=True)
             if self.ddp is not None and len(y) * self.world != b:
                 # DDP averages the ranks' gradients; with unequal shards (a last batch) weighting
@@ -363,6 +384,35 @@ def run(cfg: RunConfig, run_dir: Path | str, *, progress: bool | None = None, tr
     finished = distributed.broadcast_object(json.loads(done.read_text()) if main and done.exists() else None)
     if finished is not None:
         return finished  # type: ignore[return-value]
+    with _deterministic_if_compiled_on_cpu(cfg):
+        return _train(cfg, run_dir, progress, tracker)
+
+
+@contextlib.contextmanager
+def _deterministic_if_compiled_on_cpu(cfg: RunConfig) -> Iterator[None]:
+    """Torch's deterministic mode for the run, when it is compiled on the CPU.
+
+    Inductor turns the ISDA update's scatter-add (index_add_) into a parallel loop of atomic adds
+    on the CPU, whose summation order varies from run to run; in deterministic mode it calls
+    ATen's sequential kernel instead, so a compiled CPU run repeats bit for bit, as an eager one
+    does. The previous mode is restored afterwards.
+    """
+    if cfg.compile == "off" or pick_device(cfg.device).type != "cpu":
+        yield
+        return
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+
+
+def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, tracker: Any) -> dict[str, Any]:
+    rank, world = distributed.rank_and_world()
+    main = rank == 0
+    done = run_dir / "result.json"
     r = Run(cfg, run_dir)  # loads data and builds the model: bad input fails here, before any file
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)

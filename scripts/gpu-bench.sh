@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The GPU checks and benchmarks behind the README's performance section, in one go:
-#   scripts/gpu-bench.sh OUT_DIR
+#   scripts/gpu-bench.sh OUT_DIR [all | eager | compile]
 # Runs the CUDA tests (one ISDA training step under torch.cuda.set_sync_debug_mode("error")),
-# then `isda-bench perf isda | step | loader | epoch` and a short real training run on the GPU.
+# then `isda-bench perf isda | step | loader | epoch` and a short real training run on the GPU
+# (eager), and the same steps, epochs and run under torch.compile with CUDA graphs (compile).
 # Uses `isda-bench` if installed, else `python3 -m bench.cli` from this checkout.
 set -uo pipefail
 out=${1:-results/perf}
+part=${2:-all}
 mkdir -p "$out"
 cd "$(dirname "$0")/.."
 if command -v isda-bench >/dev/null 2>&1; then ib=(isda-bench); else ib=(python3 -m bench.cli); export PYTHONPATH=$PWD; fi
@@ -15,6 +17,15 @@ step() { echo "== $*"; local t0=$SECONDS; "$@"; echo "== rc=$? in $((SECONDS - t
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, torchvision, timm; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'timm', timm.__version__)"
 step python3 -m pytest -q -p no:cacheprovider tests/test_isda.py -k cuda
+if [ "$part" != eager ]; then
+  for arch in resnet110 wrn28_10; do
+    step "${ib[@]}" perf step --arch $arch --dataset cifar100 --methods ce,isda --compile reduce-overhead --out "$out"
+  done
+  step "${ib[@]}" perf epoch --arch resnet110 --dataset cifar100 --steps 60 --compile reduce-overhead --out "$out"
+  step "${ib[@]}" train --dataset synthetic --arch resnet110 --method isda+cutout --epochs 3 --compile reduce-overhead \
+    --out "$out/train-run-compiled"
+fi
+[ "$part" = compile ] && exit 0
 step "${ib[@]}" perf step --arch wrn28_10 --dataset cifar100 --out "$out"
 step "${ib[@]}" perf step --arch resnet110 --dataset cifar100 --out "$out"
 step "${ib[@]}" perf step --arch resnet50 --dataset imagenet --batch 256 --out "$out"

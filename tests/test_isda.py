@@ -287,6 +287,43 @@ def test_statistics_include_current_batch(mode):
     torch.testing.assert_close(logits, fc(feats))  # plain logits are returned
 
 
+@pytest.mark.parametrize("mode", ["full", "diagonal"])
+@pytest.mark.parametrize("num_classes,batch", [(4, 9), (7, 4)], ids=["table", "per-sample"])
+def test_compiled_loss_is_one_graph_and_equals_brute_force(mode, num_classes, batch):
+    # One graph (fullgraph: no break) is what lets CUDA graphs capture the step whole. Checked in
+    # float64 against the loops, after two compiled steps so that the merge of a second batch
+    # into the compiled graph's statistics is covered as well.
+    torch._dynamo.reset()
+    g = torch.Generator().manual_seed(11)
+    dim = 3
+    fc = nn.Linear(dim, num_classes).double()
+    crit = ISDALoss(num_classes, dim, mode).double()
+    step = torch.compile(lambda f, y, lam: crit(f, fc, y, lam), fullgraph=True, dynamic=False)
+    seen = []
+    for _ in range(2):
+        feats = (torch.randn(batch, dim, generator=g, dtype=torch.float64) * 2).requires_grad_()
+        labels = torch.randint(0, num_classes, (batch,), generator=g)
+        seen.append((feats.detach(), labels))
+        fc.zero_grad()
+        loss, logits = step(feats, labels, torch.tensor(0.7, dtype=torch.float64))
+        loss.backward()
+    mean, cov, count = _brute_stats(seen, num_classes, dim)
+    if mode == "diagonal":
+        cov = np.stack([np.diag(c) for c in cov])
+    np.testing.assert_allclose(crit.stats.cov.numpy(), cov, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(crit.stats.mean.numpy(), mean, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(crit.stats.count.numpy(), count)
+    w, b = fc.weight.detach().numpy(), fc.bias.detach().numpy()
+    assert loss.item() == pytest.approx(_brute_loss(w, b, cov, feats.detach().numpy(), labels.tolist(), 0.7),
+                                        rel=1e-10)
+    # The gradient against the eager path with the same (final) statistics, which gradcheck verifies.
+    grads = (feats.grad.clone(), fc.weight.grad.clone())
+    feats.grad = None
+    fc.zero_grad()
+    crit(feats, fc, labels, 0.7, update=False)[0].backward()
+    torch.testing.assert_close(grads, (feats.grad, fc.weight.grad), rtol=1e-10, atol=1e-12)
+
+
 # (f) autocast ------------------------------------------------------------------------------
 
 

@@ -94,10 +94,25 @@ def test_training_benchmarks_write_their_tables(tmp_path):
     assert len(step_csv) == 4 and all(",ok" in line for line in step_csv[1:])  # ce, isda, reference
 
 
+def test_step_benchmark_compiles_ours_and_keeps_the_reference_eager(tmp_path):
+    import csv
+
+    from bench.perf import main
+
+    assert main(["step", "--arch", "resnet32", "--dataset", "digits", "--batch", "16", "--steps", "1", "--blocks",
+                 "1", "--warmup", "1", "--methods", "isda,reference", "--compile", "default", "--device", "cpu",
+                 "--out", str(tmp_path)]) == 0
+    path = next(tmp_path.glob("perf_step_resnet32_digits_compile-default_cpu_*.csv"))
+    with open(path) as fh:
+        got = {r["method"]: (r["compile"], r["status"]) for r in csv.DictReader(fh)}
+    assert got == {"isda": ("default", "ok"), "reference": ("off", "ok")}
+
+
 @pytest.mark.parametrize("argv, key", [
     (["step", "--arch", "vgg"], "--arch"),
     (["step", "--dataset", "mnist"], "--dataset"),
     (["step", "--methods", "ce,mixup"], "--methods"),
+    (["epoch", "--compile", "fast"], "--compile"),
 ])
 def test_training_benchmarks_refuse_bad_input(argv, key):
     from bench.perf import main

@@ -161,3 +161,19 @@ def test_synthetic_dataset_is_learnt_in_a_few_epochs_despite_crops_and_flips(tmp
     spec = {"dataset": "synthetic", "arch": "resnet32", "method": "ce", "epochs": 4, "seed": 0, "threads": 2}
     res = run(resolve(spec), tmp_path / "syn", progress=False)
     assert res["status"] == "completed" and res["final_test_error"] < 40.0
+
+
+def test_compiled_run_repeats_bit_identically_and_tracks_the_eager_run(tmp_path):
+    spec = {**SPEC, "epochs": 2, "threads": 2}
+    eager = run(resolve(spec), tmp_path / "eager", progress=False)
+    cfg = resolve({**spec, "compile": "default"})
+    assert cfg.run_id == resolve(spec).run_id  # how it runs, not what it computes
+    first = run(cfg, tmp_path / "a", progress=False)
+    again = run(cfg, tmp_path / "b", progress=False)
+    assert first["status"] == again["status"] == "completed"
+    assert rows(tmp_path / "a") == rows(tmp_path / "b") and result(tmp_path / "a") == result(tmp_path / "b")
+    assert yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())["compile"] == "default"
+    # Other kernels, other rounding, amplified by training: near the eager run, not equal to it.
+    for a, e in zip(rows(tmp_path / "a"), rows(tmp_path / "eager"), strict=True):
+        assert float(a["train_loss"]) == pytest.approx(float(e["train_loss"]), rel=0.05)
+    assert abs(first["final_test_error"] - eager["final_test_error"]) < 15.0
