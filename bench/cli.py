@@ -70,10 +70,11 @@ def _load(args: argparse.Namespace):
 def cmd_plan(args: argparse.Namespace) -> int:
     from bench.estimate import estimate_run, measured_throughput
     from bench.launch import DONE_STATES, run_state
+    from bench.sweep import processes_per_run
 
     sweep = _load(args)
     root = _results_root(args)
-    devices = sweep.resources.get("nodes", 1) * max(1, sweep.resources.get("gpus_per_node", 1))
+    devices = processes_per_run(sweep.resources)
     measured = measured_throughput(root / sweep.name)
     counts: dict[str, int] = {}
     todo_hours, unknown, sources = 0.0, 0, set()
@@ -103,7 +104,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_launch(args: argparse.Namespace, sweep=None) -> int:
     from bench.fsutil import atomic_write_text
-    from bench.launch import DONE_STATES, launch_debug, launch_local, plan_todo, reset_failed, run_state
+    from bench.launch import DONE_STATES, check_fits, launch_debug, launch_local, plan_todo, reset_failed, run_state
 
     sweep = sweep or _load(args)
     cluster = args.cluster or sweep.cluster or ("slurm" if _has_slurm() else "local")
@@ -126,6 +127,7 @@ def cmd_launch(args: argparse.Namespace, sweep=None) -> int:
     todo = plan_todo(sweep, root, retry_failed=args.retry_failed)
     if args.wandb:  # a scheduling field: run ids stay the same
         todo = [replace(cfg, tracking=args.wandb) for cfg in todo]
+    check_fits(cluster, todo)
     finished = sum(s in DONE_STATES and not (args.retry_failed and s == "failed") for s in states)
     busy = len(sweep.runs) - finished - len(todo)
     busy_text = f", {busy} being trained by a live process" if busy else ""

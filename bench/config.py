@@ -43,6 +43,9 @@ class RunConfig:
     # It changes results under DDP, so it is part of the experiment; one process: both are the same.
     isda_sync: str | None = None
     focal_gamma: float | None = None  # focal methods only
+    # Training processes (GPUs) of the run, set from a sweep's `resources`. BatchNorm normalises each
+    # process's share of the batch, so results depend on it; the run refuses another process count.
+    world_size: int = 1
     seed: int = 0
     epochs: int = 0
     batch_size: int = 0
@@ -97,6 +100,8 @@ class RunConfig:
             parts.append(f"g{self.focal_gamma:g}")
         if self.isda_sync == "local":
             parts.append("local")
+        if self.world_size > 1:
+            parts.append(f"w{self.world_size}")
         parts.append(f"s{self.seed}")
         return "-".join(parts)
 
@@ -106,7 +111,7 @@ _SCHEDULING = ("sweep", "data_root", "download", "device", "threads", "fast_load
 FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
 EXPERIMENT_FIELDS = tuple(n for n in FIELD_NAMES if n not in _SCHEDULING)
 # See RunConfig.run_id. Earlier runs were single-process, where "global" is what they computed.
-_ID_IMPLICIT: dict[str, tuple[Any, ...]] = {"isda_sync": (None, "global")}
+_ID_IMPLICIT: dict[str, tuple[Any, ...]] = {"isda_sync": (None, "global"), "world_size": (1,)}
 _RECIPE_FIELDS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "schedule",
                   "milestones", "gamma", "schedule_offset", "drop_rate")
 
@@ -146,8 +151,8 @@ def _check_type(key: str, value: Any, kind: str) -> Any:
 
 _KINDS = {
     "dataset": "str", "arch": "str", "method": "str", "lambda0": "float", "cov_mode": "str",
-    "isda_sync": "str", "focal_gamma": "float", "seed": "int", "epochs": "int", "batch_size": "int",
-    "lr": "float",
+    "isda_sync": "str", "focal_gamma": "float", "world_size": "int", "seed": "int", "epochs": "int",
+    "batch_size": "int", "lr": "float",
     "momentum": "float", "nesterov": "bool", "weight_decay": "float", "schedule": "str",
     "milestones": "ints", "gamma": "float", "schedule_offset": "int", "drop_rate": "float",
     "precision": "str", "sweep": "str", "data_root": "str", "download": "bool", "device": "str",
@@ -158,7 +163,7 @@ _CHOICES = {"dataset": DATASETS, "cov_mode": COV_MODES, "isda_sync": ISDA_SYNCS,
 _MIN = {"seed": (0, ">= 0"), "epochs": (1, ">= 1"), "batch_size": (2, ">= 2"), "lr": (0.0, "> 0"),
         "momentum": (0.0, ">= 0"), "weight_decay": (0.0, ">= 0"), "gamma": (0.0, "> 0"),
         "lambda0": (0.0, ">= 0"), "focal_gamma": (0.0, ">= 0"), "threads": (0, ">= 0"), "workers": (0, ">= 0"),
-        "schedule_offset": (0, ">= 0"), "drop_rate": (0.0, ">= 0")}
+        "schedule_offset": (0, ">= 0"), "drop_rate": (0.0, ">= 0"), "world_size": (1, ">= 1")}
 _STRICT = {"lr", "gamma"}
 
 

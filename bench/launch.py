@@ -29,6 +29,7 @@ import submitit
 from tqdm import tqdm
 
 from bench.config import RunConfig, resolve
+from bench.errors import ConfigError
 from bench.fsutil import atomic_write_json
 from bench.sweep import Sweep
 
@@ -162,6 +163,8 @@ def _rank_and_world() -> tuple[int, int]:
         return int(env["RANK"]), int(env["WORLD_SIZE"])
     if env.get("SUBMITIT_EXECUTOR") == "slurm":
         return int(env.get("SLURM_PROCID", "0")), int(env.get("SLURM_NTASKS", "1"))
+    if env.get("SUBMITIT_EXECUTOR") == "local":
+        return int(env.get("SUBMITIT_LOCAL_GLOBALID", "0")), int(env.get("SUBMITIT_LOCAL_NTASKS", "1"))
     return 0, 1
 
 
@@ -320,7 +323,21 @@ def reset_failed(run_dir: Path) -> bool:
     return False
 
 
+def check_fits(cluster: str, todo: list[RunConfig]) -> None:
+    """Refuse, before anything is written, runs that ``cluster`` cannot give their processes."""
+    need = max((cfg.world_size for cfg in todo), default=1)
+    if need == 1 or cluster == "slurm":
+        return
+    if cluster == "debug":
+        raise ConfigError("--cluster", "debug", f"local or slurm: these runs have {need} processes each, "
+                          "and debug trains in this one process")
+    gpus = visible_gpus()
+    if gpus and need > len(gpus):
+        raise ConfigError("world_size", need, f"at most {len(gpus)} here (the GPUs visible to this launch)")
+
+
 def launch_debug(sweep: Sweep, todo: list[RunConfig], results_root: Path) -> int:
+    check_fits("debug", todo)
     failed = 0
     for cfg in todo:
         result = TrainJob(cfg.to_dict(), str(sweep.run_dir(results_root, cfg)))()
@@ -329,42 +346,51 @@ def launch_debug(sweep: Sweep, todo: list[RunConfig], results_root: Path) -> int
 
 
 def launch_local(sweep: Sweep, todo: list[RunConfig], results_root: Path, parallel: int | None = None) -> int:
-    """Subprocesses, at most ``parallel`` at once, one GPU each where there are GPUs.
+    """Subprocesses, at most ``parallel`` runs at once, each with one GPU per process where there are GPUs.
 
-    Each run's stdout/stderr land in its own folder (``logs/``). Returns the number of failed runs.
+    A run of ``world_size`` processes is one submitit job of that many tasks (gloo on the CPU),
+    started once that many GPUs are free. Each run's stdout/stderr land in its own folder
+    (``logs/``). Returns the number of failed runs.
     """
+    check_fits("local", todo)
     gpus = visible_gpus()
-    slots = parallel or (len(gpus) if gpus else min(len(todo), _cpu_count())) or 1
-    threads = 0 if gpus else max(1, _cpu_count() // slots)
+    need = max((cfg.world_size for cfg in todo), default=1)
+    slots = parallel or (len(gpus) // need if gpus else max(1, min(len(todo), _cpu_count() // need))) or 1
+    threads = 0 if gpus else max(1, _cpu_count() // (slots * need))
     free_gpus = list(gpus)
     queue = list(todo)
-    running: list[tuple[Any, RunConfig, str | None]] = []
+    running: list[tuple[Any, RunConfig, list[str]]] = []
     failed = finished = 0
     # disable=None: the bar is drawn on a terminal only, so logs stay quiet.
     with tqdm(total=len(todo), desc=f"sweep {sweep.name}", unit="run", file=sys.stderr, disable=None) as bar:
         while queue or running:
-            while queue and len(running) < slots:
+            # With --parallel, runs may share GPUs; without it a run waits until it has its own.
+            while queue and len(running) < slots and (not gpus or parallel or len(free_gpus) >= queue[0].world_size):
                 cfg = queue.pop(0)
+                n = cfg.world_size
                 run_dir = sweep.run_dir(results_root, cfg)
                 executor = submitit.LocalExecutor(folder=run_dir / "logs")
-                # More slots than GPUs (--parallel): the extra runs share devices round-robin.
-                gpu = (free_gpus.pop(0) if free_gpus else gpus[len(running) % len(gpus)]) if gpus else None
-                params: dict[str, Any] = {"timeout_min": 60 * 24 * 7}
-                if gpu is not None and gpu.isdigit():
-                    # submitit sets CUDA_VISIBLE_DEVICES itself before the process starts.
-                    params.update(gpus_per_node=1, visible_gpus=(int(gpu),))
+                if gpus:
+                    # More slots than GPUs (--parallel): the extra runs share devices round-robin.
+                    taken = [free_gpus.pop(0) if free_gpus else gpus[(len(running) + k) % len(gpus)]
+                             for k in range(n)]
+                else:
+                    taken = []
+                params: dict[str, Any] = {"timeout_min": 60 * 24 * 7, "tasks_per_node": n}
+                if taken and all(g.isdigit() for g in taken):
+                    # submitit sets CUDA_VISIBLE_DEVICES itself before the processes start.
+                    params.update(gpus_per_node=n, visible_gpus=tuple(int(g) for g in taken))
                 executor.update_parameters(**params)
                 cfg = replace(cfg, threads=cfg.threads or threads)
-                job = executor.submit(TrainJob(cfg.to_dict(), str(run_dir), cuda_device=gpu))
-                running.append((job, cfg, gpu))
+                job = executor.submit(TrainJob(cfg.to_dict(), str(run_dir), cuda_device=",".join(taken) or None))
+                running.append((job, cfg, taken))
             time.sleep(0.5)
             still = []
-            for job, cfg, gpu in running:
+            for job, cfg, taken in running:
                 if not job.done():
-                    still.append((job, cfg, gpu))
+                    still.append((job, cfg, taken))
                     continue
-                if gpu is not None and gpu not in free_gpus:
-                    free_gpus.append(gpu)
+                free_gpus.extend(g for g in taken if g not in free_gpus)
                 if job.exception() is not None:
                     failed += 1
                     tqdm.write(f"run {cfg.run_id} ({cfg.slug}) failed; log: {job.paths.stderr}",

@@ -85,7 +85,9 @@ class Profile:
         if gpus:
             params["gpus_per_node"] = gpus
         if nodes > 1 or tasks > 1:
-            params.update(nodes=nodes, ntasks_per_node=tasks)
+            # A process that dies would leave the others waiting in a collective until its timeout
+            # (30 min): srun ends the whole step instead, and the job fails at once.
+            params.update(nodes=nodes, ntasks_per_node=tasks, srun_args=["--kill-on-bad-exit=1"])
         if self.mem_gb is not None:
             mem = self.mem_gb * tasks  # --mem is per node
             params["mem"] = f"{int(mem)}GB" if mem == int(mem) else f"{int(mem * 1024)}MB"

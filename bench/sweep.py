@@ -105,6 +105,8 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep
         specs = [s for s in specs if not _matches(s, pattern)]
     if not specs:
         raise ConfigError("grid", data.get("grid"), "at least one run (a grid or an include list)")
+    resources = _resources(data.get("resources"))
+    world = processes_per_run(resources)
     runs: dict[str, RunConfig] = {}
     for spec in specs:
         method = parse_method(spec.get("method", overrides.get("method", "ce")))
@@ -113,6 +115,9 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep
         merged["sweep"] = name
         if data.get("tracking") is not None:
             merged.setdefault("tracking", data["tracking"])
+        if merged.setdefault("world_size", world) != world:
+            raise ConfigError("world_size", merged["world_size"], f"{world}: a sweep's runs have as many processes "
+                              "as its `resources` give them (nodes × gpus_per_node; none: 1)")
         cfg = resolve(merged)
         runs.setdefault(cfg.run_id, cfg)  # the same experiment listed twice runs once
     cluster = data.get("cluster")
@@ -124,7 +129,12 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep
     description = data.get("description", "")
     return Sweep(name=name, path=path, runs=list(runs.values()), description=str(description or ""),
                  cluster=cluster, profile=data.get("profile"), parallel=parallel,
-                 resources=_resources(data.get("resources")), raw=data)
+                 resources=resources, raw=data)
+
+
+def processes_per_run(resources: dict[str, int]) -> int:
+    """Training processes (one per GPU) of each run, as the launchers start them for ``resources``."""
+    return resources.get("nodes", 1) * max(1, resources.get("gpus_per_node", 1))
 
 
 def _resources(value: Any) -> dict[str, int]:

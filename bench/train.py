@@ -36,6 +36,7 @@ from tqdm import tqdm
 from bench import distributed
 from bench.config import RunConfig
 from bench.data import load_dataset, make_batches
+from bench.errors import ConfigError
 from bench.fsutil import atomic_write, atomic_write_json, atomic_write_text
 from bench.isda import ISDALoss, lambda_at
 from bench.losses import focal_loss
@@ -51,8 +52,6 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        from bench.errors import ConfigError
-
         raise ConfigError("device", name, "cpu or auto (no CUDA device is visible)")
     return torch.device(name)
 
@@ -378,6 +377,9 @@ def run(cfg: RunConfig, run_dir: Path | str, *, progress: bool | None = None, tr
 
     run_dir = Path(run_dir)
     rank, world = distributed.rank_and_world()
+    if cfg.world_size != world:  # every rank sees the same numbers, so every rank stops here
+        raise ConfigError("world_size", cfg.world_size,
+                          f"{world}, the number of processes this run was started with")
     main = rank == 0
     done = run_dir / "result.json"
     # Rank 0 decides and tells the others, so that no rank trains alone or waits for one that left.

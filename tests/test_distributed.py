@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 WORLD = 2
 TIMING = {"epoch_time_s", "wall_time_s", "images_per_s", "device", "git_sha", "versions"}
 DIGITS = {"dataset": "digits", "arch": "resnet32", "method": "isda", "epochs": 3, "batch_size": 128,
-          "seed": 5, "threads": 1, "device": "cpu"}
+          "seed": 5, "threads": 1, "device": "cpu", "world_size": WORLD}
 
 
 def free_port() -> int:
@@ -374,7 +374,7 @@ def _imagenet_worker(rank: int, data: str, run_dir: str, out: str) -> None:
 
     runs = _record_runs(train)
     cfg = resolve({"dataset": "imagenet", "arch": "resnet50", "method": "isda", "epochs": 2, "batch_size": 4,
-                   "data_root": data, "threads": 1, "device": "cpu"})
+                   "data_root": data, "threads": 1, "device": "cpu", "world_size": WORLD})
     res = train.run(cfg, run_dir, progress=False)
     torch.save({"result": res, "isda": runs[0].isda.state_dict()}, Path(out) / f"imagenet{rank}.pt")
 
@@ -403,10 +403,10 @@ def test_isda_sync_option_validates_and_keeps_existing_run_ids():
     local = resolve({"method": "isda", "seed": 1, "isda_sync": "local"})
     assert local.run_id != default.run_id and local.slug.endswith("-local-s1")
     assert resolve({"method": "ce"}).isda_sync is None
-    # The id of a run from before the option existed: the same experiment hashed without it.
+    # The id of a run from before the option (and world_size) existed: the experiment hashed without them.
     import hashlib
 
-    before = {k: v for k, v in default.experiment.items() if k != "isda_sync"}
+    before = {k: v for k, v in default.experiment.items() if k not in ("isda_sync", "world_size")}
     blob = json.dumps(before, sort_keys=True, separators=(",", ":"))
     assert default.run_id == hashlib.sha256(blob.encode()).hexdigest()[:12]
     for spec in ({"method": "isda", "isda_sync": "all"}, {"method": "ce", "isda_sync": "local"}):
@@ -420,6 +420,7 @@ def test_imagenet_sweep_is_the_paper_table_on_eight_gpus():
 
     sweep = load_sweep(REPO / "sweeps" / "imagenet.yaml")
     assert sweep.resources == {"nodes": 1, "gpus_per_node": 8}
+    assert {c.world_size for c in sweep.runs} == {8} and all(c.slug.endswith("-w8-s0") for c in sweep.runs)
     archs = {"resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d", "densenet121",
              "densenet264"}
     assert {(c.arch, c.method) for c in sweep.runs} == {(a, m) for a in archs for m in ("ce", "isda")}
@@ -430,3 +431,33 @@ def test_imagenet_sweep_is_the_paper_table_on_eight_gpus():
         if c.method == "isda":
             assert c.cov_mode == "diagonal" and c.isda_sync == "global"
             assert c.lambda0 == {"resnet101": 5.0, "densenet121": 1.0, "densenet264": 1.0}.get(c.arch, 7.5)
+
+
+def test_world_size_names_multi_process_runs_only_and_must_match_the_processes(tmp_path, capsys):
+    import hashlib
+
+    from bench.cli import main
+    from bench.sweep import parse_sweep
+
+    one = resolve({"method": "isda", "seed": 1})
+    before = {k: v for k, v in one.experiment.items() if k not in ("world_size", "isda_sync")}
+    blob = json.dumps(before, sort_keys=True, separators=(",", ":"))
+    assert one.world_size == 1 and one.run_id == hashlib.sha256(blob.encode()).hexdigest()[:12]
+    eight = resolve({"method": "isda", "seed": 1, "world_size": 8})
+    assert eight.run_id != one.run_id and eight.slug.endswith("-w8-s1")
+    for bad in (0, True, "2"):
+        with pytest.raises(ConfigError) as info:
+            resolve({"world_size": bad})
+        assert info.value.key == "world_size"
+    # A sweep's runs take their process count from its resources, and an explicit other one is refused.
+    runs = parse_sweep({"include": [{"seed": 0}], "resources": {"nodes": 2, "gpus_per_node": 4}}, "s").runs
+    assert [c.world_size for c in runs] == [8]
+    with pytest.raises(ConfigError) as info:
+        parse_sweep({"include": [{"seed": 0, "world_size": 4}], "resources": {"gpus_per_node": 2}}, "s")
+    assert info.value.key == "world_size" and "nodes × gpus_per_node" in info.value.allowed
+    # Started with another number of processes (here one), a run refuses before writing anything.
+    out = tmp_path / "run"
+    assert main(["train", "--set", "world_size=2", "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "isda-bench: error: world_size: 2 is not allowed; 1, the number of processes this run was " \
+                  "started with" and not out.exists()

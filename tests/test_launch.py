@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bench import launch
 from bench.cli import main
@@ -240,7 +241,7 @@ def test_multi_process_run_one_lock_one_bookkeeper(tmp_path):
         import sys
         from bench.launch import TrainJob
         cfg = {"dataset": "digits", "arch": "resnet32", "method": "isda", "epochs": 1, "seed": 0,
-               "device": "cpu", "threads": 1}
+               "device": "cpu", "threads": 1, "world_size": 2}
         print(TrainJob(cfg, sys.argv[1])()["status"], flush=True)
     """)
     env = {**os.environ, "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
@@ -252,3 +253,52 @@ def test_multi_process_run_one_lock_one_bookkeeper(tmp_path):
     assert [o.strip() for o, _ in outs] == ["completed", "completed"]
     assert read_job_file(tmp_path)["attempt"] == 1 and not lock_held(tmp_path)
     assert json.loads((tmp_path / "result.json").read_text())["status"] == "completed"
+
+
+def test_multi_process_runs_are_refused_where_they_cannot_have_their_processes(tmp_path, capsys, monkeypatch):
+    sweep = _sweep_file(tmp_path, "resources: {gpus_per_node: 2}\n")
+    res = tmp_path / "res"
+    assert main(["launch", str(sweep), "--results", str(res), "--cluster", "debug"]) == 2
+    assert capsys.readouterr().err.strip().startswith("isda-bench: error: --cluster: 'debug'")
+    monkeypatch.setattr(launch, "visible_gpus", lambda: ["0"])
+    assert main(["launch", str(sweep), "--results", str(res), "--cluster", "local"]) == 2
+    assert "world_size: 2 is not allowed; at most 1 here" in capsys.readouterr().err
+    assert not res.exists()
+
+
+def test_local_launch_gives_a_multi_process_run_one_task_and_one_gpu_per_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(launch, "visible_gpus", lambda: ["0", "1", "2", "3"])
+    submitted = []
+
+    class FakeExecutor:
+        def __init__(self, folder):
+            self.params = {}
+
+        def update_parameters(self, **kw):
+            self.params.update(kw)
+
+        def submit(self, fn):
+            submitted.append((dict(self.params), fn))
+            return type("Done", (), {"done": lambda self: True, "exception": lambda self: None})()
+
+    monkeypatch.setattr(launch.submitit, "LocalExecutor", FakeExecutor)
+    sweep = parse_sweep({"name": "t", "include": [{**FAST, "seed": s} for s in range(3)],
+                         "resources": {"gpus_per_node": 2}}, "t")
+    assert launch.launch_local(sweep, sweep.runs, tmp_path) == 0
+    assert [p["tasks_per_node"] for p, _ in submitted] == [2, 2, 2]
+    assert [p["visible_gpus"] for p, _ in submitted[:2]] == [(0, 1), (2, 3)]
+    assert [fn.cuda_device for _, fn in submitted[:2]] == ["0,1", "2,3"]
+    assert submitted[2][0]["visible_gpus"] in ((0, 1), (2, 3), (1, 0), (3, 2))  # freed ones, reused
+
+
+def test_local_launch_trains_a_two_process_run_on_the_cpu(tmp_path, capsys):
+    """The real thing: submitit's local executor starts two tasks, which form a gloo group."""
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("name: t\ninclude:\n  - {dataset: digits, arch: resnet32, method: isda, epochs: 1, seed: 0, "
+                     "device: cpu}\nresources: {gpus_per_node: 2}\n")
+    res = tmp_path / "res"
+    assert main(["launch", str(sweep), "--results", str(res), "--cluster", "local"]) == 0
+    (run_dir,) = [p for p in (res / "t").iterdir() if p.is_dir()]
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["status"] == "completed" and result["world_size"] == 2
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["world_size"] == 2

@@ -83,6 +83,11 @@ def test_a_sweeps_resources_give_one_task_per_gpu():
         "isda-imagenet", {"nodes": 1, "gpus_per_node": 8})
     assert params["gpus_per_node"] == 8 and params["ntasks_per_node"] == 8 and params["nodes"] == 1
     assert params["cpus_per_task"] == 8 and params["mem"] == "256GB"  # per node: 8 processes × 32 GB
+    # One dead process ends the step rather than leaving seven waiting in a collective.
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    script = _make_sbatch_string(command="run", folder="/tmp/x/%j", map_count=2, **params)
+    assert "srun --unbuffered" in script and "--kill-on-bad-exit=1" in script
     single = Profile().executor_parameters("x")
     assert "ntasks_per_node" not in single and single["gpus_per_node"] == 1
 
