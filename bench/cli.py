@@ -124,7 +124,7 @@ def cmd_launch(args: argparse.Namespace, sweep=None) -> int:
         profile = load_profile(args.profile or sweep.profile, sweep.path)
     root = _results_root(args)
     states = [run_state(sweep.run_dir(root, cfg)) for cfg in sweep.runs]
-    todo = plan_todo(sweep, root, retry_failed=args.retry_failed)
+    todo = plan_todo(sweep, root, retry_failed=args.retry_failed, states=states)
     if args.wandb:  # a scheduling field: run ids stay the same
         todo = [replace(cfg, tracking=args.wandb) for cfg in todo]
     check_fits(cluster, todo)

@@ -297,15 +297,18 @@ def visible_gpus() -> list[str]:
     return [str(i) for i in range(_gpu_count())]
 
 
-def plan_todo(sweep: Sweep, results_root: Path, retry_failed: bool = False) -> list[RunConfig]:
+def plan_todo(sweep: Sweep, results_root: Path, retry_failed: bool = False,
+              states: list[str] | None = None) -> list[RunConfig]:
     """The runs still to do (not finished, not being trained by a live process).
 
     With ``retry_failed`` failed runs count as to do again; nothing is changed on disk here
-    (``reset_failed`` does that, once the launch is certain to go ahead).
+    (``reset_failed`` does that, once the launch is certain to go ahead). ``states``: the runs'
+    ``run_state``s in sweep order, if the caller has read them already.
     """
+    if states is None:
+        states = [run_state(sweep.run_dir(results_root, cfg)) for cfg in sweep.runs]
     todo = []
-    for cfg in sweep.runs:
-        state = run_state(sweep.run_dir(results_root, cfg))
+    for cfg, state in zip(sweep.runs, states, strict=True):
         if state == "failed" and retry_failed:
             state = "interrupted"
         if state not in DONE_STATES and state != "running":

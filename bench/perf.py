@@ -22,13 +22,15 @@ register themselves in ``SUBCOMMANDS``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
 import re
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,10 +201,30 @@ def estimate_bytes(method: str, shape: Shape) -> int:
     return f * (8 * n * c * a + 7 * state + 2 * n * a * a + 3 * n * c * c)
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Hold back what C++ writes to file descriptor 2 (the profiler's start/stop and allocator lines,
+    which bypass sys.stderr); it is shown after all if the block raises."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def _cpu_peak_bytes(step: Callable[[], None]) -> int:
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
     events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
     events.sort(key=lambda e: e.start_ns())
