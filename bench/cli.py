@@ -294,7 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument("--include-synced", action="store_true", help="sync folders already synced again")
     ws.set_defaults(func=cmd_wandb_sync)
 
-    pf = sub.add_parser("perf", help="benchmarks: isda | step | loader | epoch (see `isda-bench perf isda -h`)",
+    pf = sub.add_parser("perf", help="benchmarks: isda | isda-ops | step | loader | epoch | accuracy "
+                        "(see `isda-bench perf isda -h`)",
                         add_help=False)
     pf.add_argument("rest", nargs=argparse.REMAINDER)
     pf.set_defaults(func=cmd_perf)
@@ -302,7 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["perf"]:
+        # Everything after `perf` is the benchmark's own command line, `-h` included, which
+        # argparse.REMAINDER would not pass on when it comes first.
+        args = argparse.Namespace(func=cmd_perf, rest=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

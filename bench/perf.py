@@ -540,10 +540,13 @@ SUBCOMMANDS: dict[str, tuple[AddArgs, Run]] = {
 
 
 def main(argv: list[str]) -> int:
+    from bench.perf_accuracy import SUBCOMMANDS as ACCURACY
     from bench.perf_train import SUBCOMMANDS as TRAINING
 
     SUBCOMMANDS.update(TRAINING)
-    parser = argparse.ArgumentParser(prog="isda-bench perf", description="Micro-benchmarks.")
+    SUBCOMMANDS.update(ACCURACY)
+    parser = argparse.ArgumentParser(prog="isda-bench perf", description="Benchmarks: ISDA alone (isda, "
+                                     "isda-ops), training steps, input pipeline, epochs, accuracy.")
     sub = parser.add_subparsers(dest="subcommand", required=True)
     for name, (add_args, _) in SUBCOMMANDS.items():
         add_args(sub.add_parser(name))

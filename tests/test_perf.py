@@ -113,6 +113,8 @@ def test_step_benchmark_compiles_ours_and_keeps_the_reference_eager(tmp_path):
     (["step", "--dataset", "mnist"], "--dataset"),
     (["step", "--methods", "ce,mixup"], "--methods"),
     (["epoch", "--compile", "fast"], "--compile"),
+    (["accuracy", "--seeds", "3"], "--seeds"),
+    (["accuracy", "--arch", "vgg"], "arch"),
 ])
 def test_training_benchmarks_refuse_bad_input(argv, key):
     from bench.perf import main
@@ -155,3 +157,24 @@ def test_isda_ops_subcommand_writes_table(tmp_path, capsys):
     assert "| 16 | 4 | 8 | full | isda |" in capsys.readouterr().out
     with pytest.raises(ConfigError):
         perf.main(["isda-ops", "--dtype", "float16", "--out", str(tmp_path)])
+
+
+def test_accuracy_benchmark_compares_plain_and_fast_runs_over_seeds(tmp_path):
+    import csv
+
+    from bench.perf import main
+
+    argv = ["accuracy", "--method", "ce", "--epochs", "1", "--seeds", "0,1", "--device", "cpu", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    with open(next(tmp_path.glob("perf_accuracy_resnet32_digits_cpu_*.csv"))) as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["setting"], r["seed"], r["status"]) for r in rows] == [
+        (setting, seed, "completed") for seed in "01" for setting in ("plain", "fast")]
+    # On the CPU both settings compute the same (float32, resident data): equal errors, seed by seed.
+    assert rows[0]["final_test_error"] == rows[1]["final_test_error"] != rows[2]["final_test_error"]
+    assert rows[2]["final_test_error"] == rows[3]["final_test_error"]
+    assert "within seed noise" in next(tmp_path.glob("perf_accuracy_*.md")).read_text()
+    results = sorted(tmp_path.glob("accuracy/*/*/result.json"))
+    assert len(results) == 4
+    stamps = [p.stat().st_mtime_ns for p in results]
+    assert main(argv) == 0 and [p.stat().st_mtime_ns for p in results] == stamps  # done runs are not retrained

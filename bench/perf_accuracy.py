@@ -1,0 +1,95 @@
+"""Does the fast path change what a run learns? ``isda-bench perf accuracy``.
+
+Trains the same experiment for several seeds twice, through ``bench.train.run``:
+
+- ``plain``: float32, the worker-based loader (per-image transforms on the CPU), eager;
+- ``fast``: what a run uses by default (bf16 autocast on CUDA, the device-resident loader with
+  batched augmentation), compiled if ``--compile`` says so;
+
+and compares the final test errors across seeds: the gap fast − plain with a bootstrap interval,
+Welch's p and P(fast better), and whether the interval contains 0 (no difference beyond seed
+noise). On the CPU both settings compute the same thing (float32, the data is always resident
+there), so the gap is exactly 0: a check of the harness, not of the GPU path.
+
+Runs land in ``OUT/accuracy/<setting>/<run_id>/``; a finished run is not trained again, so an
+interrupted benchmark resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from bench.config import COMPILE, resolve
+from bench.errors import ConfigError
+from bench.perf import _device_label, _parse_choice, _parse_int, _resolve_device
+
+
+def _add_accuracy_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--arch", default="resnet32")
+    p.add_argument("--method", default="isda")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds, at least two")
+    p.add_argument("--epochs", default=None, help="default: the recipe's")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--compile", default="off", help="torch.compile mode of the fast setting: " + " | ".join(COMPILE))
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--out", default="results/perf", help="output directory")
+
+
+def _seeds(value: str) -> list[int]:
+    try:
+        seeds = sorted({int(s) for s in value.split(",") if s.strip()})
+    except ValueError:
+        seeds = []
+    if len(seeds) < 2 or seeds[0] < 0:
+        raise ConfigError("--seeds", value, "two or more comma-separated integers >= 0")
+    return seeds
+
+
+def run_accuracy(ns: argparse.Namespace) -> int:
+    from bench import stats
+    from bench.perf_train import _write
+    from bench.train import run
+
+    device = _resolve_device(ns.device)
+    seeds = _seeds(ns.seeds)
+    compile_mode = _parse_choice("--compile", ns.compile, COMPILE)
+    spec = {"dataset": ns.dataset, "arch": ns.arch, "method": ns.method, "device": device.type,
+            "data_root": ns.data_root, "tracking": "disabled", "sweep": "perf-accuracy"}
+    if ns.epochs is not None:
+        spec["epochs"] = _parse_int("--epochs", ns.epochs, 1)
+    base = resolve(spec)  # bad names end here, before anything trains
+    settings = {"plain": {"precision": "fp32", "fast_loader": False, "compile": "off"},
+                "fast": {"precision": "auto", "fast_loader": True, "compile": compile_mode}}
+    rows, errors = [], {name: [] for name in settings}
+    for seed in seeds:
+        for name, fields in settings.items():
+            cfg = resolve({**base.to_dict(), **fields, "seed": seed})
+            res = run(cfg, Path(ns.out) / "accuracy" / name / cfg.run_id, progress=False)
+            errors[name].append(res["final_test_error"])
+            rows.append({"setting": name, "seed": seed, "status": res["status"], "precision": res["precision"],
+                         "compile": cfg.compile, "final_test_error": res["final_test_error"],
+                         "images_per_s": round(res["images_per_s"] or 0.0, 1), "run_id": cfg.run_id})
+    cmp = stats.compare(errors["fast"], errors["plain"])
+    lines = ["| setting | runs | final test error % (mean ± sd) | 95 % CI |", "|---|---|---|---|"]
+    for name, summary in (("plain", cmp.control), ("fast", cmp.treatment)):
+        lines.append(f"| {name} | {summary.n} | {summary.mean:.2f} ± {summary.std:.2f} "
+                     f"| [{summary.ci_low:.2f}, {summary.ci_high:.2f}] |")
+    within = cmp.gap_ci_low <= 0.0 <= cmp.gap_ci_high
+    verdict = "within seed noise" if within else "a difference beyond seed noise"
+    lines.append("")
+    lines.append(f"Gap fast − plain: {cmp.gap:+.2f} points, 95 % CI [{cmp.gap_ci_low:+.2f}, {cmp.gap_ci_high:+.2f}]"
+                 f", Welch p = {cmp.p_value:.2f}, P(fast better) = {cmp.p_improvement:.2f}: {verdict}.")
+    flag = "" if compile_mode == "off" else f" --compile {compile_mode}"
+    note = (f"# Final accuracy, plain against fast path: {ns.arch} on {ns.dataset}, method {ns.method}, "
+            f"{base.epochs} epochs, seeds {','.join(map(str, seeds))}\n\n{_device_label(device)}, torch "
+            f"{torch.__version__} (`isda-bench perf accuracy --dataset {ns.dataset} --arch {ns.arch} --method "
+            f"{ns.method} --seeds {','.join(map(str, seeds))} --epochs {base.epochs}{flag}`).")
+    _write(ns, f"accuracy_{ns.arch}_{ns.dataset}", "mixed", rows, "\n".join(lines), note)
+    return 0
+
+
+SUBCOMMANDS = {"accuracy": (_add_accuracy_args, run_accuracy)}
