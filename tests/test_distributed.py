@@ -369,6 +369,26 @@ def test_ddp_sigkill_then_relaunch_equals_uninterrupted(ddp_runs, tmp_path):
     assert result_json(out) == result_json(dirs[0])
 
 
+def test_a_dead_rank_fails_the_run_at_once_instead_of_leaving_the_other_waiting(tmp_path):
+    out = tmp_path / "run"
+    procs = _launch({**DIGITS, "epochs": 5}, out, free_port())
+    try:
+        deadline = time.time() + 120
+        while not (out / "metrics.csv").exists():
+            assert time.time() < deadline and all(p.poll() is None for p in procs)
+            time.sleep(0.05)
+        os.kill(procs[1].pid, signal.SIGKILL)  # e.g. its GPU ran out of memory
+        procs[1].wait()
+        # Not the 30-minute collective timeout: gloo sees the closed connection at the next step.
+        assert procs[0].wait(timeout=60) != 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    res = result_json(out)
+    assert res["status"] == "failed" and "RuntimeError" in res["reason"] and res["epochs_done"] >= 1
+
+
 def _imagenet_worker(rank: int, data: str, run_dir: str, out: str) -> None:
     import bench.train as train
 
