@@ -2,9 +2,9 @@
 
 Trains the same experiment for several seeds twice, through ``bench.train.run``:
 
-- ``plain``: float32, the worker-based loader (per-image transforms on the CPU), eager;
-- ``fast``: what a run uses by default (bf16 autocast on CUDA, the device-resident loader with
-  batched augmentation), compiled if ``--compile`` says so;
+- ``plain``: float32, the data kept on the host and augmented there (``fast_loader: false``), eager;
+- ``fast``: what a run uses by default (bf16 autocast on CUDA, the data resident on the device and
+  augmented there), compiled if ``--compile`` says so;
 
 and compares the final test errors across seeds: the gap fast − plain with a bootstrap interval,
 Welch's p and P(fast better), and whether the interval contains 0 (no difference beyond seed
