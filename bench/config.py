@@ -27,7 +27,7 @@ SCHEDULES = ("step", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 TRACKING = ("auto", "online", "offline", "disabled")
-COMPILE = ("off", "default", "reduce-overhead", "max-autotune")
+COMPILE = ("off", "default", "reduce-overhead", "max-autotune", "cudagraphs")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
@@ -68,8 +68,9 @@ class RunConfig:
     fast_loader: bool = True  # dataset resident on the device, batched augmentation
     workers: int = 0  # DataLoader workers for per-image transforms (AutoAugment, ImageNet JPEGs)
     tracking: str = "auto"  # W&B: online when logged in, else offline; see bench.tracking
-    # torch.compile of the training forward and loss (bench.train): a torch.compile mode, or off.
-    # reduce-overhead adds CUDA graphs on GPU. Same computation, other kernels: rounding differs.
+    # torch.compile of the training forward and loss (bench.train): a torch.compile mode, or off;
+    # reduce-overhead adds CUDA graphs on GPU; cudagraphs: CUDA graphs of torch's own kernels, no
+    # code generation (no Triton needed). Same computation, other kernels: rounding may differ.
     compile: str = "off"
 
     def to_dict(self) -> dict[str, Any]:

@@ -67,7 +67,7 @@ def _train_step(model, crit, method: str, opt, bf16: bool, lam: float,
                 compile_mode: str = "off") -> Callable[[torch.Tensor, torch.Tensor], None]:
     """One SGD step on a batch, as a function of the batch. ``compile_mode`` (a RunConfig.compile
     value) compiles forward and loss as training does; the authors' formulation always runs eagerly."""
-    from bench.train import compiled
+    from bench.train import CUDA_GRAPH_MODES, compiled
 
     def forward(x: torch.Tensor, y: torch.Tensor, lam: float | torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -79,7 +79,7 @@ def _train_step(model, crit, method: str, opt, bf16: bool, lam: float,
     mode = "off" if method == "reference" else compile_mode
     fwd = compiled(forward, mode)
     lam_in: float | torch.Tensor | None = None if mode != "off" else lam
-    graphs = mode in ("reduce-overhead", "max-autotune")
+    graphs = mode in CUDA_GRAPH_MODES
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
         nonlocal lam_in
@@ -172,8 +172,8 @@ def _add_step_args(p: argparse.ArgumentParser) -> None:
 
 
 def _compile_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--compile", default="off", help="off | default | reduce-overhead | max-autotune: torch.compile "
-                   "of forward and loss for this suite's steps (reduce-overhead adds CUDA graphs on GPU)")
+    p.add_argument("--compile", default="off", help=" | ".join(COMPILE) + ": torch.compile of forward and loss for "
+                   "this suite's steps (reduce-overhead and cudagraphs replay CUDA graphs on GPU)")
 
 
 def _tf32(device: torch.device) -> None:

@@ -60,6 +60,9 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch + 1
 
 
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune", "cudagraphs")  # compile modes that replay CUDA graphs
+
+
 def compiled(fn: Callable[..., Any], mode: str) -> Callable[..., Any]:
     """``fn`` under torch.compile in ``mode`` (a RunConfig.compile value); ``off``: ``fn`` itself.
 
@@ -68,6 +71,8 @@ def compiled(fn: Callable[..., Any], mode: str) -> Callable[..., Any]:
     """
     if mode == "off":
         return fn
+    if mode == "cudagraphs":  # a backend, not a mode: AOTAutograd's graphs replayed as CUDA graphs
+        return torch.compile(fn, backend="cudagraphs", dynamic=False)
     return torch.compile(fn, mode=None if mode == "default" else mode, dynamic=False)
 
 
@@ -148,7 +153,7 @@ class Run:
         # Compiled, the whole forward with the ISDA update and loss is one graph (and its backward
         # another): on a GPU whose CPU launches kernels slowly that is what removes ISDA's op cost.
         self.loss_fn = compiled(self._loss, cfg.compile)
-        self.cudagraphs = cfg.compile in ("reduce-overhead", "max-autotune") and self.device.type == "cuda"
+        self.cudagraphs = cfg.compile in CUDA_GRAPH_MODES and self.device.type == "cuda"
         self.ddp: nn.Module | None = None
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel

@@ -20,7 +20,9 @@ python3 -c "import torch, torchvision, timm; print('torch', torch.__version__, '
 step python3 -m pytest -q -p no:cacheprovider tests/test_isda.py -k cuda
 if [ "$part" != eager ]; then
   for arch in resnet110 wrn28_10; do
-    step "${ib[@]}" perf step --arch $arch --dataset cifar100 --methods ce,isda --compile reduce-overhead --out "$out"
+    for mode in reduce-overhead cudagraphs; do
+      step "${ib[@]}" perf step --arch $arch --dataset cifar100 --methods ce,isda --compile $mode --out "$out"
+    done
   done
   step "${ib[@]}" perf epoch --arch resnet110 --dataset cifar100 --steps 60 --compile reduce-overhead --out "$out"
   step "${ib[@]}" train --dataset synthetic --arch resnet110 --method isda+cutout --epochs 3 --compile reduce-overhead \

@@ -287,18 +287,21 @@ def test_statistics_include_current_batch(mode):
     torch.testing.assert_close(logits, fc(feats))  # plain logits are returned
 
 
+@pytest.mark.parametrize("backend", ["inductor", "cudagraphs"])
 @pytest.mark.parametrize("mode", ["full", "diagonal"])
 @pytest.mark.parametrize("num_classes,batch", [(4, 9), (7, 4)], ids=["table", "per-sample"])
-def test_compiled_loss_is_one_graph_and_equals_brute_force(mode, num_classes, batch):
+def test_compiled_loss_is_one_graph_and_equals_brute_force(mode, num_classes, batch, backend):
     # One graph (fullgraph: no break) is what lets CUDA graphs capture the step whole. Checked in
     # float64 against the loops, after two compiled steps so that the merge of a second batch
-    # into the compiled graph's statistics is covered as well.
+    # into the compiled graph's statistics is covered as well. Both backends that training uses:
+    # inductor's generated code (compile: default, reduce-overhead, ...) and AOTAutograd's graph of
+    # torch's own kernels (compile: cudagraphs; on the CPU without the CUDA graphs).
     torch._dynamo.reset()
     g = torch.Generator().manual_seed(11)
     dim = 3
     fc = nn.Linear(dim, num_classes).double()
     crit = ISDALoss(num_classes, dim, mode).double()
-    step = torch.compile(lambda f, y, lam: crit(f, fc, y, lam), fullgraph=True, dynamic=False)
+    step = torch.compile(lambda f, y, lam: crit(f, fc, y, lam), backend=backend, fullgraph=True, dynamic=False)
     seen = []
     for _ in range(2):
         feats = (torch.randn(batch, dim, generator=g, dtype=torch.float64) * 2).requires_grad_()
