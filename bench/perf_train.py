@@ -67,7 +67,7 @@ def _train_step(model, crit, method: str, opt, bf16: bool, lam: float,
                 compile_mode: str = "off") -> Callable[[torch.Tensor, torch.Tensor], None]:
     """One SGD step on a batch, as a function of the batch. ``compile_mode`` (a RunConfig.compile
     value) compiles forward and loss as training does; the authors' formulation always runs eagerly."""
-    from bench.train import CUDA_GRAPH_MODES, compiled
+    from bench.train import CUDA_GRAPH_MODES, compiled, static_addresses
 
     def forward(x: torch.Tensor, y: torch.Tensor, lam: float | torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -80,6 +80,8 @@ def _train_step(model, crit, method: str, opt, bf16: bool, lam: float,
     fwd = compiled(forward, mode)
     lam_in: float | torch.Tensor | None = None if mode != "off" else lam
     graphs = mode in CUDA_GRAPH_MODES
+    if graphs:
+        static_addresses(model, crit)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
         nonlocal lam_in
