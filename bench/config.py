@@ -66,6 +66,7 @@ class RunConfig:
     device: str = "auto"
     threads: int = 0  # 0: torch's default
     fast_loader: bool = True  # dataset resident on the device, batched augmentation
+    channels_last: bool = True  # on CUDA: NHWC activations, the layout of the tensor cores' convolutions
     workers: int = 0  # DataLoader workers for per-image transforms (AutoAugment, ImageNet JPEGs)
     tracking: str = "auto"  # W&B: online when logged in, else offline; see bench.tracking
     # torch.compile of the training forward and loss (bench.train): a torch.compile mode, or off;
@@ -107,8 +108,8 @@ class RunConfig:
         return "-".join(parts)
 
 
-_SCHEDULING = ("sweep", "data_root", "download", "device", "threads", "fast_loader", "workers", "tracking",
-               "compile")
+_SCHEDULING = ("sweep", "data_root", "download", "device", "threads", "fast_loader", "channels_last", "workers",
+               "tracking", "compile")
 FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
 EXPERIMENT_FIELDS = tuple(n for n in FIELD_NAMES if n not in _SCHEDULING)
 # See RunConfig.run_id. Earlier runs were single-process, where "global" is what they computed.
@@ -157,7 +158,8 @@ _KINDS = {
     "momentum": "float", "nesterov": "bool", "weight_decay": "float", "schedule": "str",
     "milestones": "ints", "gamma": "float", "schedule_offset": "int", "drop_rate": "float",
     "precision": "str", "sweep": "str", "data_root": "str", "download": "bool", "device": "str",
-    "threads": "int", "fast_loader": "bool", "workers": "int", "tracking": "str", "compile": "str",
+    "threads": "int", "fast_loader": "bool", "channels_last": "bool", "workers": "int", "tracking": "str",
+    "compile": "str",
 }
 _CHOICES = {"dataset": DATASETS, "cov_mode": COV_MODES, "isda_sync": ISDA_SYNCS, "schedule": SCHEDULES,
             "precision": PRECISIONS, "device": DEVICES, "tracking": TRACKING, "compile": COMPILE}

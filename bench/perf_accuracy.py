@@ -2,9 +2,10 @@
 
 Trains the same experiment for several seeds twice, through ``bench.train.run``:
 
-- ``plain``: float32, the data kept on the host and augmented there (``fast_loader: false``), eager;
+- ``plain``: float32, the data kept on the host and augmented there (``fast_loader: false``),
+  NCHW, eager;
 - ``fast``: what a run uses by default (bf16 autocast on CUDA, the data resident on the device and
-  augmented there), compiled if ``--compile`` says so;
+  augmented there, channels_last), compiled if ``--compile`` says so;
 
 and compares the final test errors across seeds: the gap fast − plain with a bootstrap interval,
 Welch's p and P(fast better), and whether the interval contains 0 (no difference beyond seed
@@ -62,8 +63,8 @@ def run_accuracy(ns: argparse.Namespace) -> int:
     if ns.epochs is not None:
         spec["epochs"] = _parse_int("--epochs", ns.epochs, 1)
     base = resolve(spec)  # bad names end here, before anything trains
-    settings = {"plain": {"precision": "fp32", "fast_loader": False, "compile": "off"},
-                "fast": {"precision": "auto", "fast_loader": True, "compile": compile_mode}}
+    settings = {"plain": {"precision": "fp32", "fast_loader": False, "channels_last": False, "compile": "off"},
+                "fast": {"precision": "auto", "fast_loader": True, "channels_last": True, "compile": compile_mode}}
     rows, errors = [], {name: [] for name in settings}
     for seed in seeds:
         for name, fields in settings.items():

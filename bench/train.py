@@ -159,7 +159,8 @@ class Run:
         kwargs = {"drop_rate": cfg.drop_rate} if cfg.drop_rate else {}
         self.model = create_model(cfg.arch, num_classes=self.info.num_classes, in_chans=self.info.channels,
                                   **kwargs).to(self.device)
-        if self.device.type == "cuda":
+        self.channels_last = cfg.channels_last and self.device.type == "cuda"
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.isda = (ISDALoss(self.info.num_classes, self.model.num_features, mode=cfg.cov_mode,
                               sync=cfg.isda_sync or "global").to(self.device)
@@ -228,7 +229,7 @@ class Run:
     def _loss(self, x: torch.Tensor, y: torch.Tensor, lam: float | torch.Tensor,
               pad_to: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            if self.device.type == "cuda":
+            if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             feats = self.model.features(x)
             if self.isda is not None:
@@ -314,7 +315,7 @@ class Run:
         # Sharded like training: each rank evaluates its slice of every test batch.
         for x, y in self.test.epoch(None, self.rank, self.world):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                if self.device.type == "cuda":
+                if self.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 logits = self.model(x).float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
