@@ -539,7 +539,7 @@ SUBCOMMANDS: dict[str, tuple[AddArgs, Run]] = {
 }
 
 
-def main(argv: list[str]) -> int:
+def build_parser() -> argparse.ArgumentParser:
     from bench.perf_accuracy import SUBCOMMANDS as ACCURACY
     from bench.perf_train import SUBCOMMANDS as TRAINING
 
@@ -550,7 +550,11 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="subcommand", required=True)
     for name, (add_args, _) in SUBCOMMANDS.items():
         add_args(sub.add_parser(name))
-    ns = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    ns = build_parser().parse_args(argv)
     return SUBCOMMANDS[ns.subcommand][1](ns)
 
 

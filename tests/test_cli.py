@@ -119,3 +119,27 @@ def test_status_retry_failed_resubmits_only_failed_runs(scratch, capsys):
     assert json.loads((fdir / "result.json").read_text())["status"] == "completed"
     assert not (scratch / "results" / "tiny" / pending.run_id).exists()
     assert (scratch / "results" / "tiny" / done.run_id / "result.json").stat().st_mtime_ns == done_stamp
+
+
+def test_every_command_in_the_readme_parses():
+    """The README's commands are accepted by the parsers as written (the synopsis with its optional
+    flags given, the first of each a|b|c and 1 for placeholders such as N), so a renamed or removed
+    flag cannot leave the README behind."""
+    import re
+    import shlex
+
+    from bench import perf
+    from bench.cli import build_parser
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    commands = re.findall(r"`(isda-bench [^`]+)`", text.replace("\n", " "))
+    commands += [line.split("#")[0].strip() for line in text.splitlines() if line.startswith("    isda-bench ")]
+    assert len(commands) >= 15
+    for command in commands:
+        command = re.sub(r"(\S+?)(\|[^\s\]]+)+", r"\1", command.replace("…", "")).replace("[", "").replace("]", "")
+        argv = ["1" if re.fullmatch(r"[A-Z]+", a) else a for a in shlex.split(command)[1:]]  # placeholders
+        parser = perf.build_parser() if argv[0] == "perf" else build_parser()
+        try:
+            parser.parse_args(argv[1:] if argv[0] == "perf" else argv)
+        except SystemExit:
+            pytest.fail(f"README command does not parse: {command}")
