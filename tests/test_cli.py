@@ -131,10 +131,13 @@ def test_every_command_in_the_readme_parses():
     from bench import perf
     from bench.cli import build_parser
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    commands = re.findall(r"`(isda-bench [^`]+)`", text.replace("\n", " "))
-    commands += [line.split("#")[0].strip() for line in text.splitlines() if line.startswith("    isda-bench ")]
-    assert len(commands) >= 15
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "README.md").read_text()
+    commands = re.findall(r"`(isda-bench [^`]+)`", text.replace("\n", " "))  # inline, as in the README's prose
+    for doc in [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]:  # code blocks (indented lines)
+        commands += [line.split("#")[0].strip() for line in doc.read_text().splitlines()
+                     if line.startswith("    ") and line.strip().startswith("isda-bench ")]
+    assert len(commands) >= 20
     for command in commands:
         command = re.sub(r"(\S+?)(\|[^\s\]]+)+", r"\1", command.replace("…", "")).replace("[", "").replace("]", "")
         argv = ["1" if re.fullmatch(r"[A-Z]+", a) else a for a in shlex.split(command)[1:]]  # placeholders
