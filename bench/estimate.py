@@ -2,15 +2,21 @@
 
 Throughput (training images per second on one device) comes, in order of preference, from the
 sweep's own finished runs of the same dataset family and architecture (``images_per_s`` in
-result.json), or from the measurements recorded below. A run's estimate is
-``epochs × train images / throughput × devices``.
+result.json), from the measurements recorded below, or, for another architecture, from a rough
+model of those measurements (``modelled_throughput``). A run's estimate is
+``epochs × train images / throughput`` device-hours, whatever the number of devices (linear
+scaling: eight devices take an eighth of the time).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
+from torch import nn
 
 from bench.config import RunConfig
 
@@ -33,22 +39,74 @@ def family(dataset: str) -> str:
 @dataclass
 class Estimate:
     devices: int
-    hours: float | None  # device-hours for this run; None when no throughput is known
+    hours: float | None  # device-hours for this run (wall hours × devices); None when no throughput is known
     source: str
 
 
 def measured_throughput(sweep_dir: Path) -> dict[tuple[str, str], float]:
-    """Mean images/s per (dataset family, arch) over the sweep's finished runs."""
+    """Mean images/s per device, per (dataset family, arch), over the sweep's finished runs
+    (result.json's images_per_s is the whole run's, over all its processes)."""
     seen: dict[tuple[str, str], list[float]] = {}
     for path in Path(sweep_dir).glob("*/result.json"):
         try:
             res = json.loads(path.read_text())
-            ips = float(res["images_per_s"]) * int(res.get("world_size") or 1)
+            ips = float(res["images_per_s"]) / int(res.get("world_size") or 1)
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if ips > 0:
             seen.setdefault((family(res["dataset"]), res["arch"]), []).append(ips)
     return {k: sum(v) / len(v) for k, v in seen.items()}
+
+
+# Shapes the recorded steps ran at: (batch, channels, image side, classes).
+_STEP_SHAPES = {"cifar": (128, 3, 32, 100), "imagenet": (256, 3, 224, 1000)}
+MODELLED = "rough model of the recorded H200 steps (FLOPs, layer count)"
+
+
+@functools.cache
+def forward_cost(arch: str, fam: str) -> tuple[float, int]:
+    """(multiply-adds of one image's forward pass, number of conv/linear/norm layers), counted by
+    torch's FlopCounterMode on the meta device: shapes only, no memory, no arithmetic."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from bench.models import create_model
+
+    _, chans, side, classes = _STEP_SHAPES[fam]
+    with torch.device("meta"):
+        model = create_model(arch, num_classes=classes, in_chans=chans)
+        x = torch.empty(1, chans, side, side)
+    layers = sum(isinstance(m, (nn.Conv2d, nn.Linear, nn.modules.batchnorm._NormBase)) for m in model.modules())
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    return counter.get_total_flops() / 2, layers
+
+
+def modelled_throughput(arch: str, fam: str) -> float | None:
+    """Images/s for an architecture without a measurement, from the recorded ones of its family.
+
+    CIFAR steps on the recorded GPU are largely bound by launching kernels, so a step's time is
+    modelled as α·layers + β·FLOPs, with α and β solved from ResNet-110 and WRN-28-10 (which
+    the model then reproduces exactly); ImageNet steps at 224² are bound by arithmetic, so the
+    ResNet-50 throughput is scaled by FLOPs. A training step counts as three forward passes.
+    Rough: expect tens of percent off, and only for budgeting.
+    """
+    if fam == "cifar":
+        (t1, l1, f1), (t2, l2, f2) = ((128 / RECORDED[(fam, a)][0], *_layers_flops(a, fam))
+                                      for a in ("resnet110", "wrn28_10"))
+        det = l1 * f2 - l2 * f1
+        alpha, beta = (t1 * f2 - t2 * f1) / det, (l1 * t2 - l2 * t1) / det
+        layers, flops = _layers_flops(arch, fam)
+        return 128 / (alpha * layers + beta * flops)
+    if fam == "imagenet":
+        ref_ips = RECORDED[(fam, "resnet50")][0]
+        return ref_ips * forward_cost("resnet50", fam)[0] / forward_cost(arch, fam)[0]
+    return None
+
+
+def _layers_flops(arch: str, fam: str) -> tuple[int, float]:
+    """(layers, training FLOPs of one recorded-size batch)."""
+    macs, layers = forward_cost(arch, fam)
+    return layers, 3 * 2 * macs * _STEP_SHAPES[fam][0]
 
 
 def estimate_run(cfg: RunConfig, devices: int, measured: dict[tuple[str, str], float]) -> Estimate:
@@ -57,7 +115,10 @@ def estimate_run(cfg: RunConfig, devices: int, measured: dict[tuple[str, str], f
         ips, source = measured[key], "this sweep's finished runs"
     elif key in RECORDED:
         ips, source = RECORDED[key]
+    elif (modelled := modelled_throughput(cfg.arch, key[0])) is not None:
+        ips, source = modelled, MODELLED
     else:
         return Estimate(devices, None, "no measurement yet")
-    seconds = cfg.epochs * TRAIN_IMAGES.get(cfg.dataset, 0) / ips
-    return Estimate(devices, seconds * devices / 3600, source)
+    # Per-device throughput and linear scaling: n devices take 1/n of the time, so the device-hours
+    # do not depend on n.
+    return Estimate(devices, cfg.epochs * TRAIN_IMAGES.get(cfg.dataset, 0) / ips / 3600, source)

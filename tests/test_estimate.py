@@ -1,24 +1,28 @@
 import json
 
+import pytest
+
 from bench.config import resolve
-from bench.estimate import RECORDED, estimate_run, measured_throughput
+from bench.estimate import MODELLED, RECORDED, estimate_run, forward_cost, measured_throughput, modelled_throughput
 
 
-def test_estimate_from_recorded_throughput_counts_every_device():
+def test_estimate_from_recorded_throughput_is_device_hours_whatever_the_device_count():
     cfg = resolve({"dataset": "imagenet", "arch": "resnet50", "method": "ce"})
     one = estimate_run(cfg, 1, {})
     eight = estimate_run(cfg, 8, {})
-    ips = RECORDED[("imagenet", "resnet50")][0]
+    ips = RECORDED[("imagenet", "resnet50")][0]  # one device's
     assert one.hours == cfg.epochs * 1_281_167 / ips / 3600
-    assert eight.hours == 8 * one.hours and eight.devices == 8
+    # Eight devices: an eighth of the wall time, so the same device-hours.
+    assert eight.hours == one.hours and eight.devices == 8
 
 
 def test_measured_throughput_beats_recorded_and_unknown_is_none(tmp_path):
-    for i, ips in enumerate((1000.0, 3000.0)):
+    # images_per_s is a whole run's: 6000 over two processes is 3000 per device.
+    for i, (ips, world) in enumerate(((1000.0, 1), (6000.0, 2))):
         d = tmp_path / f"run{i}"
         d.mkdir()
         (d / "result.json").write_text(json.dumps({"dataset": "cifar100", "arch": "resnet110",
-                                                   "images_per_s": ips, "world_size": 1}))
+                                                   "images_per_s": ips, "world_size": world}))
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "result.json").write_text("{not json")
     measured = measured_throughput(tmp_path)
@@ -26,7 +30,7 @@ def test_measured_throughput_beats_recorded_and_unknown_is_none(tmp_path):
     cfg = resolve({"dataset": "cifar10", "arch": "resnet110", "method": "isda"})
     est = estimate_run(cfg, 1, measured)
     assert est.hours == 160 * 50_000 / 2000.0 / 3600 and "finished runs" in est.source
-    assert estimate_run(resolve({"dataset": "cifar10", "arch": "resnet32"}), 1, measured).hours is None
+    assert estimate_run(resolve({"dataset": "digits", "arch": "resnet32"}), 1, measured).hours is None
 
 
 def test_plan_prints_gpus_per_run_and_hours(tmp_path, capsys, monkeypatch):
@@ -36,4 +40,24 @@ def test_plan_prints_gpus_per_run_and_hours(tmp_path, capsys, monkeypatch):
     assert main(["plan", str(__import__("pathlib").Path(__file__).parent.parent / "sweeps" / "imagenet.yaml")]) == 0
     out = capsys.readouterr().out
     assert "14 runs, 8 GPU(s) per run" in out
-    assert "estimated GPU-hours still to go" in out and "runs without a throughput measurement" in out
+    assert "estimated GPU-hours still to go" in out and MODELLED in out  # 6 of the 7 networks are modelled
+
+
+def test_forward_cost_counts_the_published_multiply_adds():
+    # Published counts: ResNet-50 4.09 G multiply-adds at 224² (torchvision's weights table),
+    # ResNet-32 on CIFAR about 69 M, WRN-28-10 5.25 G.
+    assert forward_cost("resnet50", "imagenet")[0] == pytest.approx(4.09e9, rel=0.01)
+    assert forward_cost("resnet32", "cifar")[0] == pytest.approx(0.069e9, rel=0.02)
+    assert forward_cost("wrn28_10", "cifar")[0] == pytest.approx(5.25e9, rel=0.01)
+    # 31 convolutions and their BatchNorms, two 1×1 projection shortcuts with theirs, the head
+    assert forward_cost("resnet32", "cifar")[1] == 31 * 2 + 2 * 2 + 1
+
+
+def test_modelled_throughput_reproduces_the_recordings_and_orders_the_others():
+    for fam, arch in RECORDED:
+        assert modelled_throughput(arch, fam) == pytest.approx(RECORDED[(fam, arch)][0], rel=1e-9)
+    cifar = {a: modelled_throughput(a, "cifar") for a in ("resnet32", "resnet110", "se_resnet110", "wrn28_10")}
+    assert cifar["resnet32"] > cifar["resnet110"] > cifar["se_resnet110"]  # more layers, slower
+    assert modelled_throughput("resnet101", "imagenet") < modelled_throughput("resnet50", "imagenet")
+    est = estimate_run(resolve({"dataset": "cifar10", "arch": "resnet32", "method": "ce"}), 1, {})
+    assert est.source == MODELLED and est.hours == pytest.approx(160 * 50_000 / cifar["resnet32"] / 3600)
