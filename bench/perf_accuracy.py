@@ -69,7 +69,7 @@ def run_accuracy(ns: argparse.Namespace) -> int:
     for seed in seeds:
         for name, fields in settings.items():
             cfg = resolve({**base.to_dict(), **fields, "seed": seed})
-            res = run(cfg, Path(ns.out) / "accuracy" / name / cfg.run_id, progress=False)
+            res = run(cfg, Path(ns.out) / "accuracy" / name / cfg.run_id)  # bars on a terminal only
             errors[name].append(res["final_test_error"])
             rows.append({"setting": name, "seed": seed, "status": res["status"], "precision": res["precision"],
                          "compile": cfg.compile, "final_test_error": res["final_test_error"],
