@@ -167,6 +167,10 @@ class Run:
                      if self.method.loss == "isda" else None)
         # Compiled, the whole forward with the ISDA update and loss is one graph (and its backward
         # another): on a GPU whose CPU launches kernels slowly that is what removes ISDA's op cost.
+        if cfg.compile != "off":
+            # Graphs of earlier runs in this process (perf accuracy, launch --cluster debug) sit under
+            # the same code object; past dynamo's recompile limit it would silently run eagerly.
+            torch._dynamo.reset()
         self.loss_fn = compiled(self._loss, cfg.compile)
         self.cudagraphs = cfg.compile in CUDA_GRAPH_MODES and self.device.type == "cuda"
         if self.cudagraphs:
