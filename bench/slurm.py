@@ -68,7 +68,8 @@ class Profile:
 
         ``resources``: a sweep's per-run needs ({nodes, gpus_per_node}, e.g. ImageNet's 8 GPUs), which
         override the profile's one device per run: then one task (process) per GPU, and cpus_per_task
-        and mem_gb count per process."""
+        and mem_gb count per process. On a profile of CPU nodes (``gpus_per_node: 0``) the same number
+        of processes is started and no GPU is requested."""
         resources = dict(resources or {})
         nodes = resources.get("nodes", 1)
         gpus = resources.get("gpus_per_node", self.gpus_per_node)
@@ -82,8 +83,8 @@ class Profile:
         for key in ("partition", "account", "qos", "constraint"):
             if getattr(self, key) is not None:
                 params[key] = getattr(self, key)
-        if gpus:
-            params["gpus_per_node"] = gpus
+        if gpus and self.gpus_per_node:  # a profile of CPU nodes (gpus_per_node: 0) asks for none:
+            params["gpus_per_node"] = gpus  # the run's processes are CPU processes (gloo)
         if nodes > 1 or tasks > 1:
             # A process that dies would leave the others waiting in a collective until its timeout
             # (30 min): srun ends the whole step instead, and the job fails at once.

@@ -404,3 +404,31 @@ def test_sweep_on_slurm_survives_preemption_and_external_requeue(tmp_path):
                     "--results", str(root))
     assert relaunch.returncode == 0 and "0 to run" in relaunch.stdout, relaunch.stdout
     assert (sweep_dir / ".jobs.json").read_text() == before
+
+
+@pytest.mark.slurm
+def test_a_two_process_run_on_slurm_equals_the_same_run_started_by_hand(tmp_path):
+    """One run of two processes (`resources: {gpus_per_node: 2}` on the CPU-only profile: two
+    gloo tasks, no GPU requested) as a real SLURM job: srun starts both tasks, they find each
+    other through submitit's environment, and the result equals that of the same two processes
+    started by hand with RANK/WORLD_SIZE set (every column but the timing ones)."""
+    from tests.test_distributed import _launch, _wait, free_port
+
+    sweep_file = tmp_path / "ddp.yaml"
+    sweep_file.write_text("name: ddp\ninclude:\n  - {dataset: digits, arch: resnet32, method: isda, epochs: 2, "
+                          "seed: 4, device: cpu}\nresources: {gpus_per_node: 2}\n")
+    root = tmp_path / "results"
+    (cfg,) = load_sweep(sweep_file).runs
+    assert cfg.world_size == 2
+    run_dir = root / "ddp" / cfg.run_id
+    done = _cli("launch", str(sweep_file), "--cluster", "slurm", "--profile", "local-cluster", "--results",
+                str(root), "--wait", "--poll", "1", timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads((run_dir / "job.json").read_text())
+    assert record["attempt"] == 1 and record["cluster"] == "slurm"
+
+    by_hand = tmp_path / "by-hand"
+    _wait(_launch({**cfg.to_dict(), "threads": 1}, by_hand, free_port()), timeout=180)
+    assert _rows(run_dir / "metrics.csv") == _rows(by_hand / "metrics.csv")
+    assert _result(run_dir / "result.json") == _result(by_hand / "result.json")
+    assert _result(run_dir / "result.json")["world_size"] == 2
