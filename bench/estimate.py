@@ -73,7 +73,7 @@ def forward_cost(arch: str, fam: str) -> tuple[float, int]:
 
     _, chans, side, classes = _STEP_SHAPES[fam]
     with torch.device("meta"):
-        model = create_model(arch, num_classes=classes, in_chans=chans)
+        model = create_model(arch, num_classes=classes, in_chans=chans).eval()  # BatchNorm takes one image
         x = torch.empty(1, chans, side, side)
     layers = sum(isinstance(m, (nn.Conv2d, nn.Linear, nn.modules.batchnorm._NormBase)) for m in model.modules())
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -90,16 +90,19 @@ def modelled_throughput(arch: str, fam: str) -> float | None:
     ResNet-50 throughput is scaled by FLOPs. A training step counts as three forward passes.
     Rough: expect tens of percent off, and only for budgeting.
     """
-    if fam == "cifar":
-        (t1, l1, f1), (t2, l2, f2) = ((128 / RECORDED[(fam, a)][0], *_layers_flops(a, fam))
-                                      for a in ("resnet110", "wrn28_10"))
-        det = l1 * f2 - l2 * f1
-        alpha, beta = (t1 * f2 - t2 * f1) / det, (l1 * t2 - l2 * t1) / det
-        layers, flops = _layers_flops(arch, fam)
-        return 128 / (alpha * layers + beta * flops)
-    if fam == "imagenet":
-        ref_ips = RECORDED[(fam, "resnet50")][0]
-        return ref_ips * forward_cost("resnet50", fam)[0] / forward_cost(arch, fam)[0]
+    try:
+        if fam == "cifar":
+            (t1, l1, f1), (t2, l2, f2) = ((128 / RECORDED[(fam, a)][0], *_layers_flops(a, fam))
+                                          for a in ("resnet110", "wrn28_10"))
+            det = l1 * f2 - l2 * f1
+            alpha, beta = (t1 * f2 - t2 * f1) / det, (l1 * t2 - l2 * t1) / det
+            layers, flops = _layers_flops(arch, fam)
+            return 128 / (alpha * layers + beta * flops)
+        if fam == "imagenet":
+            ref_ips = RECORDED[(fam, "resnet50")][0]
+            return ref_ips * forward_cost("resnet50", fam)[0] / forward_cost(arch, fam)[0]
+    except Exception:  # noqa: BLE001 - an estimate must never stop `plan`: then there is none
+        return None
     return None
 
 

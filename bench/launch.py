@@ -21,6 +21,7 @@ import os
 import socket
 import sys
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -173,17 +174,21 @@ class TrainJob(submitit.helpers.Checkpointable):
 
     ``cuda_device``: the device string to expose as CUDA_VISIBLE_DEVICES (local launches).
     ``timeout_min``: the job's time limit, to tell a timeout signal from a preemption in job.json.
+    ``master_port``: the rendezvous port of a multi-process local run, chosen free by the launcher
+    (an inherited MASTER_PORT would be shared by every run started at once).
     """
 
     def __init__(self, config: dict[str, Any], run_dir: str, cuda_device: str | None = None,
-                 timeout_min: float | None = None):
+                 timeout_min: float | None = None, master_port: int | None = None):
         self.config, self.run_dir = dict(config), str(run_dir)
-        self.cuda_device, self.timeout_min = cuda_device, timeout_min
+        self.cuda_device, self.timeout_min, self.master_port = cuda_device, timeout_min, master_port
 
     def __call__(self) -> dict[str, Any]:
         if self.cuda_device is not None:
-            # Before anything touches CUDA: the run sees exactly one device.
+            # Before anything touches CUDA: the run sees exactly its own devices.
             os.environ["CUDA_VISIBLE_DEVICES"] = self.cuda_device
+        if self.master_port is not None:
+            os.environ["MASTER_PORT"] = str(self.master_port)
         from bench.train import run
 
         cfg = resolve(self.config)
@@ -245,7 +250,7 @@ class TrainJob(submitit.helpers.Checkpointable):
         except OSError:
             pass  # never let bookkeeping stop the requeue
         return submitit.helpers.DelayedSubmission(
-            TrainJob(self.config, self.run_dir, self.cuda_device, self.timeout_min))
+            TrainJob(self.config, self.run_dir, self.cuda_device, self.timeout_min, self.master_port))
 
 
 def run_state(run_dir: Path) -> str:
@@ -335,8 +340,29 @@ def check_fits(cluster: str, todo: list[RunConfig]) -> None:
         raise ConfigError("--cluster", "debug", f"local or slurm: these runs have {need} processes each, "
                           "and debug trains in this one process")
     gpus = visible_gpus()
-    if gpus and need > len(gpus):
-        raise ConfigError("world_size", need, f"at most {len(gpus)} here (the GPUs visible to this launch)")
+    on_gpus = max((cfg.world_size for cfg in todo if _uses_gpus(cfg, gpus)), default=1)
+    if on_gpus > len(gpus) > 0:
+        raise ConfigError("world_size", on_gpus, f"at most {len(gpus)} here (the GPUs visible to this launch)")
+
+
+def _uses_gpus(cfg: RunConfig, gpus: list[str]) -> bool:
+    return bool(gpus) and cfg.device != "cpu"
+
+
+def _take_gpus(n: int, free: list[str], gpus: list[str], busy: list[list[str]]) -> list[str]:
+    """``n`` different devices: free ones first, then (with --parallel) the least used others."""
+    taken = [free.pop(0) for _ in range(min(n, len(free)))]
+    if len(taken) < n:
+        use = Counter(g for held in busy for g in held)
+        others = sorted((g for g in gpus if g not in taken), key=lambda g: use[g])  # ties: list order
+        taken += others[: n - len(taken)]
+    return taken
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def launch_debug(sweep: Sweep, todo: list[RunConfig], results_root: Path) -> int:
@@ -368,24 +394,21 @@ def launch_local(sweep: Sweep, todo: list[RunConfig], results_root: Path, parall
     with tqdm(total=len(todo), desc=f"sweep {sweep.name}", unit="run", file=sys.stderr, disable=None) as bar:
         while queue or running:
             # With --parallel, runs may share GPUs; without it a run waits until it has its own.
-            while queue and len(running) < slots and (not gpus or parallel or len(free_gpus) >= queue[0].world_size):
+            while queue and len(running) < slots and (
+                    parallel or not _uses_gpus(queue[0], gpus) or len(free_gpus) >= queue[0].world_size):
                 cfg = queue.pop(0)
                 n = cfg.world_size
                 run_dir = sweep.run_dir(results_root, cfg)
                 executor = submitit.LocalExecutor(folder=run_dir / "logs")
-                if gpus:
-                    # More slots than GPUs (--parallel): the extra runs share devices round-robin.
-                    taken = [free_gpus.pop(0) if free_gpus else gpus[(len(running) + k) % len(gpus)]
-                             for k in range(n)]
-                else:
-                    taken = []
+                taken = _take_gpus(n, free_gpus, gpus, [t for _, _, t in running]) if _uses_gpus(cfg, gpus) else []
                 params: dict[str, Any] = {"timeout_min": 60 * 24 * 7, "tasks_per_node": n}
                 if taken and all(g.isdigit() for g in taken):
                     # submitit sets CUDA_VISIBLE_DEVICES itself before the processes start.
                     params.update(gpus_per_node=n, visible_gpus=tuple(int(g) for g in taken))
                 executor.update_parameters(**params)
                 cfg = replace(cfg, threads=cfg.threads or threads)
-                job = executor.submit(TrainJob(cfg.to_dict(), str(run_dir), cuda_device=",".join(taken) or None))
+                job = executor.submit(TrainJob(cfg.to_dict(), str(run_dir), cuda_device=",".join(taken) or None,
+                                               master_port=_free_port() if n > 1 else None))
                 running.append((job, cfg, taken))
             time.sleep(0.5)
             still = []

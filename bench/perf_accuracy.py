@@ -12,13 +12,16 @@ Welch's p and P(fast better), and whether the interval contains 0 (no difference
 noise). On the CPU both settings compute the same thing (float32, the data is always resident
 there), so the gap is exactly 0: a check of the harness, not of the GPU path.
 
-Runs land in ``OUT/accuracy/<setting>/<run_id>/``; a finished run is not trained again, so an
-interrupted benchmark resumes.
+Runs land in ``OUT/accuracy/<setting>-<device>[-compile-<mode>]/<run_id>/``; a finished run is not
+trained again, so an interrupted benchmark resumes. A run that diverges or fails is listed with
+its status; fewer than two finished runs in a setting leave nothing to compare, and the benchmark
+says so.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -65,17 +68,25 @@ def run_accuracy(ns: argparse.Namespace) -> int:
     base = resolve(spec)  # bad names end here, before anything trains
     settings = {"plain": {"precision": "fp32", "fast_loader": False, "channels_last": False, "compile": "off"},
                 "fast": {"precision": "auto", "fast_loader": True, "channels_last": True, "compile": compile_mode}}
+    # How a run computes (device, compile, loader) is not in its id: it goes into the folder name, so
+    # that a fast run compiled, or on another device, is never mistaken for an earlier one.
+    folders = {"plain": f"plain-{device.type}", "fast": f"fast-{device.type}-compile-{compile_mode}"}
     rows, errors = [], {name: [] for name in settings}
     for seed in seeds:
         for name, fields in settings.items():
             cfg = resolve({**base.to_dict(), **fields, "seed": seed})
-            res = run(cfg, Path(ns.out) / "accuracy" / name / cfg.run_id)  # bars on a terminal only
+            res = run(cfg, Path(ns.out) / "accuracy" / folders[name] / cfg.run_id)  # bars on a terminal only
             errors[name].append(res["final_test_error"])
             rows.append({"setting": name, "seed": seed, "status": res["status"], "precision": res["precision"],
                          "compile": cfg.compile, "final_test_error": res["final_test_error"],
                          "images_per_s": round(res["images_per_s"] or 0.0, 1), "run_id": cfg.run_id})
+    done = {name: len(stats.clean(v)) for name, v in errors.items()}
+    if min(done.values()) < 2:
+        print(f"perf accuracy: too few runs with a final test error to compare ({done}); their result.json "
+              f"files under {ns.out}/accuracy say why", file=sys.stderr)
+        return 1
     cmp = stats.compare(errors["fast"], errors["plain"])
-    lines = ["| setting | runs | final test error % (mean ± sd) | 95 % CI |", "|---|---|---|---|"]
+    lines = ["| setting | runs with an error | final test error % (mean ± sd) | 95 % CI |", "|---|---|---|---|"]
     for name, summary in (("plain", cmp.control), ("fast", cmp.treatment)):
         lines.append(f"| {name} | {summary.n} | {summary.mean:.2f} ± {summary.std:.2f} "
                      f"| [{summary.ci_low:.2f}, {summary.ci_high:.2f}] |")
@@ -89,7 +100,8 @@ def run_accuracy(ns: argparse.Namespace) -> int:
             f"{base.epochs} epochs, seeds {','.join(map(str, seeds))}\n\n{_device_label(device)}, torch "
             f"{torch.__version__} (`isda-bench perf accuracy --dataset {ns.dataset} --arch {ns.arch} --method "
             f"{ns.method} --seeds {','.join(map(str, seeds))} --epochs {base.epochs}{flag}`).")
-    _write(ns, f"accuracy_{ns.arch}_{ns.dataset}", "mixed", rows, "\n".join(lines), note)
+    suffix = "" if compile_mode == "off" else f"_compile-{compile_mode}"
+    _write(ns, f"accuracy_{ns.arch}_{ns.dataset}{suffix}", "mixed", rows, "\n".join(lines), note)
     return 0
 
 

@@ -341,6 +341,8 @@ def run_loader(ns: argparse.Namespace) -> int:
     images, steps = _parse_int("--images", ns.images, 256), _parse_int("--steps", ns.steps, 1)
     workers = [_parse_int("--workers", w, 0) for w in ns.workers.split(",") if w.strip()]
     batch = _parse_int("--batch", ns.batch, 2) if ns.batch else 128
+    if batch > images:  # both pipelines yield full batches only: there would be none
+        raise ConfigError("--batch", batch, f"at most --images ({images})")
     x, y = _synthetic_cifar(images)
     rows = [{"pipeline": f"reference: PIL + DataLoader, {w} worker(s)", "images_per_s":
              round(_images_per_s(_reference_batches(x, y, batch, w, device), batch, steps, device))} for w in workers]

@@ -82,7 +82,9 @@ def static_addresses(*modules: nn.Module | None) -> None:
     A CUDA graph replays fixed addresses: the weights, BatchNorm's running statistics and the ISDA
     statistics, all updated in place, are then read and written where they are, instead of being
     copied into the graph's own inputs before every replay (the covariance alone is 164 MB for
-    WRN-28-10 on CIFAR-100) or making the graph refuse the in-place update.
+    WRN-28-10 on CIFAR-100) or making the graph refuse the in-place update. Inductor's CUDA graphs
+    (reduce-overhead, max-autotune) honour the mark; the ``cudagraphs`` backend does not (it treats
+    only AOTAutograd's own fixed arguments as static) and copies them, which costs memory traffic.
     """
     for module in modules:
         if module is not None:

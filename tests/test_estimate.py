@@ -59,5 +59,6 @@ def test_modelled_throughput_reproduces_the_recordings_and_orders_the_others():
     cifar = {a: modelled_throughput(a, "cifar") for a in ("resnet32", "resnet110", "se_resnet110", "wrn28_10")}
     assert cifar["resnet32"] > cifar["resnet110"] > cifar["se_resnet110"]  # more layers, slower
     assert modelled_throughput("resnet101", "imagenet") < modelled_throughput("resnet50", "imagenet")
+    assert modelled_throughput("resnet50", "cifar") > 0  # an ImageNet network on CIFAR-sized images
     est = estimate_run(resolve({"dataset": "cifar10", "arch": "resnet32", "method": "ce"}), 1, {})
     assert est.source == MODELLED and est.hours == pytest.approx(160 * 50_000 / cifar["resnet32"] / 3600)

@@ -16,6 +16,7 @@ import yaml
 from bench import launch
 from bench.cli import main
 from bench.config import resolve
+from bench.errors import ConfigError
 from bench.launch import (
     RunLock,
     TrainJob,
@@ -289,6 +290,34 @@ def test_local_launch_gives_a_multi_process_run_one_task_and_one_gpu_per_process
     assert [p["visible_gpus"] for p, _ in submitted[:2]] == [(0, 1), (2, 3)]
     assert [fn.cuda_device for _, fn in submitted[:2]] == ["0,1", "2,3"]
     assert submitted[2][0]["visible_gpus"] in ((0, 1), (2, 3), (1, 0), (3, 2))  # freed ones, reused
+    assert all(fn.master_port for _, fn in submitted) and len({fn.master_port for _, fn in submitted[:2]}) == 2
+
+    # --parallel beyond the GPUs: devices are shared between runs, never twice within one run.
+    submitted.clear()
+    monkeypatch.setattr(launch, "visible_gpus", lambda: ["0", "1", "2"])
+    FakeExecutor.submit = lambda self, fn: submitted.append((dict(self.params), fn)) or type(
+        "Running", (), {"done": lambda self: False, "exception": lambda self: None})()
+    class Stop(Exception):
+        pass
+
+    def stop(seconds):
+        raise Stop
+
+    monkeypatch.setattr(launch.time, "sleep", stop)
+    with pytest.raises(Stop):  # stop at the first wait: all three are running by then
+        launch.launch_local(sweep, sweep.runs, tmp_path, parallel=3)
+    held = [p["visible_gpus"] for p, _ in submitted]
+    assert held[:2] == [(0, 1), (2, 0)] and all(len(set(h)) == 2 for h in held)
+    assert held[2] == (1, 2)  # the least used: 0 is held twice already
+
+
+def test_cpu_runs_of_several_processes_need_no_gpus(tmp_path, monkeypatch):
+    monkeypatch.setattr(launch, "visible_gpus", lambda: ["0"])
+    sweep = parse_sweep({"name": "t", "include": [{**FAST, "device": "cpu"}], "resources": {"gpus_per_node": 2}},
+                        "t")
+    launch.check_fits("local", sweep.runs)  # gloo on the CPU: the one GPU does not limit it
+    with pytest.raises(ConfigError):
+        launch.check_fits("local", [launch.replace(sweep.runs[0], device="auto")])
 
 
 def test_local_launch_trains_a_two_process_run_on_the_cpu(tmp_path, capsys):

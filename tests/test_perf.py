@@ -114,6 +114,7 @@ def test_step_benchmark_compiles_ours_and_keeps_the_reference_eager(tmp_path):
     (["step", "--methods", "ce,mixup"], "--methods"),
     (["epoch", "--compile", "fast"], "--compile"),
     (["accuracy", "--seeds", "3"], "--seeds"),
+    (["loader", "--images", "300", "--batch", "512"], "--batch"),
     (["accuracy", "--arch", "vgg"], "arch"),
 ])
 def test_training_benchmarks_refuse_bad_input(argv, key):
@@ -175,6 +176,18 @@ def test_accuracy_benchmark_compares_plain_and_fast_runs_over_seeds(tmp_path):
     assert rows[2]["final_test_error"] == rows[3]["final_test_error"]
     assert "within seed noise" in next(tmp_path.glob("perf_accuracy_*.md")).read_text()
     results = sorted(tmp_path.glob("accuracy/*/*/result.json"))
+    assert {p.parent.parent.name for p in results} == {"plain-cpu", "fast-cpu-compile-off"}
     assert len(results) == 4
     stamps = [p.stat().st_mtime_ns for p in results]
     assert main(argv) == 0 and [p.stat().st_mtime_ns for p in results] == stamps  # done runs are not retrained
+
+
+def test_accuracy_benchmark_says_when_too_few_runs_finished(tmp_path, monkeypatch, capsys):
+    import bench.train
+    from bench.perf import main
+
+    monkeypatch.setattr(bench.train, "run", lambda cfg, run_dir, **kw: {
+        "status": "diverged", "final_test_error": None, "precision": "fp32", "images_per_s": None})
+    assert main(["accuracy", "--seeds", "0,1", "--device", "cpu", "--out", str(tmp_path)]) == 1
+    assert "too few runs with a final test error" in capsys.readouterr().err
+    assert not list(tmp_path.glob("perf_accuracy_*"))  # no table that would claim a comparison
