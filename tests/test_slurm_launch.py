@@ -407,25 +407,40 @@ def test_sweep_on_slurm_survives_preemption_and_external_requeue(tmp_path):
 
 
 @pytest.mark.slurm
-def test_a_two_process_run_on_slurm_equals_the_same_run_started_by_hand(tmp_path):
+def test_a_two_process_run_on_slurm_survives_preemption_and_equals_the_same_run_started_by_hand(tmp_path):
     """One run of two processes (`resources: {gpus_per_node: 2}` on the CPU-only profile: two
     gloo tasks, no GPU requested) as a real SLURM job: srun starts both tasks, they find each
-    other through submitit's environment, and the result equals that of the same two processes
+    other through submitit's environment; preempted after its first epoch, the job is requeued
+    and both tasks resume from the checkpoint; the result equals that of the same two processes
     started by hand with RANK/WORLD_SIZE set (every column but the timing ones)."""
+    import submitit
+
     from tests.test_distributed import _launch, _wait, free_port
 
+    epochs = 6
     sweep_file = tmp_path / "ddp.yaml"
-    sweep_file.write_text("name: ddp\ninclude:\n  - {dataset: digits, arch: resnet32, method: isda, epochs: 2, "
-                          "seed: 4, device: cpu}\nresources: {gpus_per_node: 2}\n")
+    sweep_file.write_text(f"name: ddp\ninclude:\n  - {{dataset: digits, arch: resnet32, method: isda, "
+                          f"epochs: {epochs}, seed: 4, device: cpu}}\nresources: {{gpus_per_node: 2}}\n")
     root = tmp_path / "results"
     (cfg,) = load_sweep(sweep_file).runs
     assert cfg.world_size == 2
     run_dir = root / "ddp" / cfg.run_id
-    done = _cli("launch", str(sweep_file), "--cluster", "slurm", "--profile", "local-cluster", "--results",
-                str(root), "--wait", "--poll", "1", timeout=240)
-    assert done.returncode == 0, done.stderr[-2000:]
-    record = json.loads((run_dir / "job.json").read_text())
-    assert record["attempt"] == 1 and record["cluster"] == "slurm"
+    waiter = subprocess.Popen([*CLI, "launch", str(sweep_file), "--cluster", "slurm", "--profile", "local-cluster",
+                               "--results", str(root), "--wait", "--poll", "1"], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for("the first epoch", lambda: _epochs(run_dir) >= 1, 120, poll=0.1)
+        assert _epochs(run_dir) < epochs - 1
+        record = json.loads((root / "ddp" / ".jobs.json").read_text())["runs"][cfg.run_id]
+        submitit.SlurmJob(folder=root / "ddp" / ".slurm" / "%j", job_id=record["job_id"])._interrupt()
+        out, err = waiter.communicate(timeout=240)
+        assert waiter.returncode == 0, err[-2000:]
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            subprocess.run(["scancel", "--name", "isda-ddp"], check=False)
+    job = json.loads((run_dir / "job.json").read_text())
+    assert job["attempt"] >= 2 and job["history"][-1]["signal"] == "preempted" and job["cluster"] == "slurm"
 
     by_hand = tmp_path / "by-hand"
     _wait(_launch({**cfg.to_dict(), "threads": 1}, by_hand, free_port()), timeout=180)
