@@ -212,7 +212,7 @@ def run_step(ns: argparse.Namespace) -> int:
         row = {"arch": ns.arch, "dataset": ns.dataset, "N": n, "cov_mode": cov_mode, "method": method,
                "dtype": dtype, "channels_last": channels_last,
                "compile": "off" if method == "reference" else compile_mode,
-               "ms_per_step": "", "peak_mb": "", "status": "ok"}
+               "ms_per_step": "", "peak_mb": "", "first_3_steps_s": "", "status": "ok"}
         rows.append(row)
         try:
             model, crit, opt = _model_and_loss(ns.arch, ns.dataset, method, device, channels_last, cov_mode)
@@ -221,7 +221,9 @@ def run_step(ns: argparse.Namespace) -> int:
             def step(train_step=train_step) -> None:
                 train_step(x, y)
 
+            t0 = time.perf_counter()
             _blocks(step, device, 1, 1, 3)  # compiles (graphs for CUDA graphs are recorded on later calls)
+            row["first_3_steps_s"] = round(time.perf_counter() - t0, 2)  # with compilation, if any
             peak = _peak_mb(step, device)  # alone on the device: its own peak
             row["peak_mb"] = round(peak, 1) if peak is not None else ""
             steps_by_method[method] = step
