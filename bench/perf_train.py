@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from bench.config import COMPILE
 from bench.errors import ConfigError
 from bench.perf import _device_label, _parse_choice, _parse_int, _resolve_device
+from bench.train import cuda_settings
 
 SHAPES = {"digits": (10, 1, 8), "cifar10": (10, 3, 32), "cifar100": (100, 3, 32), "imagenet": (1000, 3, 224)}
 STEP_METHODS = ("ce", "isda", "reference")
@@ -178,17 +179,10 @@ def _compile_arg(p: argparse.ArgumentParser) -> None:
                    "this suite's steps (reduce-overhead and cudagraphs replay CUDA graphs on GPU)")
 
 
-def _tf32(device: torch.device) -> None:
-    # Float32 matrix products (ISDA's σ² and statistics run in float32 under bf16 autocast) on
-    # TF32 tensor cores, as training on CUDA does; applies to every method alike.
-    if device.type == "cuda":
-        torch.set_float32_matmul_precision("high")
-
-
 def run_step(ns: argparse.Namespace) -> int:
     _check(ns)
     device = _resolve_device(ns.device)
-    _tf32(device)
+    cuda_settings(device)  # training's, so that the benchmark measures what training does
     dtype = _parse_choice("--dtype", ns.dtype, ("auto", "float32", "bfloat16"))
     if dtype == "auto":
         dtype = "bfloat16" if device.type == "cuda" else "float32"
@@ -374,6 +368,7 @@ def run_epoch(ns: argparse.Namespace) -> int:
     _check(ns)
     _parse_choice("--dataset", ns.dataset, ("cifar10", "cifar100"))  # the reference pipeline is CIFAR's
     device = _resolve_device(ns.device)
+    cuda_settings(device)
     steps, workers = _parse_int("--steps", ns.steps, 1), _parse_int("--workers", ns.workers, 0)
     compile_mode = _parse_choice("--compile", ns.compile, COMPILE)
     batch = _batch(ns)
