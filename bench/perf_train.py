@@ -79,15 +79,13 @@ def _train_step(model, crit, method: str, opt, bf16: bool, lam: float,
 
     mode = "off" if method == "reference" else compile_mode
     fwd = compiled(forward, mode)
-    lam_in: float | torch.Tensor | None = None if mode != "off" else lam
+    # Compiled, λ is a device tensor: an input of the graph rather than a constant baked into it.
+    lam_in = lam if mode == "off" else torch.tensor(lam, device=next(model.parameters()).device)
     graphs = mode in CUDA_GRAPH_MODES
     if graphs:
         static_addresses(model, crit)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        nonlocal lam_in
-        if lam_in is None:  # compiled: λ as a device tensor, an input of the graph rather than a constant
-            lam_in = torch.tensor(lam, device=x.device)
         if graphs and x.device.type == "cuda":
             torch.compiler.cudagraph_mark_step_begin()
         loss = fwd(x, y, lam_in)
