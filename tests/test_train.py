@@ -179,18 +179,19 @@ def test_compiled_run_repeats_bit_identically_and_tracks_the_eager_run(tmp_path)
     assert abs(first["final_test_error"] - eager["final_test_error"]) < 15.0
 
 
-def test_each_compiled_run_in_a_process_is_compiled_not_silently_eager(monkeypatch, tmp_path):
+def test_each_compiled_run_in_a_process_is_compiled_not_silently_eager(tmp_path):
     # Runs one after another in a process (perf accuracy, launch --cluster debug) compile the same
     # code object; past dynamo's recompile limit (8; 1 here) later ones would quietly run eagerly.
     from torch._dynamo.utils import counters
 
     from bench.train import Run
 
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
-    for seed in (0, 1):
-        cfg = resolve({**SPEC, "seed": seed, "compile": "cudagraphs"})  # on the CPU: no code generation
-        r = Run(cfg, tmp_path)
-        x, y = next(iter(r.train.epoch(torch.Generator().manual_seed(0))))
-        counters.clear()
-        r.loss_fn(x, y, torch.tensor(0.1))
-        assert counters["frames"]["ok"] == 1, f"run {seed} was not compiled"
+    # dynamo's own patch, not monkeypatch: undoing monkeypatch's setattr deletes the config entry.
+    with torch._dynamo.config.patch(recompile_limit=1):
+        for seed in (0, 1):
+            cfg = resolve({**SPEC, "seed": seed, "compile": "cudagraphs"})  # on the CPU: no code generation
+            r = Run(cfg, tmp_path)
+            x, y = next(iter(r.train.epoch(torch.Generator().manual_seed(0))))
+            counters.clear()
+            r.loss_fn(x, y, torch.tensor(0.1))
+            assert counters["frames"]["ok"] == 1, f"run {seed} was not compiled"
