@@ -27,8 +27,8 @@ import torch.nn.functional as F
 
 from bench.config import COMPILE
 from bench.errors import ConfigError
+from bench.fastpath import cuda_settings
 from bench.perf import _device_label, _parse_choice, _parse_int, _resolve_device
-from bench.train import cuda_settings
 
 SHAPES = {"digits": (10, 1, 8), "cifar10": (10, 3, 32), "cifar100": (100, 3, 32), "imagenet": (1000, 3, 224)}
 STEP_METHODS = ("ce", "isda", "reference")
@@ -68,7 +68,7 @@ def _train_step(model, crit, method: str, opt, bf16: bool, lam: float,
                 compile_mode: str = "off") -> Callable[[torch.Tensor, torch.Tensor], None]:
     """One SGD step on a batch, as a function of the batch. ``compile_mode`` (a RunConfig.compile
     value) compiles forward and loss as training does; the authors' formulation always runs eagerly."""
-    from bench.train import CUDA_GRAPH_MODES, compiled, static_addresses
+    from bench.fastpath import CUDA_GRAPH_MODES, compiled, static_addresses
 
     def forward(x: torch.Tensor, y: torch.Tensor, lam: float | torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):

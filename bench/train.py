@@ -16,14 +16,12 @@ this runs and the results are those of the single-process code.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import math
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from bench import distributed
 from bench.config import RunConfig
 from bench.data import load_dataset, make_batches
 from bench.errors import ConfigError
+from bench.fastpath import CUDA_GRAPH_MODES, compiled, cuda_settings, deterministic_if_compiled_on_cpu, static_addresses
 from bench.fsutil import atomic_write, atomic_write_json, atomic_write_text
 from bench.isda import ISDALoss, lambda_at
 from bench.losses import focal_loss
@@ -56,51 +55,8 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def cuda_settings(device: torch.device) -> None:
-    """Process-wide settings of a CUDA run, shared with the benchmarks so that they measure what
-    training does: cuDNN picks its fastest convolution for each (fixed) shape, and float32 matrix
-    products (ISDA's, under bf16 autocast) use TF32 tensor cores. The ISDA statistics are still
-    stored and accumulated in float32; TF32 rounds the products' inputs to 10 bits of mantissa,
-    far below the sampling noise of a class covariance and the bf16 logits it is added to."""
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.set_float32_matmul_precision("high")
-
-
 def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch + 1
-
-
-CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune", "cudagraphs")  # compile modes that replay CUDA graphs
-
-
-def compiled(fn: Callable[..., Any], mode: str) -> Callable[..., Any]:
-    """``fn`` under torch.compile in ``mode`` (a RunConfig.compile value); ``off``: ``fn`` itself.
-
-    Shapes are static: a run has two training batch sizes (full and last), so two graphs, and
-    CUDA graphs (reduce-overhead, max-autotune) need fixed shapes anyway.
-    """
-    if mode == "off":
-        return fn
-    if mode == "cudagraphs":  # a backend, not a mode: AOTAutograd's graphs replayed as CUDA graphs
-        return torch.compile(fn, backend="cudagraphs", dynamic=False)
-    return torch.compile(fn, mode=None if mode == "default" else mode, dynamic=False)
-
-
-def static_addresses(*modules: nn.Module | None) -> None:
-    """Tell torch.compile that these modules' parameters and buffers keep their storage.
-
-    A CUDA graph replays fixed addresses: the weights, BatchNorm's running statistics and the ISDA
-    statistics, all updated in place, are then read and written where they are, instead of being
-    copied into the graph's own inputs before every replay (the covariance alone is 164 MB for
-    WRN-28-10 on CIFAR-100) or making the graph refuse the in-place update. Inductor's CUDA graphs
-    (reduce-overhead, max-autotune) honour the mark; the ``cudagraphs`` backend does not (it treats
-    only AOTAutograd's own fixed arguments as static) and copies them, which costs memory traffic.
-    """
-    for module in modules:
-        if module is not None:
-            for t in (*module.parameters(), *module.buffers()):
-                torch._dynamo.mark_static_address(t)
 
 
 def _metrics_csv(rows: list[dict[str, float]]) -> str:
@@ -426,29 +382,8 @@ def run(cfg: RunConfig, run_dir: Path | str, *, progress: bool | None = None, tr
     finished = distributed.broadcast_object(json.loads(done.read_text()) if main and done.exists() else None)
     if finished is not None:
         return finished  # type: ignore[return-value]
-    with _deterministic_if_compiled_on_cpu(cfg):
+    with deterministic_if_compiled_on_cpu(cfg.compile, pick_device(cfg.device)):
         return _train(cfg, run_dir, progress, tracker)
-
-
-@contextlib.contextmanager
-def _deterministic_if_compiled_on_cpu(cfg: RunConfig) -> Iterator[None]:
-    """Torch's deterministic mode for the run, when it is compiled on the CPU.
-
-    Inductor turns the ISDA update's scatter-add (index_add_) into a parallel loop of atomic adds
-    on the CPU, whose summation order varies from run to run; in deterministic mode it calls
-    ATen's sequential kernel instead, so a compiled CPU run repeats bit for bit, as an eager one
-    does. The previous mode is restored afterwards.
-    """
-    if cfg.compile == "off" or pick_device(cfg.device).type != "cpu":
-        yield
-        return
-    before = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before, warn_only=warn_only)
 
 
 def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, tracker: Any) -> dict[str, Any]:

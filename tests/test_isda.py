@@ -448,7 +448,7 @@ def test_cuda_compiled_step_replays_as_a_cuda_graph_and_matches_eager(compile_mo
     rounding (the same two steps from the same state)."""
     import copy
 
-    from bench.train import compiled, static_addresses
+    from bench.fastpath import compiled, static_addresses
 
     dev = torch.device("cuda")
     torch.manual_seed(0)
