@@ -40,7 +40,7 @@ class DistInfo(NamedTuple):
     device: torch.device
 
 
-def _from_environment() -> tuple[int, int, int]:
+def environment() -> tuple[int, int, int]:
     """(rank, world size, local rank) as the job's environment describes it; exports MASTER_* for submitit."""
     env = os.environ
     if "RANK" in env and "WORLD_SIZE" in env:
@@ -80,7 +80,7 @@ def init_from_env(device: str = "auto", *, timeout_min: float = 30.0) -> DistInf
     """
     if dist.is_available() and dist.is_initialized():
         return current(device)
-    rank, world, local_rank = _from_environment()
+    rank, world, local_rank = environment()
     dev = _device_for(device, local_rank)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)

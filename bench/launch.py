@@ -157,18 +157,6 @@ def _link_slurm_logs(run_dir: Path) -> None:
                 pass  # a filesystem without links: the log stays in the sweep's .slurm folder
 
 
-def _rank_and_world() -> tuple[int, int]:
-    """This process's rank among the run's processes, from the environment (0 of 1 when alone)."""
-    env = os.environ
-    if "RANK" in env and "WORLD_SIZE" in env:
-        return int(env["RANK"]), int(env["WORLD_SIZE"])
-    if env.get("SUBMITIT_EXECUTOR") == "slurm":
-        return int(env.get("SLURM_PROCID", "0")), int(env.get("SLURM_NTASKS", "1"))
-    if env.get("SUBMITIT_EXECUTOR") == "local":
-        return int(env.get("SUBMITIT_LOCAL_GLOBALID", "0")), int(env.get("SUBMITIT_LOCAL_NTASKS", "1"))
-    return 0, 1
-
-
 class TrainJob(submitit.helpers.Checkpointable):
     """The submitted callable: plain data in, so it pickles small and resumes from disk, not memory.
 
@@ -189,14 +177,13 @@ class TrainJob(submitit.helpers.Checkpointable):
             os.environ["CUDA_VISIBLE_DEVICES"] = self.cuda_device
         if self.master_port is not None:
             os.environ["MASTER_PORT"] = str(self.master_port)
+        from bench import distributed
         from bench.train import run
 
         cfg = resolve(self.config)
         run_dir = Path(self.run_dir)
-        rank, world = _rank_and_world()
+        rank, world, _ = distributed.environment()
         if world > 1:  # a multi-GPU run (sweep `resources`): every task is one rank of it
-            from bench import distributed
-
             distributed.init_from_env(cfg.device)
         # Rank 0 alone owns the run lock and the bookkeeping, and tells the other ranks whether to train.
         lock = RunLock(run_dir) if rank == 0 else None

@@ -55,7 +55,7 @@ def _seeds(value: str) -> list[int]:
 
 def run_accuracy(ns: argparse.Namespace) -> int:
     from bench import stats
-    from bench.perf_train import _write
+    from bench.perf_train import _compile_flag, _compile_suffix, _write
     from bench.train import run
 
     device = _resolve_device(ns.device)
@@ -95,13 +95,11 @@ def run_accuracy(ns: argparse.Namespace) -> int:
     lines.append("")
     lines.append(f"Gap fast − plain: {cmp.gap:+.2f} points, 95 % CI [{cmp.gap_ci_low:+.2f}, {cmp.gap_ci_high:+.2f}]"
                  f", Welch p = {cmp.p_value:.2f}, P(fast better) = {cmp.p_improvement:.2f}: {verdict}.")
-    flag = "" if compile_mode == "off" else f" --compile {compile_mode}"
     note = (f"# Final accuracy, plain against fast path: {ns.arch} on {ns.dataset}, method {ns.method}, "
             f"{base.epochs} epochs, seeds {','.join(map(str, seeds))}\n\n{_device_label(device)}, torch "
             f"{torch.__version__} (`isda-bench perf accuracy --dataset {ns.dataset} --arch {ns.arch} --method "
-            f"{ns.method} --seeds {','.join(map(str, seeds))} --epochs {base.epochs}{flag}`).")
-    suffix = "" if compile_mode == "off" else f"_compile-{compile_mode}"
-    _write(ns, f"accuracy_{ns.arch}_{ns.dataset}{suffix}", "mixed", rows, "\n".join(lines), note)
+            f"{ns.method} --seeds {','.join(map(str, seeds))} --epochs {base.epochs}{_compile_flag(compile_mode)}`).")
+    _write(ns, f"accuracy_{ns.arch}_{ns.dataset}{_compile_suffix(compile_mode)}", "mixed", rows, "\n".join(lines), note)
     return 0
 
 
