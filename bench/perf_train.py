@@ -3,7 +3,11 @@
 - ``step``: one training step (forward, loss, backward, SGD) of a real architecture on synthetic
   inputs, for cross-entropy, this suite's ISDA and the transcription of the authors' ISDA.
   Steps are timed back to back, as in training (the CPU queues work while the GPU runs), in
-  blocks of ``--steps``; the median block's time per step is reported, with peak memory.
+  blocks of ``--steps``; the median block's time per step is reported, with the method's own
+  peak memory: what it holds between steps (parameters, gradients, optimizer state, statistics;
+  ``state_mb``) plus the most one step allocates beyond that (CUDA: the allocator's peak; CPU: the
+  profiler's allocation events). Models of methods measured earlier in the process are not counted.
+  Under CUDA graphs a replay allocates nothing, so the graph's private memory pool is not counted.
 - ``loader``: images/s of the reference input pipeline (PIL transforms in a DataLoader with
   ``--workers`` processes) against the device-resident uint8 loader with batched crop/flip.
 - ``epoch``: training throughput with input included: the reference setting (PIL loader, fp32,
@@ -27,7 +31,7 @@ import torch.nn.functional as F
 
 from bench.config import COMPILE
 from bench.errors import ConfigError
-from bench.fastpath import cuda_settings
+from bench.fastpath import cuda_settings, drop_batchnorm_counters
 from bench.perf import _device_label, _parse_choice, _parse_int, _resolve_device
 
 SHAPES = {"digits": (10, 1, 8), "cifar10": (10, 3, 32), "cifar100": (100, 3, 32), "imagenet": (1000, 3, 224)}
@@ -54,14 +58,24 @@ def _blocks(step: Callable[[], None], device: torch.device, steps: int, blocks: 
     return statistics.median(times)
 
 
-def _peak_mb(step: Callable[[], None], device: torch.device) -> float | None:
-    if device.type != "cuda":
-        return None
-    _sync(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    step()
-    _sync(device)
-    return torch.cuda.max_memory_allocated(device) / 2**20
+def _state_bytes(model: torch.nn.Module, crit: torch.nn.Module | None, opt: torch.optim.Optimizer) -> int:
+    """Bytes a method holds between steps: parameters, buffers, gradients, optimizer state and the
+    ISDA statistics, each storage counted once."""
+    tensors = [*model.parameters(), *model.buffers()]
+    tensors += [p.grad for p in model.parameters() if p.grad is not None]
+    if crit is not None:
+        tensors += [*crit.parameters(), *crit.buffers()]
+    tensors += [v for state in opt.state.values() for v in state.values() if torch.is_tensor(v)]
+    storages = {(t.device, t.untyped_storage().data_ptr()): t.untyped_storage().nbytes() for t in tensors}
+    return sum(storages.values())
+
+
+def _step_peak_bytes(step: Callable[[], None], device: torch.device) -> int:
+    """Peak bytes allocated during one step beyond what was allocated before it. Only this step's
+    own allocations count, so the models of methods measured earlier in the process do not."""
+    from bench.perf import _cpu_peak_bytes, _cuda_peak_bytes
+
+    return _cuda_peak_bytes(step, device) if device.type == "cuda" else _cpu_peak_bytes(step)
 
 
 def _train_step(model, crit, method: str, opt, bf16: bool, lam: float,
@@ -88,8 +102,8 @@ def _train_step(model, crit, method: str, opt, bf16: bool, lam: float,
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
         if graphs and x.device.type == "cuda":
             torch.compiler.cudagraph_mark_step_begin()
+        opt.zero_grad(set_to_none=True)  # before the forward: the old gradients are not held at its peak
         loss = fwd(x, y, lam_in)
-        opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
@@ -97,7 +111,9 @@ def _train_step(model, crit, method: str, opt, bf16: bool, lam: float,
 
 
 def _model_and_loss(arch: str, dataset: str, method: str, device: torch.device, channels_last: bool,
-                    cov_mode: str):
+                    cov_mode: str, bn_counters: bool = False):
+    """Model, ISDA criterion (None for CE) and SGD as training builds them; ``bn_counters`` keeps
+    BatchNorm's step counters, as the authors' code does."""
     from bench.isda import ISDALoss
     from bench.isda_reference import ReferenceISDALoss
     from bench.models import create_model
@@ -105,6 +121,8 @@ def _model_and_loss(arch: str, dataset: str, method: str, device: torch.device, 
     classes, chans, _ = SHAPES[dataset]
     torch.manual_seed(0)
     model = create_model(arch, num_classes=classes, in_chans=chans).to(device)
+    if not bn_counters:
+        drop_batchnorm_counters(model)  # as training does
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     crit = None
@@ -204,7 +222,7 @@ def run_step(ns: argparse.Namespace) -> int:
         row = {"arch": ns.arch, "dataset": ns.dataset, "N": n, "cov_mode": cov_mode, "method": method,
                "dtype": dtype, "channels_last": channels_last,
                "compile": "off" if method == "reference" else compile_mode,
-               "ms_per_step": "", "peak_mb": "", "first_3_steps_s": "", "status": "ok"}
+               "ms_per_step": "", "peak_mb": "", "state_mb": "", "first_3_steps_s": "", "status": "ok"}
         rows.append(row)
         try:
             model, crit, opt = _model_and_loss(ns.arch, ns.dataset, method, device, channels_last, cov_mode)
@@ -216,8 +234,8 @@ def run_step(ns: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             _blocks(step, device, 1, 1, 3)  # compiles (graphs for CUDA graphs are recorded on later calls)
             row["first_3_steps_s"] = round(time.perf_counter() - t0, 2)  # with compilation, if any
-            peak = _peak_mb(step, device)  # alone on the device: its own peak
-            row["peak_mb"] = round(peak, 1) if peak is not None else ""
+            state, extra = _state_bytes(model, crit, opt), _step_peak_bytes(step, device)
+            row.update(state_mb=round(state / 2**20, 1), peak_mb=round((state + extra) / 2**20, 1))
             steps_by_method[method] = step
         except torch.OutOfMemoryError:
             row["status"] = "out of memory"
@@ -234,13 +252,14 @@ def run_step(ns: argparse.Namespace) -> int:
         if row["method"] in times:
             row["ms_per_step"] = round(statistics.median(times[row["method"]]), 3)
     base = next((r for r in rows if r["method"] == "ce" and r["status"] == "ok"), None)
-    lines = ["| arch | dataset | N | cov | method | ms/step | vs CE | peak MB | peak vs CE |", "|" + "---|" * 9]
+    lines = ["| arch | dataset | N | cov | method | ms/step | vs CE | peak MB (state MB) | peak vs CE |",
+             "|" + "---|" * 9]
     for r in rows:
         vs = f"{(r['ms_per_step'] / base['ms_per_step'] - 1) * 100:+.1f} %" if base and r["status"] == "ok" else "–"
         pk = (f"{(r['peak_mb'] / base['peak_mb'] - 1) * 100:+.1f} %"
               if base and r["status"] == "ok" and r["peak_mb"] != "" else "–")
         lines.append(f"| {r['arch']} | {r['dataset']} | {r['N']} | {r['cov_mode']} | {r['method']} "
-                     f"| {r['ms_per_step'] or r['status']} | {vs} | {r['peak_mb'] or '–'} | {pk} |")
+                     f"| {r['ms_per_step'] or r['status']} | {vs} | {_mb(r)} | {pk} |")
     note = (f"# Training step: {ns.arch} on {ns.dataset}-shaped synthetic input\n\n{_device_label(device)}, "
             f"torch {torch.__version__}, {dtype}, channels_last={channels_last}; median over {blocks} blocks of "
             f"{steps} back-to-back steps after {warmup} warm-up steps (`isda-bench perf step --arch {ns.arch} "
@@ -249,6 +268,10 @@ def run_step(ns: argparse.Namespace) -> int:
         note += f" CE and ISDA compiled with torch.compile mode {compile_mode}; the reference runs eagerly."
     _write(ns, f"step_{ns.arch}_{ns.dataset}{_compile_suffix(compile_mode)}", dtype, rows, "\n".join(lines), note)
     return 0
+
+
+def _mb(row: dict) -> str:
+    return f"{row['peak_mb']} ({row['state_mb']})" if row["peak_mb"] != "" else "–"
 
 
 def _compile_flag(mode: str) -> str:
@@ -379,7 +402,8 @@ def run_epoch(ns: argparse.Namespace) -> int:
     if compile_mode != "off":
         settings.append((f"isda-bench, torch.compile {compile_mode}", "isda", gpu, gpu, "ours", compile_mode))
     for label, method, bf16, channels_last, loader, mode in settings:
-        model, crit, opt = _model_and_loss(ns.arch, ns.dataset, method, device, channels_last, "full")
+        model, crit, opt = _model_and_loss(ns.arch, ns.dataset, method, device, channels_last, "full",
+                                           bn_counters=loader == "ref")
         batches = (_reference_batches(x, y, batch, workers, device) if loader == "ref"
                    else _our_batches(x, y, batch, device))
 

@@ -35,7 +35,16 @@ from bench import distributed
 from bench.config import RunConfig
 from bench.data import load_dataset, make_batches
 from bench.errors import ConfigError
-from bench.fastpath import CUDA_GRAPH_MODES, compiled, cuda_settings, deterministic_if_compiled_on_cpu, static_addresses
+from bench.fastpath import (
+    CUDA_GRAPH_MODES,
+    compiled,
+    cuda_settings,
+    deterministic_if_compiled_on_cpu,
+    drop_batchnorm_counters,
+    load_model_state,
+    static_addresses,
+    with_batchnorm_counters,
+)
 from bench.fsutil import atomic_write, atomic_write_json, atomic_write_text
 from bench.isda import ISDALoss, lambda_at
 from bench.losses import focal_loss
@@ -129,6 +138,7 @@ class Run:
         kwargs = {"drop_rate": cfg.drop_rate} if cfg.drop_rate else {}
         self.model = create_model(cfg.arch, num_classes=self.info.num_classes, in_chans=self.info.channels,
                                   **kwargs).to(self.device)
+        drop_batchnorm_counters(self.model)
         self.channels_last = cfg.channels_last and self.device.type == "cuda"
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -166,7 +176,7 @@ class Run:
     # --- checkpoint ---
     def state_dict(self) -> dict[str, Any]:
         state = {"run_id": self.cfg.run_id, "epoch": self.epoch, "rows": self.rows, "elapsed": self.elapsed,
-                 "train_time": self.train_time, "model": self.model.state_dict(),
+                 "train_time": self.train_time, "model": self._model_state(),
                  "optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
                  "tracking_id": self.tracking_id}
         if self.world > 1:
@@ -179,8 +189,13 @@ class Run:
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         return state
 
+    def _model_state(self) -> dict[str, Any]:
+        # The stock layout, BatchNorm counters included: the model loads into timm.create_model.
+        steps = self.epoch * len(self.train.batch_sizes(self.world))
+        return with_batchnorm_counters(self.model, self.model.state_dict(), steps)
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
+        load_model_state(self.model, state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.isda is not None:
             ranks = state.get("isda_ranks")
@@ -225,11 +240,11 @@ class Run:
         for b, (x, y) in zip(sizes, self.train.epoch(g, self.rank, self.world), strict=True):
             if self.cudagraphs:
                 torch.compiler.cudagraph_mark_step_begin()  # the last step's outputs are no longer read
+            self.optimizer.zero_grad(set_to_none=True)  # before the forward, whose peak then holds no gradients
             if self.ddp is None:
                 loss, logits = self.loss_fn(x, y, lam_in)
             else:
                 loss, logits = self.ddp(x, y, lam_in, distributed.max_shard(b, self.world))
-            self.optimizer.zero_grad(set_to_none=True)
             if self.ddp is not None and len(y) * self.world != b:
                 # DDP averages the ranks' gradients; with unequal shards (a last batch) weighting
                 # each rank's mean by its share makes that average the gradient of the global mean.

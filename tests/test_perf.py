@@ -94,6 +94,50 @@ def test_training_benchmarks_write_their_tables(tmp_path):
     assert len(step_csv) == 4 and all(",ok" in line for line in step_csv[1:])  # ce, isda, reference
 
 
+def _step_rows(tmp_path, methods: str, device: str = "cpu", arch: str = "resnet32") -> dict[str, dict[str, str]]:
+    import csv
+
+    from bench.perf import main
+
+    out = tmp_path / methods.replace(",", "-")
+    assert main(["step", "--arch", arch, "--dataset", "digits", "--batch", "16", "--steps", "1", "--blocks", "1",
+                 "--warmup", "1", "--methods", methods, "--device", device, "--out", str(out)]) == 0
+    with open(next(out.glob("perf_step_*.csv"))) as fh:
+        return {r["method"]: r for r in csv.DictReader(fh)}
+
+
+def test_step_memory_is_each_methods_own_whatever_ran_before(tmp_path):
+    # Counting everything allocated made a method measured after others carry their models too
+    # (here about 11 MB more). CPU allocator events vary by a few hundred kB from run to run.
+    alone = _step_rows(tmp_path, "ce")["ce"]
+    after = _step_rows(tmp_path, "isda,reference,ce")
+    assert float(after["ce"]["peak_mb"]) == pytest.approx(float(alone["peak_mb"]), abs=0.5)
+    assert float(after["ce"]["state_mb"]) == float(alone["state_mb"])
+
+
+def test_step_state_memory_is_weights_gradients_momentum_and_statistics(tmp_path):
+    from bench.models import create_model
+
+    rows = _step_rows(tmp_path, "ce,isda")
+    model = create_model("resnet32", num_classes=10, in_chans=1)
+    weights = sum(p.numel() for p in model.parameters()) * 4
+    buffers = sum(b.numel() * b.element_size() for b in model.buffers())
+    ce = 3 * weights + buffers  # SGD with momentum: weight, gradient and momentum buffer per parameter
+    c, a = 10, model.num_features
+    stats = (c * a * a + c * a + c) * 4  # float32 covariance, mean and count per class
+    assert float(rows["ce"]["state_mb"]) == round(ce / 2**20, 1)
+    assert float(rows["isda"]["state_mb"]) == round((ce + stats) / 2**20, 1)
+    for r in rows.values():  # a step allocates activations beyond what is held between steps
+        assert float(r["peak_mb"]) > float(r["state_mb"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA only: the allocator's peak")
+def test_cuda_step_memory_is_each_methods_own_whatever_ran_before(tmp_path):
+    alone = _step_rows(tmp_path, "ce", "cuda")["ce"]
+    after = _step_rows(tmp_path, "reference,ce", "cuda")["ce"]
+    assert float(after["peak_mb"]) == pytest.approx(float(alone["peak_mb"]), rel=0.02)
+
+
 def test_step_benchmark_compiles_ours_and_keeps_the_reference_eager(tmp_path):
     import csv
 

@@ -1,0 +1,101 @@
+"""bench.fastpath: BatchNorm step counters are dropped without changing any number."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from bench.config import resolve
+from bench.fastpath import COUNTER, drop_batchnorm_counters, load_model_state
+from bench.models import create_model
+from bench.train import Run
+
+
+def _pair() -> tuple[nn.Module, nn.Module]:
+    torch.manual_seed(0)
+    a = create_model("resnet32", num_classes=10, in_chans=1)
+    b = create_model("resnet32", num_classes=10, in_chans=1)
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+def _batchnorms(model: nn.Module) -> int:
+    return sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+
+
+def test_dropping_the_counters_changes_no_weight_and_no_running_statistic():
+    kept, dropped = _pair()
+    assert drop_batchnorm_counters(dropped) == _batchnorms(dropped) == 33  # ResNet-32: stem, 15 blocks × 2, 2 shortcuts
+    opts = [torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+            for m in (kept, dropped)]
+    g = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        x, y = torch.randn(16, 1, 8, 8, generator=g), torch.randint(0, 10, (16,), generator=g)
+        for model, opt in zip((kept, dropped), opts):
+            opt.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    want, got = kept.state_dict(), dropped.state_dict()
+    assert all(k.endswith("." + COUNTER) for k in set(want) - set(got)) and not set(got) - set(want)
+    assert sum(k.endswith("." + COUNTER) for k in want) == 33 and int(want["stem.1." + COUNTER]) == 3
+    for key, value in got.items():  # bit for bit
+        assert torch.equal(value, want[key]), key
+
+
+def test_a_training_forward_dispatches_one_op_fewer_per_batchnorm():
+    class Count(TorchDispatchMode):
+        ops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            self.ops += 1
+            return func(*args, **(kwargs or {}))
+
+    counts = []
+    for model in _pair():
+        if counts:
+            drop_batchnorm_counters(model)
+        with Count() as c:
+            model(torch.randn(4, 1, 8, 8))
+        counts.append(c.ops)
+    assert counts[0] - counts[1] == 33
+
+
+def test_a_cumulative_average_batchnorm_keeps_its_counter():
+    model = nn.Sequential(nn.BatchNorm2d(3, momentum=None), nn.BatchNorm2d(3))
+    assert drop_batchnorm_counters(model) == 1
+    assert getattr(model[0], COUNTER) is not None and getattr(model[1], COUNTER) is None
+
+
+def test_a_checkpoint_written_with_the_counters_still_loads(tmp_path):
+    cfg = resolve({"dataset": "digits", "arch": "resnet32", "method": "isda", "epochs": 1, "threads": 1})
+    run = Run(cfg, tmp_path)
+    state = run.state_dict()
+    old = create_model("resnet32", num_classes=10, in_chans=1).state_dict()  # the earlier layout
+    assert sum(k.endswith("." + COUNTER) for k in old) == 33
+    for model_state in (old, {**old, **state["model"]}):  # with and without torch's version metadata
+        Run(cfg, tmp_path).load_state_dict({**state, "model": model_state})
+
+
+def test_a_model_state_that_does_not_fit_is_still_refused():
+    model = create_model("resnet32", num_classes=10, in_chans=1)
+    drop_batchnorm_counters(model)
+    state = model.state_dict()
+    state.pop("fc.bias")
+    with pytest.raises(RuntimeError, match="missing keys \\['fc.bias'\\]"):
+        load_model_state(model, state)
+    with pytest.raises(RuntimeError, match="unexpected keys \\['extra'\\]"):
+        load_model_state(model, {**model.state_dict(), "extra": torch.zeros(1)})
+
+
+def test_a_checkpoint_holds_the_counters_a_stock_batchnorm_would(tmp_path):
+    from bench.train import run
+
+    cfg = resolve({"dataset": "digits", "arch": "resnet32", "method": "ce", "epochs": 2, "threads": 1})
+    run(cfg, tmp_path / "run", progress=False)
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["model"]
+    steps_per_epoch = sum(1 for _ in Run(cfg, tmp_path / "x").train.epoch(torch.Generator().manual_seed(0)))
+    counters = {k: int(v) for k, v in state.items() if k.endswith("." + COUNTER)}
+    assert len(counters) == 33 and set(counters.values()) == {2 * steps_per_epoch}
+    create_model("resnet32", num_classes=10, in_chans=1).load_state_dict(state)  # strict, into the stock network
