@@ -8,7 +8,7 @@ all-gathers the ranks' features (bench.distributed.all_gather_rows), sized from 
 ``pad_to`` rather than from values read back.
 
 Memory: the only tensors whose size grows with the class count squared or with A² are the
-statistics themselves (``cov``) and, for the pairwise table, C·C·A; everything that would
+statistics themselves (``scatter``) and, for the pairwise table, C·C·A; everything that would
 grow as N·C·A, N·A·A or N·C·C in the authors' formulation is either avoided or processed in
 chunks whose size is bounded by ``CHUNK_ELEMS``.
 
@@ -84,13 +84,19 @@ class ClassCovariance(nn.Module):
     of every class-c feature seen so far: the merge is exact, not a moving average. The count
     is a float32 buffer, exact up to 2**24 samples per class.
 
+    Stored is the scatter matrix ``scatter[c]`` = n·Σ_c, the sum of (x - μ)(x - μ)ᵀ over the
+    class (per feature in diagonal mode); ``cov`` divides it by the count when asked. A merge
+    then only adds to the classes in the batch, one pass over their rows, where keeping Σ itself
+    would rescale every class's matrix each step (for CIFAR-100 on WRN-28-10, 164 MB read and
+    written twice more per step); σ² applies the 1/n to its [C, C] or [N, C] result instead.
+
     ``sync="global"`` in a multi-process run: ``update`` all-gathers the ranks' features and
     labels (N·A numbers per step, not C·A² of statistics) and every rank merges the whole global
     batch, so all ranks hold identical statistics. Outside a process group it is ``"local"``.
     """
 
     mean: Tensor
-    cov: Tensor
+    scatter: Tensor
     count: Tensor
 
     def __init__(self, num_classes: int, feature_dim: int, mode: str = "full", sync: str = "local") -> None:
@@ -100,10 +106,22 @@ class ClassCovariance(nn.Module):
         if sync not in SYNCS:
             raise ValueError(f"sync must be one of {SYNCS}, got {sync!r}")
         self.num_classes, self.feature_dim, self.mode, self.sync = num_classes, feature_dim, mode, sync
-        cov_shape = (num_classes, feature_dim, feature_dim) if mode == "full" else (num_classes, feature_dim)
+        shape = (num_classes, feature_dim, feature_dim) if mode == "full" else (num_classes, feature_dim)
         self.register_buffer("mean", torch.zeros(num_classes, feature_dim))
-        self.register_buffer("cov", torch.zeros(cov_shape))
+        self.register_buffer("scatter", torch.zeros(shape))
         self.register_buffer("count", torch.zeros(num_classes))
+        self.register_load_state_dict_pre_hook(_scatter_from_cov)
+
+    @property
+    def cov(self) -> Tensor:
+        """The biased class covariances Σ = scatter / n, [C, A, A] or [C, A] (0 for unseen classes);
+        a new tensor: writing to it changes nothing."""
+        inv = self.inverse_count()
+        return self.scatter * (inv[:, None, None] if self.mode == "full" else inv[:, None])
+
+    def inverse_count(self) -> Tensor:
+        """1/n per class, [C]; 1 for classes never seen (whose scatter is 0)."""
+        return self.count.clamp_min(1.0).reciprocal()
 
     def update(self, features: Tensor, labels: Tensor, *, pad_to: int | None = None) -> None:
         """Merge one batch, ``features`` [N, A] with integer ``labels`` [N], into the statistics.
@@ -119,12 +137,13 @@ class ClassCovariance(nn.Module):
         """Whether ``update`` merges the all-gathered global batch (decided without device work)."""
         return self.sync == "global" and _world_size() > 1
 
-    def _update(self, features: Tensor, labels: Tensor, onehot: Tensor | None, pad_to: int | None) -> None:
+    def _update(self, features: Tensor, labels: Tensor, onehot: Tensor | None, pad_to: int | None) -> Tensor:
         """``update`` inside the caller's no_grad and autocast-off contexts; ``onehot``: the
-        labels' one-hot [N, C] if the caller already has it in the statistics' dtype."""
+        labels' one-hot [N, C] if the caller already has it in the statistics' dtype. Returns the
+        new counts clamped at 1, [C, 1], from which σ² takes 1/n without recomputing them."""
         # The statistics accumulate over a whole run; bf16 would lose them within an epoch, so
         # they are kept and computed in float32 (or float64, if the buffers were cast to it).
-        dtype = _at_least_float32(self.cov.dtype)
+        dtype = _at_least_float32(self.scatter.dtype)
         x = features.to(dtype)  # no copy when already there; no_grad, so no detach is needed
         if self._gathers():
             from bench.distributed import all_gather_rows
@@ -134,22 +153,23 @@ class ClassCovariance(nn.Module):
             # them would need their count on the host).
             x, labels, valid = all_gather_rows(x, labels, pad_to)
             onehot = _one_hot(labels, self.num_classes, dtype) * valid[:, None]  # padding: no class
-            self._merge(x, labels, onehot, valid)
+            return self._merge(x, labels, onehot, valid)
         else:
             if onehot is None or onehot.dtype != dtype:
                 onehot = _one_hot(labels, self.num_classes, dtype)
-            self._merge(x, labels, onehot)
+            return self._merge(x, labels, onehot)
 
-    def _merge(self, x: Tensor, labels: Tensor, onehot: Tensor, valid: Tensor | None = None) -> None:
+    def _merge(self, x: Tensor, labels: Tensor, onehot: Tensor, valid: Tensor | None = None) -> Tensor:
         """Merge rows ``x`` with ``labels`` and their one-hot [N, C]; ``valid`` [N] of 0/1
-        weights, 0 for padding rows (already applied to ``onehot``).
+        weights, 0 for padding rows (already applied to ``onehot``). Returns max(n + m, 1), [C, 1].
 
         With n old and m new samples of a class, old mean μ, new mean μ⁺ and δ = μ - μ⁺:
             μ⁺ = μ - δ,   δ = (m·μ - Σ x)/(n + m)
-            Σ⁺ = n/(n+m) · (Σ + δ δᵀ) + 1/(n+m) · Σ_i (x_i - μ⁺)(x_i - μ⁺)ᵀ
-        (Chan et al.'s merge, centred on the new mean: every term is positive semi-definite, so
-        nothing cancels, and no batch mean or square root is needed). A class absent from the
-        batch (m = 0) is left bit-identical: δ is exactly 0, n/n is exactly 1, nothing is added.
+            M⁺ = M + n·δ δᵀ + Σ_i (x_i - μ⁺)(x_i - μ⁺)ᵀ
+        for the scatter M = n·Σ (Chan et al.'s merge, centred on the new mean: every term is
+        positive semi-definite, so nothing cancels, and no batch mean or square root of a
+        difference is needed). A class absent from the batch (m = 0) is left bit-identical: δ is
+        exactly 0 and nothing is added to its scatter.
         """
         # Per-class quantities are [C, 1] columns, so they broadcast against [C, A] without
         # a view op each time they are used.
@@ -158,53 +178,72 @@ class ClassCovariance(nn.Module):
         m = oh_t.sum(1, keepdim=True)  # samples of each class in this batch
         n = self.count[:, None]  # a view: n.add_ at the end updates the count buffer
         total = (n + m).clamp_min_(1.0)  # clamp: never-seen classes divide by 1, not 0
-        keep = n / total  # n / (n + m); a division, since n·(1/n) need not be exactly 1
         delta = torch.addmm(m * mean, oh_t, x, alpha=-1.0).div_(total)  # μ - μ⁺ = (m·μ - Σx)/(n+m)
         mean.sub_(delta)
         centred = x - mean.index_select(0, labels)  # [N, A], centred on its class's new mean
         if valid is not None:
-            centred.mul_(valid[:, None])  # padding rows add exact zeros to the scatter matrix
+            centred.mul_(valid[:, None])  # padding rows add exact zeros to the scatter
         if self.mode == "full":
-            self._merge_full(centred, labels, total, keep, delta)
+            self._merge_full(centred, labels, n, m, delta, valid)
         else:
-            self.cov.addcmul_(delta, delta).mul_(keep).addcdiv_(oh_t @ centred.square_(), total)
+            self.scatter.addcmul_(delta, delta * n).addmm_(oh_t, centred.square_())
         n.add_(m)
+        return total
 
-    def _merge_full(self, centred: Tensor, labels: Tensor, total: Tensor, keep: Tensor, delta: Tensor) -> None:
-        # The scatter term is accumulated by index_add_ of per-sample outer products, a chunk of
-        # samples at a time: O(N·A²) work, memory bounded by CHUNK_ELEMS instead of N·A² or
-        # N·C·A, and no second C×A×A buffer because each product goes straight into Σ.
-        cov = self.cov
-        # δ δᵀ and every outer product below multiply one vector by itself, so Σ stays exactly
-        # symmetric (σ²'s backward relies on that); hence the rows are scaled by 1/√(n+m).
-        cov.baddbmm_(delta[:, :, None], delta[:, None, :]).mul_(keep[:, :, None])
-        scaled = centred.mul_(total.rsqrt().index_select(0, labels))
-        a = scaled.shape[1]
-        flat = cov.view(cov.shape[0], a * a)  # 2-D index_add_: the 3-D form is far slower on CPU
-        parts = (scaled[:, :, None], scaled[:, None, :], labels)
+    def _merge_full(self, centred: Tensor, labels: Tensor, n: Tensor, m: Tensor, delta: Tensor,
+                    valid: Tensor | None) -> None:
+        # n·δδᵀ is spread over the class's m samples of the batch, so that each sample adds one
+        # rank-2 term c cᵀ + u uᵀ with u = δ·√(n/m) to its class: only the classes in the batch
+        # are touched, once each. index_add_ of per-sample products, a chunk of samples at a
+        # time: O(N·A²) work, memory bounded by CHUNK_ELEMS instead of N·A² or N·C·A.
+        # Each product pairs a vector with itself, so the scatter stays exactly symmetric (σ²'s
+        # backward relies on that).
+        u = delta.mul_((n / m.clamp_min(1.0)).sqrt_()).index_select(0, labels)  # m ≥ 1 for real rows
+        if valid is not None:
+            u.mul_(valid[:, None])
+        if torch.compiler.is_compiling():
+            # Written pointwise, Inductor fuses the products into one scatter-add kernel that adds
+            # into the buffer itself: no [N, A, A] products in memory, no copy of the scatter.
+            products = centred[:, :, None] * centred[:, None, :] + u[:, :, None] * u[:, None, :]
+            self.scatter.index_add_(0, labels, products)
+            return
+        pairs = torch.stack((centred, u), dim=2)  # [N, A, 2]
+        a = centred.shape[1]
+        flat = self.scatter.view(-1, a * a)  # 2-D index_add_: the 3-D form is far slower on CPU
+        parts = (pairs, pairs.transpose(1, 2), labels)
         step = _rows_per_chunk(a * a)
-        if step < scaled.shape[0]:  # one split per tensor, not a slice per tensor and chunk
+        if step < centred.shape[0]:  # one split per tensor, not a slice per tensor and chunk
             parts = tuple(t.split(step) for t in parts)
         else:
             parts = tuple((t,) for t in parts)
         for col, row, lab in zip(*parts):
-            outer = torch.bmm(col, row)  # K=1 products: exactly symmetric
+            outer = torch.bmm(col, row)  # c cᵀ + u uᵀ per sample
             flat.index_add_(0, lab, outer.view(-1, a * a))
             del outer  # free this chunk before the next is allocated, so only one is alive
 
 
+def _scatter_from_cov(module: nn.Module, state: dict, prefix: str, *args: object) -> None:
+    # Checkpoints written before the scatter was stored hold Σ as "cov": n·Σ is the same state.
+    old = state.pop(prefix + "cov", None)
+    if old is not None and prefix + "scatter" not in state:
+        n = state[prefix + "count"]
+        state[prefix + "scatter"] = old * (n[:, None, None] if old.dim() == 3 else n[:, None])
+
+
 class _PairwiseQuadratic(torch.autograd.Function):
-    """out[r, j] = s·(w_j - w_{y_r})ᵀ Σ_{y_r} (w_j - w_{y_r}) for output rows r with classes y_r.
+    """out[r, j] = s·t_r·(w_j - w_{y_r})ᵀ M_{y_r} (w_j - w_{y_r}) for output rows r with classes y_r.
 
     A custom Function so that backward needs no A²-sized work: the forward already forms
-    D = s·Σ_y(w_j - w_y), and for symmetric Σ the gradient w.r.t. e = w_j - w_y is 2·g·D.
+    D = s·M_y(w_j - w_y), and for symmetric M the gradient w.r.t. e = w_j - w_y is 2·t·g·D.
     ``rows`` None means one row per class (the C×C table), read from ``cov`` without a copy.
     The scale ``s`` (a Python number) rides on the product that forms D, so applying it costs
-    no op, here or in the caller's backward.
+    no op, here or in the caller's backward. ``row_scale`` t (one number per output row, e.g.
+    1/n of a scatter matrix, or None for 1) multiplies the [rows, C] result, not the A²-sized M.
     """
 
     @staticmethod
-    def forward(ctx, weight: Tensor, cov: Tensor, rows: Tensor | None, scale: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx, weight: Tensor, cov: Tensor, rows: Tensor | None, scale: float,  # type: ignore[override]
+                row_scale: Tensor | None) -> Tensor:
         num_classes, dim = weight.shape
         table = rows is None
         num_rows = num_classes if table else rows.shape[0]
@@ -227,7 +266,11 @@ class _PairwiseQuadratic(torch.autograd.Function):
                     saved.append(d)
                 del d, e  # one chunk alive at a time
         ctx.table, ctx.step, ctx.keep_d, ctx.num_rows, ctx.scale = table, step, keep_d, num_rows, scale
-        ctx.save_for_backward(weight, cov, *([] if table else [rows]), *saved)
+        ctx.scaled = row_scale is not None
+        if ctx.scaled:
+            row_scale = row_scale[:, None]
+            out.mul_(row_scale)
+        ctx.save_for_backward(weight, cov, *([] if table else [rows]), *([row_scale] if ctx.scaled else []), *saved)
         return out
 
     @staticmethod
@@ -235,6 +278,8 @@ class _PairwiseQuadratic(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         weight, cov, *saved = ctx.saved_tensors
         rows = None if ctx.table else saved.pop(0)
+        if ctx.scaled:
+            grad_out = grad_out * saved.pop(0)  # t_r on each row's gradient, [rows, C] work only
         grad_w = None
         for k, (start, stop, (g,)) in enumerate(_chunks(ctx.step, ctx.num_rows, grad_out)):
             d = saved[k] if ctx.keep_d else _block(weight, cov, rows, start, stop, ctx.scale)[0]
@@ -251,7 +296,7 @@ class _PairwiseQuadratic(torch.autograd.Function):
             else:
                 r = rows if stop - start == rows.shape[0] else rows[start:stop]
                 grad_w.index_add_(0, r, minus, alpha=-1.0)
-        return grad_w.mul_(2.0), None, None, None
+        return grad_w.mul_(2.0), None, None, None, None
 
 
 def _block(
@@ -309,27 +354,33 @@ class _DiagonalQuadratic(torch.autograd.Function):
 
 
 def _sigma2_parts(
-    weight: Tensor, cov: Tensor, labels: Tensor, onehot: Tensor | None, scale: float = 1.0
+    weight: Tensor, cov: Tensor, labels: Tensor, onehot: Tensor | None, scale: float = 1.0,
+    inv_count: Tensor | None = None,
 ) -> tuple[Tensor | None, Tensor]:
     """scale·σ² as ``(onehot, table)`` with scale·σ² = onehot @ table (full Σ, C ≤ N), else
     ``(None, scale·σ²)``.
 
     Kept as a product so that the caller can fuse it with what it adds σ² to (one addmm).
-    ``cov`` is already detached and in ``weight``'s dtype; autocast is off. ``onehot`` (the
-    labels' one-hot in ``weight``'s dtype) is reused when given, built when needed.
+    ``cov`` is already detached and in ``weight``'s dtype; autocast is off. With ``inv_count``
+    ([C], 1/n per class) ``cov`` is the scatter n·Σ, and 1/n is applied to the result. ``onehot``
+    (the labels' one-hot in ``weight``'s dtype) is reused when given, built when needed.
     """
     if cov.dim() == 2:
-        return None, _DiagonalQuadratic.apply(weight, cov, labels, scale)
+        var = cov if inv_count is None else cov * inv_count[:, None]  # [C, A]: small
+        return None, _DiagonalQuadratic.apply(weight, var, labels, scale)
     # Cost min(N, C)·C·A²: a C×C table over classes when the batch has at least as many
     # samples as there are classes (CIFAR), per sample otherwise (ImageNet-sized C).
     if weight.shape[0] <= labels.shape[0]:
-        table = _PairwiseQuadratic.apply(weight, cov, None, scale)  # [C, C]
+        table = _PairwiseQuadratic.apply(weight, cov, None, scale, None)  # [C, C]
         # Row selection as a 0/1 matrix product: exact, and its backward is a product too,
         # deterministic on GPU unlike the atomic scatter behind index_select's backward.
         if onehot is None or onehot.dtype != table.dtype:
             onehot = _one_hot(labels, weight.shape[0], table.dtype)
+        if inv_count is not None:  # 1/n rides on the selection: one [N, C] op, none in backward
+            onehot = onehot * inv_count
         return onehot, table
-    return None, _PairwiseQuadratic.apply(weight, cov, labels, scale)
+    row_scale = None if inv_count is None else inv_count.index_select(0, labels)
+    return None, _PairwiseQuadratic.apply(weight, cov, labels, scale, row_scale)
 
 
 def isda_sigma2(weight: Tensor, cov: Tensor, labels: Tensor) -> Tensor:
@@ -380,11 +431,14 @@ class ISDALoss(nn.Module):
                 # Global sync gathers detached copies for the statistics only: the loss below,
                 # and so the gradient, uses this rank's own features and labels.
                 with torch.no_grad():
-                    stats._update(features, labels, onehot, pad_to)
+                    inv_count = stats._update(features, labels, onehot, pad_to).view(-1).reciprocal()
+            else:
+                inv_count = stats.inverse_count()
             # λ/2 rides inside σ²'s products when it is a Python number; a tensor λ (which
             # could only become an alpha by reading it back) multiplies afterwards.
             scale = 1.0 if isinstance(lam, Tensor) else 0.5 * lam
-            onehot, sigma2 = _sigma2_parts(weight, stats.cov.to(weight.dtype), labels, onehot, scale)
+            onehot, sigma2 = _sigma2_parts(weight, stats.scatter.to(weight.dtype), labels, onehot, scale,
+                                           inv_count.to(weight.dtype))
             if isinstance(lam, Tensor):
                 sigma2 = sigma2 * (0.5 * lam)
             if onehot is None:  # type promotion computes a bf16 + float32 sum in float32: no cast op

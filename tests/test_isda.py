@@ -155,11 +155,25 @@ def test_absent_class_with_awkward_count_is_bit_identical(mode):
         assert torch.equal(value[0], before[key]), key
 
 
+@pytest.mark.parametrize("mode", ["full", "diagonal"])
+def test_a_checkpoint_holding_the_covariance_itself_still_loads(mode):
+    # Before the scatter n·Σ was stored, checkpoints held Σ as "stats.cov".
+    crit = ISDALoss(C, A, mode).double()
+    for x, y in _batches(seed=2):
+        crit.stats.update(x.double(), y)
+    new = crit.state_dict()
+    old = {"stats.mean": new["stats.mean"], "stats.cov": crit.stats.cov, "stats.count": new["stats.count"]}
+    loaded = ISDALoss(C, A, mode).double()
+    loaded.load_state_dict(old)  # strict
+    torch.testing.assert_close(loaded.stats.scatter, crit.stats.scatter, rtol=1e-13, atol=1e-13)
+    assert torch.equal(loaded.stats.count, crit.stats.count)
+
+
 def test_update_ignores_autograd_and_detaches():
     stats = ClassCovariance(C, A)
     x = torch.randn(5, A, requires_grad=True)
     stats.update(x, torch.tensor([0, 1, 1, 2, 0]))
-    assert not stats.cov.requires_grad and not stats.mean.requires_grad
+    assert not stats.scatter.requires_grad and not stats.mean.requires_grad
 
 
 # (b) σ² ------------------------------------------------------------------------------------
@@ -229,7 +243,7 @@ def test_gradcheck_features_and_weight(mode, num_classes, batch, chunked):
         return crit(feats.detach(), _Linear(w, bias), labels, torch.tensor(0.7))[0]
 
     assert torch.autograd.gradcheck(updating, (weight,))
-    assert crit.stats.cov.grad is None and not crit.stats.cov.requires_grad
+    assert crit.stats.scatter.grad is None and not crit.stats.scatter.requires_grad
 
 
 # (d) the bound -----------------------------------------------------------------------------
@@ -244,7 +258,8 @@ def test_isda_loss_upper_bounds_explicit_augmentation():
     labels = torch.tensor([0, 1, 2, 1])
     cov = _spd(num_classes, dim, seed=7)
     crit = ISDALoss(num_classes, dim).double()
-    crit.stats.cov.copy_(cov)
+    crit.stats.scatter.copy_(cov)  # one sample per class: the scatter is Σ itself
+    crit.stats.count.fill_(1.0)
     fc = _Linear(weight, bias)
     chol = torch.linalg.cholesky(cov)
     z = torch.randn(draws, dim, generator=g, dtype=torch.float64)
@@ -316,6 +331,8 @@ def test_compiled_loss_is_one_graph_and_equals_brute_force(mode, num_classes, ba
     np.testing.assert_allclose(crit.stats.cov.numpy(), cov, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(crit.stats.mean.numpy(), mean, rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(crit.stats.count.numpy(), count)
+    if mode == "full":  # the compiled merge adds its products pointwise: still exactly symmetric
+        assert torch.equal(crit.stats.scatter, crit.stats.scatter.transpose(1, 2))
     w, b = fc.weight.detach().numpy(), fc.bias.detach().numpy()
     assert loss.item() == pytest.approx(_brute_loss(w, b, cov, feats.detach().numpy(), labels.tolist(), 0.7),
                                         rel=1e-10)

@@ -68,7 +68,7 @@ def test_repeat_is_bit_identical_on_cpu(reference, tmp_path):
     b = torch.load(tmp_path / "again" / "checkpoint.pt", weights_only=True)
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
-    assert torch.equal(a["isda"]["stats.cov"], b["isda"]["stats.cov"])
+    assert torch.equal(a["isda"]["stats.scatter"], b["isda"]["stats.scatter"])
 
 
 def test_finished_run_is_not_trained_again(reference):
@@ -134,7 +134,7 @@ def test_imagenet_track_trains_from_a_folder_with_diagonal_isda(tmp_path):
     res = run(cfg, tmp_path / "run", progress=False)
     assert res["status"] == "completed"
     stats = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["isda"]
-    assert stats["stats.cov"].shape == (2, 2048) and float(stats["stats.count"].sum()) == 6
+    assert stats["stats.scatter"].shape == (2, 2048) and float(stats["stats.count"].sum()) == 6
 
 
 def test_top5_error_equals_a_brute_force_count_with_the_final_model(reference):
