@@ -99,3 +99,22 @@ def test_a_checkpoint_holds_the_counters_a_stock_batchnorm_would(tmp_path):
     counters = {k: int(v) for k, v in state.items() if k.endswith("." + COUNTER)}
     assert len(counters) == 33 and set(counters.values()) == {2 * steps_per_epoch}
     create_model("resnet32", num_classes=10, in_chans=1).load_state_dict(state)  # strict, into the stock network
+
+
+@pytest.mark.parametrize("arch", ["resnet32", "resnet110", "se_resnet110", "wrn16_8", "wrn28_10", "resnext29_8x64d",
+                                  "densenet_bc_100_12", "shake_shake26_2x32d", "resnet50"])
+def test_each_networks_isda_forward_is_one_graph(arch):
+    # A graph break would split a compiled step into several graphs, each its own CUDA graph with
+    # eager work between them. Traced only (dynamo), not compiled: no code generation needed.
+    from bench.perf_train import _model_and_loss
+
+    dataset, mode, size = ("imagenet", "diagonal", 64) if arch == "resnet50" else ("cifar100", "full", 32)
+    model, crit, _ = _model_and_loss(arch, dataset, "isda", torch.device("cpu"), False, mode)
+
+    def forward(x: torch.Tensor, y: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return crit(model.features(x), model.fc, y, lam)[0]
+
+    torch._dynamo.reset()
+    found = torch._dynamo.explain(forward)(torch.randn(2, 3, size, size), torch.tensor([3, 7]), torch.tensor(0.5))
+    assert (found.graph_count, found.graph_break_count) == (1, 0), found.break_reasons
