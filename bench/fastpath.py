@@ -41,11 +41,15 @@ def drop_batchnorm_counters(model: nn.Module) -> int:
     """
     dropped = 0
     for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.momentum is not None \
-                and getattr(m, COUNTER, None) is not None:
+        if _counts_steps(m) and getattr(m, COUNTER) is not None:
             setattr(m, COUNTER, None)  # a None buffer: skipped by forward and by state_dict
             dropped += 1
     return dropped
+
+
+def _counts_steps(m: nn.Module) -> bool:
+    # A stock BatchNorm of this kind has a counter; one that tracks no statistics has none.
+    return isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m.momentum is not None
 
 
 def with_batchnorm_counters(model: nn.Module, state: dict[str, Any], steps: int) -> dict[str, Any]:
@@ -54,7 +58,7 @@ def with_batchnorm_counters(model: nn.Module, state: dict[str, Any], steps: int)
     that many training steps. A checkpoint then loads into the stock network (``timm.create_model``)
     with a strict ``load_state_dict``, as if the counters had never been dropped."""
     for name, m in model.named_modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and COUNTER in m._buffers and m._buffers[COUNTER] is None:
+        if _counts_steps(m) and getattr(m, COUNTER) is None:
             state[f"{name}.{COUNTER}" if name else COUNTER] = torch.tensor(steps, dtype=torch.long)
     return state
 

@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from bench.config import resolve
-from bench.fastpath import COUNTER, drop_batchnorm_counters, load_model_state
+from bench.fastpath import COUNTER, drop_batchnorm_counters, load_model_state, with_batchnorm_counters
 from bench.models import create_model
 from bench.train import Run
 
@@ -62,10 +62,14 @@ def test_a_training_forward_dispatches_one_op_fewer_per_batchnorm():
     assert counts[0] - counts[1] == 33
 
 
-def test_a_cumulative_average_batchnorm_keeps_its_counter():
-    model = nn.Sequential(nn.BatchNorm2d(3, momentum=None), nn.BatchNorm2d(3))
+def test_a_cumulative_average_batchnorm_keeps_its_counter_and_none_is_invented():
+    model = nn.Sequential(nn.BatchNorm2d(3, momentum=None), nn.BatchNorm2d(3),
+                          nn.BatchNorm2d(3, track_running_stats=False))
+    stock = model.state_dict()
     assert drop_batchnorm_counters(model) == 1
     assert getattr(model[0], COUNTER) is not None and getattr(model[1], COUNTER) is None
+    # Put back, the counters are the stock ones: the layer that tracks nothing gets none.
+    assert sorted(with_batchnorm_counters(model, model.state_dict(), 7)) == sorted(stock)
 
 
 def test_a_checkpoint_written_with_the_counters_still_loads(tmp_path):
