@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The GPU checks and benchmarks behind the README's performance section, in one go:
 #   scripts/gpu-bench.sh OUT_DIR [all | eager | pending]
-# Runs the CUDA tests (one ISDA training step under torch.cuda.set_sync_debug_mode("error")),
-# then `isda-bench perf isda | step | loader | epoch` and a short real training run on the GPU
-# (eager); and what no GPU has measured yet (pending): the same steps, epoch and run under
-# torch.compile with CUDA graphs, and final accuracy of the fast path against the plain one.
+# Runs the CUDA tests (one ISDA training step under torch.cuda.set_sync_debug_mode("error"), the
+# compiled step as a CUDA graph, per-method peak memory), then `isda-bench perf isda | step |
+# loader | epoch` and a short real training run on the GPU (eager); and what no GPU has measured
+# yet (pending): the same steps, epoch and run under torch.compile with CUDA graphs, the eager
+# ResNet-50 step with per-method memory, and final accuracy of the fast path against the plain one.
 # Uses `isda-bench` if installed, else `python3 -m bench.cli` from this checkout.
 # Through the device tool (few files come back, 10 minutes a call): run
 #   timeout 570 scripts/gpu-bench.sh /tmp/gb pending; tar czf $OUT/gb.tgz -C /tmp gb
