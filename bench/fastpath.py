@@ -1,7 +1,8 @@
 """The fast path's machinery: CUDA settings, torch.compile and CUDA graphs (bench.train uses it).
 
 ``cuda_settings`` is shared with the benchmarks so that they measure what training does;
-``compiled`` wraps a function in torch.compile for a RunConfig ``compile`` mode;
+``compiled`` wraps a function in torch.compile for a RunConfig ``compile`` mode, and
+``lambda_input`` gives it ISDA's λ;
 ``static_addresses`` lets CUDA graphs update weights and statistics in place;
 ``deterministic_if_compiled_on_cpu`` keeps compiled CPU runs bit-identical when repeated;
 ``drop_batchnorm_counters`` removes a kernel per BatchNorm layer and step that nothing reads.
@@ -89,6 +90,12 @@ def compiled(fn: Callable[..., Any], mode: str) -> Callable[..., Any]:
     if mode == "cudagraphs":  # a backend, not a mode: AOTAutograd's graphs replayed as CUDA graphs
         return torch.compile(fn, backend="cudagraphs", dynamic=False)
     return torch.compile(fn, mode=None if mode == "default" else mode, dynamic=False)
+
+
+def lambda_input(lam: float, mode: str, device: torch.device) -> float | torch.Tensor:
+    """ISDA's λ as the step function takes it: compiled, a device tensor, an input of the graph, since
+    a Python number would be a constant baked into it and recompiled whenever λ changes."""
+    return lam if mode == "off" else torch.tensor(lam, device=device)
 
 
 def static_addresses(*modules: nn.Module | None) -> None:

@@ -31,7 +31,14 @@ import torch.nn.functional as F
 
 from bench.config import COMPILE
 from bench.errors import ConfigError
-from bench.fastpath import cuda_settings, drop_batchnorm_counters
+from bench.fastpath import (
+    CUDA_GRAPH_MODES,
+    compiled,
+    cuda_settings,
+    drop_batchnorm_counters,
+    lambda_input,
+    static_addresses,
+)
 from bench.perf import _device_label, _parse_choice, _parse_int, _resolve_device
 
 SHAPES = {"digits": (10, 1, 8), "cifar10": (10, 3, 32), "cifar100": (100, 3, 32), "imagenet": (1000, 3, 224)}
@@ -82,8 +89,6 @@ def _train_step(model, crit, method: str, opt, bf16: bool, lam: float,
                 compile_mode: str = "off") -> Callable[[torch.Tensor, torch.Tensor], None]:
     """One SGD step on a batch, as a function of the batch. ``compile_mode`` (a RunConfig.compile
     value) compiles forward and loss as training does; the authors' formulation always runs eagerly."""
-    from bench.fastpath import CUDA_GRAPH_MODES, compiled, static_addresses
-
     def forward(x: torch.Tensor, y: torch.Tensor, lam: float | torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             feats = model.features(x)
@@ -93,8 +98,7 @@ def _train_step(model, crit, method: str, opt, bf16: bool, lam: float,
 
     mode = "off" if method == "reference" else compile_mode
     fwd = compiled(forward, mode)
-    # Compiled, λ is a device tensor: an input of the graph rather than a constant baked into it.
-    lam_in = lam if mode == "off" else torch.tensor(lam, device=next(model.parameters()).device)
+    lam_in = lambda_input(lam, mode, next(model.parameters()).device)
     graphs = mode in CUDA_GRAPH_MODES
     if graphs:
         static_addresses(model, crit)

@@ -41,6 +41,7 @@ from bench.fastpath import (
     cuda_settings,
     deterministic_if_compiled_on_cpu,
     drop_batchnorm_counters,
+    lambda_input,
     load_model_state,
     static_addresses,
     with_batchnorm_counters,
@@ -230,8 +231,7 @@ class Run:
 
     def train_epoch(self, lam: float, bar: tqdm | None) -> tuple[float, float]:
         self.model.train()
-        # A Python λ would be a constant of the compiled graph, recompiled every epoch; a tensor is an input.
-        lam_in: float | torch.Tensor = lam if self.cfg.compile == "off" else torch.tensor(lam, device=self.device)
+        lam_in = lambda_input(lam, self.cfg.compile, self.device)
         g = torch.Generator().manual_seed(epoch_seed(self.cfg.seed, self.epoch))
         # Metrics stay on the device and are read once per epoch: no per-step host sync.
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
