@@ -398,11 +398,10 @@ def run(cfg: RunConfig, run_dir: Path | str, *, progress: bool | None = None, tr
     if finished is not None:
         return finished  # type: ignore[return-value]
     with deterministic_if_compiled_on_cpu(cfg.compile, pick_device(cfg.device)):
-        return _train(cfg, run_dir, progress, tracker)
+        return _train(cfg, run_dir, progress, tracker, rank)
 
 
-def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, tracker: Any) -> dict[str, Any]:
-    rank, world = distributed.rank_and_world()
+def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, tracker: Any, rank: int) -> dict[str, Any]:
     main = rank == 0
     done = run_dir / "result.json"
     r = Run(cfg, run_dir)  # loads data and builds the model: bad input fails here, before any file
