@@ -280,14 +280,15 @@ def _epochs(run_dir: Path) -> int:
         return 0
 
 
-def _wait_for(what: str, cond, timeout: float, poll: float = 0.25):
+def _wait_for(what, cond, timeout: float, poll: float = 0.25):
+    """``what``: a description, or a function giving one when the wait fails (what was seen by then)."""
     deadline = time.monotonic() + timeout
     while True:
         value = cond()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what() if callable(what) else what}")
         time.sleep(poll)
 
 
@@ -362,7 +363,7 @@ def test_sweep_on_slurm_survives_preemption_and_external_requeue(tmp_path):
                 assert s.state != "failed", s
             return "preempted" in seen[preempt.run_id] and "requeued" in seen[requeue.run_id]
 
-        _wait_for(f"status to show preempted and requeued (seen: {seen})", observe, 45, poll=0.3)
+        _wait_for(lambda: f"status to show preempted and requeued (seen: {seen})", observe, 45, poll=0.3)
         mid = _cli("status", str(sweep_file), "--results", str(root), "-v")
         assert mid.returncode == 0 and "failed" not in mid.stdout, mid.stdout
 
