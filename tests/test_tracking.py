@@ -77,6 +77,47 @@ def _wait_for_exit(path: Path, timeout: float = 30.0) -> None:
     pytest.fail(f"no exit record in {path} after {timeout} s")
 
 
+def _wandb_services_of(pid: int) -> list[int]:
+    """The wandb-core processes serving ``pid``: each runs in its own session with ``--pid <pid>``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a == b"--pid" and b == str(pid).encode() for a, b in zip(argv, argv[1:])):
+            found.append(int(entry.name))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _kill_job(proc: subprocess.Popen) -> None:
+    """SIGKILL a training process and its wandb service together, as SLURM kills a job's whole cgroup.
+
+    Killing only the trainer leaves its wandb-core alive; it notices the parent's death and flushes
+    late, so a resumed run could read the log before the killed run's last epochs reach it."""
+    services = _wandb_services_of(proc.pid)
+    assert services, f"no wandb service serves the training process {proc.pid}"
+    for pid in [proc.pid, *services]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while not all(_gone(pid) for pid in services):
+        assert time.monotonic() < deadline, f"wandb service {services} still alive 30 s after SIGKILL"
+        time.sleep(0.05)
+
+
 def _history(run_dir: Path, tracking_id: str) -> list[dict]:
     files = run_files(run_dir, tracking_id)
     if files:
@@ -202,8 +243,7 @@ def test_killed_run_resumes_the_same_wandb_run_and_no_secret(tmp_path: Path) -> 
             tail = proc.stderr.read().decode()[-2000:]
             pytest.fail(f"the training subprocess did not reach epoch 3: {tail}")
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        _kill_job(proc)
     assert not (run_dir / "result.json").exists()
     killed_at = len(_metrics(run_dir))
 
