@@ -292,6 +292,15 @@ def _wait_for(what, cond, timeout: float, poll: float = 0.25):
         time.sleep(poll)
 
 
+
+def _partition(state: str) -> None:
+    """Set the local cluster's partition UP or DOWN. DOWN keeps running jobs running and queues
+    new and requeued ones without starting them, as a full cluster would."""
+    name = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True, timeout=30,
+                          check=True).stdout.split()[0]
+    subprocess.run(["scontrol", "update", f"PartitionName={name}", f"State={state}"], check=True, timeout=30)
+
+
 def _rows(path: Path) -> list[dict[str, str]]:
     with open(path) as fh:
         return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(fh)]
@@ -350,6 +359,10 @@ def test_sweep_on_slurm_survives_preemption_and_external_requeue(tmp_path):
                   lambda: _epochs(pre_dir) >= 1 and _epochs(req_dir) >= 1, 90, poll=0.1)
         assert _epochs(pre_dir) < LONG_EPOCHS - 2 and _epochs(req_dir) < LONG_EPOCHS - 2
         job = submitit.SlurmJob(folder=sweep_dir / ".slurm" / "%j", job_id=records[preempt.run_id]["job_id"])
+        # The requeued jobs wait until the partition is up again, so that status is sure to see
+        # them waiting; on an idle cluster they would restart within seconds, and a poll under load
+        # could miss that window.
+        _partition("DOWN")
         job._interrupt()
         subprocess.run(["scontrol", "requeue", records[requeue.run_id]["job_id"]], check=True, timeout=30)
 
@@ -366,10 +379,13 @@ def test_sweep_on_slurm_survives_preemption_and_external_requeue(tmp_path):
         _wait_for(lambda: f"status to show preempted and requeued (seen: {seen})", observe, 45, poll=0.3)
         mid = _cli("status", str(sweep_file), "--results", str(root), "-v")
         assert mid.returncode == 0 and "failed" not in mid.stdout, mid.stdout
+        assert "preempted" in mid.stdout and "requeued" in mid.stdout, mid.stdout  # still waiting
+        _partition("UP")
 
         out, err = waiter.communicate(timeout=max(10.0, 170 - (time.monotonic() - t0)))
         assert waiter.returncode == 0, err[-2000:]
     finally:
+        _partition("UP")
         if waiter.poll() is None:
             waiter.kill()
             subprocess.run(["scancel", "--name", f"isda-{sweep.name}"], check=False)
