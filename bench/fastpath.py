@@ -92,6 +92,18 @@ def compiled(fn: Callable[..., Any], mode: str) -> Callable[..., Any]:
     return torch.compile(fn, mode=None if mode == "default" else mode, dynamic=False)
 
 
+def cudagraph_skips() -> int:
+    """Compiled graphs that torch has so far, in this process, declined to replay as CUDA graphs.
+
+    A declined graph (an input it may not keep at a fixed address, a CPU tensor, an op that cannot
+    be captured, …) still runs, at eager launch cost, and torch says nothing unless asked
+    (``TORCH_LOGS=cudagraphs`` prints the reasons). Benchmarks and training check this count so a
+    slow "CUDA-graph" time is never taken for one."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["inductor"]["cudagraph_skips"])
+
+
 def lambda_input(lam: float, mode: str, device: torch.device) -> float | torch.Tensor:
     """ISDA's λ as the step function takes it: compiled, a device tensor, an input of the graph, since
     a Python number would be a constant baked into it and recompiled whenever λ changes."""

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import os
 import re
 import statistics
@@ -40,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import ConfigError
+from bench.fsutil import atomic_write_csv, atomic_write_text
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "bfloat16")
@@ -379,10 +379,7 @@ def run_isda(ns: argparse.Namespace) -> int:
             rows.append(row)
     cfg.out.mkdir(parents=True, exist_ok=True)
     stem = f"perf_isda_{device_label}_torch{version}_{cfg.dtype}"
-    with open(cfg.out / f"{stem}.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
+    atomic_write_csv(cfg.out / f"{stem}.csv", rows, CSV_FIELDS)
     table = markdown_table(rows)
     measured = (
         "torch.cuda.max_memory_allocated"
@@ -396,7 +393,7 @@ def run_isda(ns: argparse.Namespace) -> int:
         f"inputs, parameters and statistics ("
         f"{measured}). Skipped rows give the estimate that exceeded the memory limit.\n\n"
     )
-    (cfg.out / f"{stem}.md").write_text(header + table + "\n")
+    atomic_write_text(cfg.out / f"{stem}.md", header + table + "\n")
     print(table)
     return 0
 
@@ -508,10 +505,7 @@ def run_ops(ns: argparse.Namespace) -> int:
             rows.append(row)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"perf_isda_ops_cpu_torch{torch.__version__.split('+')[0]}_{dtype}"
-    with open(out / f"{stem}.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=OPS_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    atomic_write_csv(out / f"{stem}.csv", rows, OPS_FIELDS, ignore_extra=True)
     lines = ["| N | C | A | mode | method | ops | forward | backward | kernels | views | CPU ms |",
              "|" + "---|" * 11]  # fmt: skip
     for r in rows:
@@ -524,7 +518,7 @@ def run_ops(ns: argparse.Namespace) -> int:
     table = "\n".join(lines)
     header = (f"# ATen ops per step: update + loss forward + backward\n\ncpu, torch {torch.__version__}, {dtype}; "
               "counted with a TorchDispatchMode (views: ops without a GPU kernel).\n\n")  # fmt: skip
-    (out / f"{stem}.md").write_text(header + table + "\n")
+    atomic_write_text(out / f"{stem}.md", header + table + "\n")
     print(table)
     return 0
 

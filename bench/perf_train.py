@@ -20,7 +20,6 @@ with ratios to the baseline measured in the same process.
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -35,10 +34,12 @@ from bench.fastpath import (
     CUDA_GRAPH_MODES,
     compiled,
     cuda_settings,
+    cudagraph_skips,
     drop_batchnorm_counters,
     lambda_input,
     static_addresses,
 )
+from bench.fsutil import atomic_write_csv, atomic_write_text
 from bench.perf import _device_label, _parse_choice, _parse_int, _resolve_device
 
 SHAPES = {"digits": (10, 1, 8), "cifar10": (10, 3, 32), "cifar100": (100, 3, 32), "imagenet": (1000, 3, 224)}
@@ -171,11 +172,8 @@ def _write(ns: argparse.Namespace, name: str, precision: str, rows: list[dict], 
     stem = f"perf_{name}_{_device_label(device)}_torch{torch.__version__.split('+')[0]}_{precision}"
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / f"{stem}.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / f"{stem}.md").write_text(f"{note}\n\n{table}\n")
+    atomic_write_csv(out / f"{stem}.csv", rows, list(rows[0]))
+    atomic_write_text(out / f"{stem}.md", f"{note}\n\n{table}\n")
     print(note)
     print(table)
 
@@ -226,8 +224,10 @@ def run_step(ns: argparse.Namespace) -> int:
         row = {"arch": ns.arch, "dataset": ns.dataset, "N": n, "cov_mode": cov_mode, "method": method,
                "dtype": dtype, "channels_last": channels_last,
                "compile": "off" if method == "reference" else compile_mode,
-               "ms_per_step": "", "peak_mb": "", "state_mb": "", "first_3_steps_s": "", "status": "ok"}
+               "ms_per_step": "", "peak_mb": "", "state_mb": "", "first_3_steps_s": "", "cudagraph_skips": "",
+               "status": "ok"}
         rows.append(row)
+        skips = cudagraph_skips()
         try:
             model, crit, opt = _model_and_loss(ns.arch, ns.dataset, method, device, channels_last, cov_mode)
             train_step = _train_step(model, crit, method, opt, dtype == "bfloat16", 0.5, compile_mode)
@@ -243,15 +243,19 @@ def run_step(ns: argparse.Namespace) -> int:
             steps_by_method[method] = step
         except torch.OutOfMemoryError:
             row["status"] = "out of memory"
+        if row["compile"] in CUDA_GRAPH_MODES:  # graphs are compiled and recorded in those first steps
+            row["cudagraph_skips"] = cudagraph_skips() - skips
         if device.type == "cuda":
             torch.cuda.empty_cache()
     # Interleave the methods block by block, so drift (clocks, other load) hits all alike.
     times: dict[str, list[float]] = {m: [] for m in steps_by_method}
     for step in steps_by_method.values():
         _blocks(step, device, 1, 1, warmup)
+    skips = cudagraph_skips()
     for _ in range(blocks):
         for m, step in steps_by_method.items():
             times[m].append(_blocks(step, device, steps, 1, 0))
+    late_skips = cudagraph_skips() - skips
     for row in rows:
         if row["method"] in times:
             row["ms_per_step"] = round(statistics.median(times[row["method"]]), 3)
@@ -270,8 +274,23 @@ def run_step(ns: argparse.Namespace) -> int:
             f"--dataset {ns.dataset}{_compile_flag(compile_mode)}`).")
     if compile_mode != "off":
         note += f" CE and ISDA compiled with torch.compile mode {compile_mode}; the reference runs eagerly."
+    note += _skips_note({r["method"]: r["cudagraph_skips"] for r in rows}, late_skips)
     _write(ns, f"step_{ns.arch}_{ns.dataset}{_compile_suffix(compile_mode)}", dtype, rows, "\n".join(lines), note)
     return 0
+
+
+def _skips_note(by_setting: dict[str, int | str], late: int = 0) -> str:
+    """A warning for the table when compiled graphs ran without the CUDA graphs they were meant to
+    replay as (``cudagraph_skips`` per setting; "" where none were asked for)."""
+    declined = [f"{name}: {k} graph{'s' if k > 1 else ''}" for name, k in by_setting.items()
+                if isinstance(k, int) and k > 0]
+    if late > 0:
+        declined.append(f"{late} more during the timed steps")
+    if not declined:
+        return ""
+    return (" **CUDA graphs were declined** (" + "; ".join(declined) + "): those graphs ran without them, so "
+            "these are not CUDA-graph times (`TORCH_LOGS=cudagraphs` prints the reasons; on a CPU there are "
+            "no CUDA graphs).")
 
 
 def _mb(row: dict) -> str:
@@ -418,9 +437,11 @@ def run_epoch(ns: argparse.Namespace) -> int:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             train_step(xb, yb)
 
+        skips = cudagraph_skips()
         ips = _images_per_s(batches, batch, steps, device, consume)
         rows.append({"setting": label, "arch": ns.arch, "batch": batch, "images_per_s": round(ips),
-                     "epoch_s_50k": round(50_000 / ips, 2)})
+                     "epoch_s_50k": round(50_000 / ips, 2),
+                     "cudagraph_skips": cudagraph_skips() - skips if mode in CUDA_GRAPH_MODES else ""})
         model = crit = opt = None
     lines = ["| setting | images/s | s per 50k-image epoch | speed-up |", "|---|---|---|---|"]
     lines += [f"| {r['setting']} | {r['images_per_s']:,} | {r['epoch_s_50k']} | "
@@ -428,6 +449,7 @@ def run_epoch(ns: argparse.Namespace) -> int:
     note = (f"# Training throughput with input: {ns.arch}, {ns.dataset}-shaped, batch {batch}\n\n"
             f"{_device_label(device)}, torch {torch.__version__}; {steps} steps each after 3 warm-up steps "
             f"(`isda-bench perf epoch --arch {ns.arch}{_compile_flag(compile_mode)}`).")
+    note += _skips_note({r["setting"]: r["cudagraph_skips"] for r in rows})
     _write(ns, f"epoch_{ns.arch}{_compile_suffix(compile_mode)}", "mixed", rows, "\n".join(lines), note)
     return 0
 

@@ -39,6 +39,7 @@ from bench.fastpath import (
     CUDA_GRAPH_MODES,
     compiled,
     cuda_settings,
+    cudagraph_skips,
     deterministic_if_compiled_on_cpu,
     drop_batchnorm_counters,
     lambda_input,
@@ -237,6 +238,7 @@ class Run:
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         wrong = torch.zeros((), device=self.device, dtype=torch.int64)
         sizes = self.train.batch_sizes(self.world)  # global batch sizes, known on every rank
+        skips = cudagraph_skips()
         for b, (x, y) in zip(sizes, self.train.epoch(g, self.rank, self.world), strict=True):
             if self.cudagraphs:
                 torch.compiler.cudagraph_mark_step_begin()  # the last step's outputs are no longer read
@@ -256,6 +258,10 @@ class Run:
             wrong += (logits.detach().argmax(1) != y).sum()
             if bar is not None:
                 bar.update(1)
+        if self.cudagraphs and self.main and cudagraph_skips() > skips:  # graphs are compiled in a run's first steps
+            print(f"warning: torch.compile declined CUDA graphs for {cudagraph_skips() - skips} graph(s) of this "
+                  f"run (compile={self.cfg.compile}): they run at eager launch cost (TORCH_LOGS=cudagraphs says why)",
+                  file=sys.stderr)
         n = sum(sizes)
         if self.world > 1:
             return self._global_means(loss_sum, wrong, n)

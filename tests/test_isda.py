@@ -465,7 +465,7 @@ def test_cuda_compiled_step_replays_as_a_cuda_graph_and_matches_eager(compile_mo
     rounding (the same two steps from the same state)."""
     import copy
 
-    from bench.fastpath import compiled, static_addresses
+    from bench.fastpath import compiled, cudagraph_skips, static_addresses
 
     dev = torch.device("cuda")
     torch.manual_seed(0)
@@ -497,7 +497,10 @@ def test_cuda_compiled_step_replays_as_a_cuda_graph_and_matches_eager(compile_mo
         opt.step()
         return loss.detach().clone()
 
+    skips = cudagraph_skips()
     losses = [step(step_fn, opt) for _ in range(3)]  # compile, record, first replay
+    # A declined graph would run eagerly and pass everything below: it must not happen.
+    assert cudagraph_skips() == skips, "torch declined CUDA graphs (TORCH_LOGS=cudagraphs says why)"
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:

@@ -138,18 +138,25 @@ def test_cuda_step_memory_is_each_methods_own_whatever_ran_before(tmp_path):
     assert float(after["peak_mb"]) == pytest.approx(float(alone["peak_mb"]), rel=0.02)
 
 
-def test_step_benchmark_compiles_ours_and_keeps_the_reference_eager(tmp_path):
+def test_step_benchmark_compiles_ours_keeps_the_reference_eager_and_reports_declined_cuda_graphs(tmp_path):
+    """reduce-overhead on the CPU compiles with Inductor, whose CUDA graphs a CPU cannot have: the
+    benchmark must say that those times are not CUDA-graph times, and count the declined graphs."""
     import csv
 
     from bench.perf import main
 
     assert main(["step", "--arch", "resnet32", "--dataset", "digits", "--batch", "16", "--steps", "1", "--blocks",
-                 "1", "--warmup", "1", "--methods", "isda,reference", "--compile", "default", "--device", "cpu",
-                 "--out", str(tmp_path)]) == 0
-    path = next(tmp_path.glob("perf_step_resnet32_digits_compile-default_cpu_*.csv"))
+                 "1", "--warmup", "1", "--methods", "isda,reference", "--compile", "reduce-overhead", "--device",
+                 "cpu", "--out", str(tmp_path)]) == 0
+    path = next(tmp_path.glob("perf_step_resnet32_digits_compile-reduce-overhead_cpu_*.csv"))
     with open(path) as fh:
-        got = {r["method"]: (r["compile"], r["status"]) for r in csv.DictReader(fh)}
-    assert got == {"isda": ("default", "ok"), "reference": ("off", "ok")}
+        got = {r["method"]: r for r in csv.DictReader(fh)}
+    assert {m: (r["compile"], r["status"]) for m, r in got.items()} == {"isda": ("reduce-overhead", "ok"),
+                                                                         "reference": ("off", "ok")}
+    assert int(got["isda"]["cudagraph_skips"]) >= 1 and got["reference"]["cudagraph_skips"] == ""
+    note = path.with_suffix(".md").read_text()
+    assert f"**CUDA graphs were declined** (isda: {got['isda']['cudagraph_skips']} graph" in note
+    assert "reference:" not in note.split("declined", 1)[1].split(")", 1)[0]
 
 
 @pytest.mark.parametrize("argv, key", [
