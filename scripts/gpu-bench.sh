@@ -17,6 +17,9 @@ mkdir -p "$out"
 cd "$(dirname "$0")/.."
 if command -v isda-bench >/dev/null 2>&1; then ib=(isda-bench); else ib=(python3 -m bench.cli); export PYTHONPATH=$PWD; fi
 export PYTHONUNBUFFERED=1
+# A graph that torch declines to replay as a CUDA graph is counted in the tables (cudagraph_skips);
+# this puts the reason in the log too, so that no second device session is needed to find it.
+export TORCH_LOGS=${TORCH_LOGS:-cudagraphs}
 step() { echo "== $*"; local t0=$SECONDS; "$@"; echo "== rc=$? in $((SECONDS - t0)) s"; }
 {
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
