@@ -119,6 +119,8 @@ def static_addresses(*modules: nn.Module | None) -> None:
     WRN-28-10 on CIFAR-100) or making the graph refuse the in-place update. Inductor's CUDA graphs
     (reduce-overhead, max-autotune) honour the mark; the ``cudagraphs`` backend does not (it treats
     only AOTAutograd's own fixed arguments as static) and copies them, which costs memory traffic.
+    Torch 2.14 already treats the tensors of the modules it inlines as static (tests/test_fastpath.py
+    checks the step's graph either way); the mark keeps that true whatever that default becomes.
     """
     for module in modules:
         if module is not None:

@@ -122,3 +122,60 @@ def test_each_networks_isda_forward_is_one_graph(arch):
     torch._dynamo.reset()
     found = torch._dynamo.explain(forward)(torch.randn(2, 3, size, size), torch.tensor([3, 7]), torch.tensor(0.5))
     assert (found.graph_count, found.graph_break_count) == (1, 0), found.break_reasons
+
+
+_TORCH_COMPILE = torch.compile
+
+
+@pytest.fixture
+def inductor_probe(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, set[int], set[int]]]:
+    """While active, torch.compile (whatever mode it is given) compiles with Inductor and records,
+    for each graph: (backward?, inputs the graph writes to, inputs it may keep in place)."""
+    from torch._dynamo.backends.cudagraphs import find_input_mutations
+    from torch._inductor.compile_fx import compile_fx, compile_fx_inner
+
+    graphs: list[tuple[bool, set[int], set[int]]] = []
+
+    def inner(gm, example_inputs, **kwargs):
+        graphs.append((bool(kwargs.get("is_backward")), set(find_input_mutations(gm.graph)),
+                       set(kwargs.get("static_input_idxs") or ())))
+        return compile_fx_inner(gm, example_inputs, **kwargs)
+
+    def probing_compile(fn, mode=None, dynamic=None, backend=None):
+        return _TORCH_COMPILE(fn, dynamic=dynamic, backend=lambda gm, ex: compile_fx(gm, ex, inner_compile=inner))
+
+    monkeypatch.setattr(torch, "compile", probing_compile)
+    # A graph found in Inductor's caches is not compiled again, and would pass by unseen.
+    monkeypatch.setattr(torch._inductor.config, "fx_graph_cache", False)
+    monkeypatch.setattr(torch._functorch.config, "enable_autograd_cache", False)
+    torch._dynamo.reset()
+    yield graphs
+    torch._dynamo.reset()
+
+
+def test_a_cuda_graph_step_writes_only_to_inputs_it_may_keep_in_place(inductor_probe):
+    """Inductor replays a graph as a CUDA graph only if every input the graph writes to keeps its
+    address (a "static" input); otherwise it silently runs it without. perf step's ISDA training
+    step under `--compile reduce-overhead` writes to each BatchNorm's running mean and variance and
+    to the ISDA mean, scatter and count: all must be static. The graph is the same on the CPU."""
+    from bench import perf_train
+
+    model, crit, opt = perf_train._model_and_loss("resnet32", "cifar10", "isda", torch.device("cpu"), False, "full")
+    step = perf_train._train_step(model, crit, "isda", opt, False, 0.5, "reduce-overhead")
+    step(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)))
+    assert [g[0] for g in inductor_probe] == [False, True], inductor_probe  # one forward, one backward
+    (_, written, static), (_, written_back, _) = inductor_probe
+    tracked = sum(1 for m in model.modules() if isinstance(m, nn.BatchNorm2d) and m.track_running_stats)
+    assert len(written) == 2 * tracked + 3  # running mean and var per BatchNorm; ISDA mean, scatter, count
+    assert written <= static
+    assert not written_back
+
+    # The probe does see a written input that may move: a tensor that no module owns.
+    def bump(x: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:
+        counter.add_(1)
+        return x * 2
+
+    inductor_probe.clear()
+    torch.compile(bump)(torch.ones(3), torch.zeros(()))
+    (_, written, static), = inductor_probe
+    assert len(written) == 1 and not written <= static
