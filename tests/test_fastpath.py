@@ -145,11 +145,11 @@ def inductor_probe(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, set[int]
         return _TORCH_COMPILE(fn, dynamic=dynamic, backend=lambda gm, ex: compile_fx(gm, ex, inner_compile=inner))
 
     monkeypatch.setattr(torch, "compile", probing_compile)
-    # A graph found in Inductor's caches is not compiled again, and would pass by unseen.
-    monkeypatch.setattr(torch._inductor.config, "fx_graph_cache", False)
-    monkeypatch.setattr(torch._functorch.config, "enable_autograd_cache", False)
     torch._dynamo.reset()
-    yield graphs
+    # A graph found in Inductor's caches is not compiled again, and would pass by unseen. (The
+    # configs' own patch(): monkeypatch's undo breaks the config modules for later compilations.)
+    with torch._inductor.config.patch(fx_graph_cache=False), torch._functorch.config.patch(enable_autograd_cache=False):
+        yield graphs
     torch._dynamo.reset()
 
 
