@@ -292,7 +292,6 @@ def _wait_for(what, cond, timeout: float, poll: float = 0.25):
         time.sleep(poll)
 
 
-
 def _partition(state: str) -> None:
     """Set the local cluster's partition UP or DOWN. DOWN keeps running jobs running and queues
     new and requeued ones without starting them, as a full cluster would."""
