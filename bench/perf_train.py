@@ -40,7 +40,14 @@ from bench.fastpath import (
     static_addresses,
 )
 from bench.fsutil import atomic_write_csv, atomic_write_text
-from bench.perf import _device_label, _parse_choice, _parse_int, _resolve_device
+from bench.perf import (
+    _cpu_peak_bytes,
+    _cuda_peak_bytes,
+    _device_label,
+    _parse_choice,
+    _parse_int,
+    _resolve_device,
+)
 
 SHAPES = {"digits": (10, 1, 8), "cifar10": (10, 3, 32), "cifar100": (100, 3, 32), "imagenet": (1000, 3, 224)}
 STEP_METHODS = ("ce", "isda", "reference")
@@ -81,8 +88,6 @@ def _state_bytes(model: torch.nn.Module, crit: torch.nn.Module | None, opt: torc
 def _step_peak_bytes(step: Callable[[], None], device: torch.device) -> int:
     """Peak bytes allocated during one step beyond what was allocated before it. Only this step's
     own allocations count, so the models of methods measured earlier in the process do not."""
-    from bench.perf import _cpu_peak_bytes, _cuda_peak_bytes
-
     return _cuda_peak_bytes(step, device) if device.type == "cuda" else _cpu_peak_bytes(step)
 
 

@@ -258,8 +258,9 @@ class Run:
             wrong += (logits.detach().argmax(1) != y).sum()
             if bar is not None:
                 bar.update(1)
-        if self.cudagraphs and self.main and cudagraph_skips() > skips:  # graphs are compiled in a run's first steps
-            print(f"warning: torch.compile declined CUDA graphs for {cudagraph_skips() - skips} graph(s) of this "
+        declined = cudagraph_skips() - skips  # graphs are compiled in a run's first steps
+        if self.cudagraphs and self.main and declined:
+            print(f"warning: torch.compile declined CUDA graphs for {declined} graph(s) of this "
                   f"run (compile={self.cfg.compile}): they run at eager launch cost (TORCH_LOGS=cudagraphs says why)",
                   file=sys.stderr)
         n = sum(sizes)
