@@ -13,8 +13,8 @@ The report never trains and never reads run directories itself; it takes the Dat
     report.write_report(runs, curves, Path("reports") / "smoke", formats=("md", "tex", "html"), paper=True)
 
 Output in ``out_dir``: ``report.md`` (always), ``report.tex`` and ``report.html`` on request, and
-``figures/*.png|pdf``. Tables: :mod:`bench.report_tables`; figures: :mod:`bench.report_figures`;
-the HTML page: :mod:`bench.report_html`.
+``figures/*.png|pdf``. Tables: :mod:`bench.report_tables` (rendered by :mod:`bench.report_render`);
+figures: :mod:`bench.report_figures`; the HTML page: :mod:`bench.report_html`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from bench.errors import ConfigError
 from bench.fsutil import atomic_write_text
 from bench.report_figures import Figure, build_figures
 from bench.report_html import render_page
-from bench.report_tables import Table, build_tables, tex_escape, to_latex, to_markdown
+from bench.report_render import tex_escape, to_latex, to_markdown
+from bench.report_tables import Table, build_tables
 from bench.results import STATUSES
 
 FORMATS: tuple[str, ...] = ("md", "tex", "html")
