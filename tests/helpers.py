@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import pickle
 from pathlib import Path
 
 import numpy as np
+
+# The columns of metrics.csv and result.json that two runs of one seeded experiment cannot share.
+TIMING = frozenset({"epoch_time_s", "wall_time_s", "images_per_s"})
+
+
+def metric_rows(run_dir: Path) -> list[dict[str, str]]:
+    """metrics.csv of a run, every column but the timing ones."""
+    with open(run_dir / "metrics.csv") as fh:
+        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(fh)]
+
+
+def result_json(run_dir: Path) -> dict:
+    """result.json of a run, every key but the timing ones."""
+    return {k: v for k, v in json.loads((run_dir / "result.json").read_text()).items() if k not in TIMING}
 
 
 def write_cifar(root: Path, classes: int = 10, per_batch: int = 20, seed: int = 0) -> Path:

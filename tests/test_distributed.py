@@ -6,7 +6,6 @@ ranks' batches put together, numpy's covariance, the single-process data order.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -27,10 +26,10 @@ from bench.distributed import batch_sizes, max_shard, shard
 from bench.errors import ConfigError
 from bench.isda import ClassCovariance, ISDALoss
 from bench.methods import parse_method
+from tests.helpers import TIMING, metric_rows, result_json
 
 REPO = Path(__file__).resolve().parents[1]
 WORLD = 2
-TIMING = {"epoch_time_s", "wall_time_s", "images_per_s", "device", "git_sha", "versions"}
 DIGITS = {"dataset": "digits", "arch": "resnet32", "method": "isda", "epochs": 3, "batch_size": 128,
           "seed": 5, "threads": 1, "device": "cpu", "world_size": WORLD}
 
@@ -257,15 +256,6 @@ def _train_worker(rank: int, specs: list[dict], dirs: list[str], out: str) -> No
     torch.save({"results": results, "writes": writes, "isda": isda,
                 "params": [[p.detach().clone() for p in r.model.parameters()] for r in runs]},
                Path(out) / f"rank{rank}.pt")
-
-
-def metric_rows(run_dir: Path) -> list[dict]:
-    with open(run_dir / "metrics.csv") as fh:
-        return [{k: v for k, v in r.items() if k not in TIMING} for r in csv.DictReader(fh)]
-
-
-def result_json(run_dir: Path) -> dict:
-    return {k: v for k, v in json.loads((run_dir / "result.json").read_text()).items() if k not in TIMING}
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ digits sweep on the real SLURM cluster with one preempted and one externally req
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from bench.slurm import (
     write_jobs,
 )
 from bench.sweep import load_sweep, parse_sweep
+from tests.helpers import metric_rows, result_json
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "bench.cli"]
@@ -256,7 +256,6 @@ def test_status_run_statuses_are_typed():
 
 # ---------------------------------------------------------------- the real cluster
 
-TIMING = {"epoch_time_s", "wall_time_s", "images_per_s"}  # timings cannot be identical between runs
 LONG_EPOCHS = 12
 SWEEP = f"""
 name: slurmit
@@ -298,15 +297,6 @@ def _partition(state: str) -> None:
     name = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True, timeout=30,
                           check=True).stdout.split()[0]
     subprocess.run(["scontrol", "update", f"PartitionName={name}", f"State={state}"], check=True, timeout=30)
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with open(path) as fh:
-        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(fh)]
-
-
-def _result(path: Path) -> dict:
-    return {k: v for k, v in json.loads(path.read_text()).items() if k not in TIMING}
 
 
 @pytest.mark.slurm
@@ -408,9 +398,9 @@ def test_sweep_on_slurm_survives_preemption_and_external_requeue(tmp_path):
         assert p.returncode == 0, p.stderr.read()[-2000:] if p.stderr else ""
     for cfg, run_dir in ((preempt, pre_dir), (requeue, req_dir)):
         ref = refs / cfg.run_id
-        assert _rows(run_dir / "metrics.csv") == _rows(ref / "metrics.csv")
-        assert len(_rows(run_dir / "metrics.csv")) == LONG_EPOCHS
-        assert _result(run_dir / "result.json") == _result(ref / "result.json")
+        assert metric_rows(run_dir) == metric_rows(ref)
+        assert len(metric_rows(run_dir)) == LONG_EPOCHS
+        assert result_json(run_dir) == result_json(ref)
 
     # status after: all completed; a relaunch submits nothing.
     after = _cli("status", str(sweep_file), "--results", str(root))
@@ -460,6 +450,6 @@ def test_a_two_process_run_on_slurm_survives_preemption_and_equals_the_same_run_
 
     by_hand = tmp_path / "by-hand"
     _wait(_launch({**cfg.to_dict(), "threads": 1}, by_hand, free_port()), timeout=180)
-    assert _rows(run_dir / "metrics.csv") == _rows(by_hand / "metrics.csv")
-    assert _result(run_dir / "result.json") == _result(by_hand / "result.json")
-    assert _result(run_dir / "result.json")["world_size"] == 2
+    assert metric_rows(run_dir) == metric_rows(by_hand)
+    assert result_json(run_dir) == result_json(by_hand)
+    assert result_json(run_dir)["world_size"] == 2

@@ -1,4 +1,3 @@
-import csv
 import json
 import os
 import signal
@@ -15,19 +14,10 @@ from bench.config import resolve
 from bench.isda import lambda_at
 from bench.recipes import lr_at
 from bench.train import run
+from tests.helpers import metric_rows, result_json
 
-TIMING = {"epoch_time_s", "wall_time_s", "images_per_s", "device", "git_sha", "versions"}
 SPEC = {"dataset": "digits", "arch": "resnet32", "method": "isda", "lambda0": 0.5, "epochs": 5,
         "batch_size": 128, "seed": 3, "threads": 1}
-
-
-def rows(run_dir: Path) -> list[dict]:
-    with open(run_dir / "metrics.csv") as fh:
-        return [{k: v for k, v in r.items() if k not in TIMING} for r in csv.DictReader(fh)]
-
-
-def result(run_dir: Path) -> dict:
-    return {k: v for k, v in json.loads((run_dir / "result.json").read_text()).items() if k not in TIMING}
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +34,17 @@ def test_run_directory_layout_and_result(reference):
     saved = yaml.safe_load((reference / "config.yaml").read_text())
     assert saved["run_id"] == cfg.run_id and resolve({k: v for k, v in saved.items() if k != "run_id"}) == cfg
     res = json.loads((reference / "result.json").read_text())
-    errors = [float(r["test_error"]) for r in rows(reference)]
+    errors = [float(r["test_error"]) for r in metric_rows(reference)]
     assert res["status"] == "completed" and res["epochs_done"] == 5
     assert res["final_test_error"] == errors[-1] and res["best_test_error"] == min(errors)
     assert res["last10_test_error"] == pytest.approx(sum(errors) / len(errors))  # < 10 epochs: all of them
     assert res["torch_version"] == torch.__version__ and res["git_sha"]
-    for r in rows(reference):
+    for r in metric_rows(reference):
         e = int(r["epoch"])
         assert float(r["lambda"]) == lambda_at(0.5, e, 5)
         assert float(r["lr"]) == lr_at(e, lr=cfg.lr, epochs=5, schedule="step", milestones=cfg.milestones,
                                        gamma=cfg.gamma, schedule_offset=1)
-    assert float(rows(reference)[-1]["test_error"]) < 30  # it learned something in 5 epochs
+    assert float(metric_rows(reference)[-1]["test_error"]) < 30  # it learned something in 5 epochs
     # Top-5 error (for the ImageNet table): never above top-1, and reported like it.
     assert 0 <= res["final_top5_test_error"] <= res["final_test_error"]
     assert 0 <= res["last10_top5_test_error"] <= res["last10_test_error"]
@@ -62,8 +52,8 @@ def test_run_directory_layout_and_result(reference):
 
 def test_repeat_is_bit_identical_on_cpu(reference, tmp_path):
     run(resolve(SPEC), tmp_path / "again", progress=False)
-    assert rows(tmp_path / "again") == rows(reference)
-    assert result(tmp_path / "again") == result(reference)
+    assert metric_rows(tmp_path / "again") == metric_rows(reference)
+    assert result_json(tmp_path / "again") == result_json(reference)
     a = torch.load(reference / "checkpoint.pt", weights_only=True)
     b = torch.load(tmp_path / "again" / "checkpoint.pt", weights_only=True)
     for key in a["model"]:
@@ -94,8 +84,8 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(reference, tmp_path):
     epoch = torch.load(out / "checkpoint.pt", weights_only=True)["epoch"]
     assert 2 <= epoch < 5
     run(resolve(SPEC), out, progress=False)
-    assert rows(out) == rows(reference)
-    assert result(out) == result(reference)
+    assert metric_rows(out) == metric_rows(reference)
+    assert result_json(out) == result_json(reference)
 
 
 def test_corrupt_checkpoint_is_reported_and_the_run_restarts(reference, tmp_path, capsys):
@@ -104,7 +94,7 @@ def test_corrupt_checkpoint_is_reported_and_the_run_restarts(reference, tmp_path
     (out / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
     run(resolve(SPEC), out, progress=False)
     assert "checkpoint" in capsys.readouterr().err and (out / "checkpoint.pt.corrupt").exists()
-    assert rows(out) == rows(reference)
+    assert metric_rows(out) == metric_rows(reference)
 
 
 def test_divergence_ends_the_run_with_its_epoch_and_reason(tmp_path):
@@ -114,7 +104,7 @@ def test_divergence_ends_the_run_with_its_epoch_and_reason(tmp_path):
     assert "non-finite" in res["reason"]
     assert res["final_test_error"] is None and res["last10_test_error"] is None
     # The diverged epoch is recorded; the checkpoint on disk is not overwritten by it.
-    assert len(rows(tmp_path / "div")) == 1 and not (tmp_path / "div" / "checkpoint.pt").exists()
+    assert len(metric_rows(tmp_path / "div")) == 1 and not (tmp_path / "div" / "checkpoint.pt").exists()
 
 
 def test_focal_and_augmented_methods_train(tmp_path):
@@ -171,10 +161,11 @@ def test_compiled_run_repeats_bit_identically_and_tracks_the_eager_run(tmp_path)
     first = run(cfg, tmp_path / "a", progress=False)
     again = run(cfg, tmp_path / "b", progress=False)
     assert first["status"] == again["status"] == "completed"
-    assert rows(tmp_path / "a") == rows(tmp_path / "b") and result(tmp_path / "a") == result(tmp_path / "b")
+    assert metric_rows(tmp_path / "a") == metric_rows(tmp_path / "b")
+    assert result_json(tmp_path / "a") == result_json(tmp_path / "b")
     assert yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())["compile"] == "default"
     # Other kernels, other rounding, amplified by training: near the eager run, not equal to it.
-    for a, e in zip(rows(tmp_path / "a"), rows(tmp_path / "eager"), strict=True):
+    for a, e in zip(metric_rows(tmp_path / "a"), metric_rows(tmp_path / "eager"), strict=True):
         assert float(a["train_loss"]) == pytest.approx(float(e["train_loss"]), rel=0.05)
     assert abs(first["final_test_error"] - eager["final_test_error"]) < 15.0
 
