@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 import yaml
 
 from bench.errors import ConfigError
+from bench.fsutil import atomic_write_text, make_dir
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 
@@ -31,7 +32,11 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError("--set", item, "KEY=VALUE with a run field as KEY")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError("--set", item, "KEY=VALUE with VALUE a YAML scalar or list, e.g. lr=0.1 "
+                              "or milestones=[150,225]") from exc
     return out
 
 
@@ -103,7 +108,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_launch(args: argparse.Namespace, sweep=None) -> int:
-    from bench.fsutil import atomic_write_text
     from bench.launch import DONE_STATES, check_fits, launch_debug, launch_local, plan_todo, reset_failed, run_state
 
     sweep = sweep or _load(args)
@@ -128,6 +132,8 @@ def cmd_launch(args: argparse.Namespace, sweep=None) -> int:
     if args.wandb:  # a scheduling field: run ids stay the same
         todo = [replace(cfg, tracking=args.wandb) for cfg in todo]
     check_fits(cluster, todo)
+    if todo:  # an unusable --results ends here, before anything is submitted
+        make_dir(root / sweep.name, "--results")
     finished = sum(s in DONE_STATES and not (args.retry_failed and s == "failed") for s in states)
     busy = len(sweep.runs) - finished - len(todo)
     busy_text = f", {busy} being trained by a live process" if busy else ""
@@ -208,6 +214,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     runs = collect(sweep_dir, planned)
     curves = load_curves(sweep_dir, list(runs["run_id"]))
     out_dir = Path(args.reports or "reports") / sweep.name
+    make_dir(sweep_dir, "--results")
+    make_dir(out_dir, "--reports")
     written = write_runs(runs, sweep_dir)
     written += write_report(runs, curves, out_dir, formats=formats, paper=args.paper,
                             title=f"isda-bench report: {sweep.name}")

@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader never sees a half-written file that matters."""
+"""Atomic file writes: a reader never sees a half-written file that matters; output folders that
+cannot be made are the user's to fix, so they end as a ConfigError rather than a traceback."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
+
+from bench.errors import ConfigError
 
 
 def atomic_write(path: Path | str, write: Callable[[IO[bytes]], None]) -> Path:
@@ -27,6 +30,18 @@ def atomic_write(path: Path | str, write: Callable[[IO[bytes]], None]) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def make_dir(path: Path | str, key: str) -> Path:
+    """``path`` and its parents as folders; one that cannot be made names ``key``, the option it came from."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(key, str(path), f"a folder that can be created ({exc.strerror})") from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(key, str(path), "a folder you can write to")
     return path
 
 

@@ -23,13 +23,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.config import RunConfig
 from bench.errors import ConfigError
 from bench.fsutil import atomic_write_json
 from bench.launch import DONE_STATES, TrainJob, epochs_done, now_iso, read_job_file, run_state
-from bench.sweep import Sweep
+from bench.sweep import Sweep, read_yaml
 
 REPO_PROFILES = Path(__file__).resolve().parents[1] / "slurm" / "profiles"
 JOBS_FILE = ".jobs.json"
@@ -183,11 +181,7 @@ def load_profile(ref: str | Path | Profile | None, sweep_path: Path | None = Non
     if ref is None:
         return Profile()
     path = find_profile(str(ref), sweep_path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError("profile", str(path), f"well-formed YAML ({exc})") from exc
-    return parse_profile(data, name=path.stem, source=str(path))
+    return parse_profile(read_yaml(path, "profile"), name=path.stem, source=str(path))
 
 
 # ---------------------------------------------------------------- job records

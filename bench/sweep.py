@@ -147,15 +147,21 @@ def _resources(value: Any) -> dict[str, int]:
     return dict(resources)
 
 
+def read_yaml(path: Path, key: str) -> Any:
+    """A YAML file the user wrote; what cannot be read or parsed is a ConfigError under ``key``."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))  # safe: YAML tags cannot construct objects
+    except UnicodeDecodeError as exc:
+        raise ConfigError(key, str(path), "a UTF-8 text file (this one holds other bytes)") from exc
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(key, str(path), f"well-formed YAML (parse error{at}: "
+                          f"{getattr(exc, 'problem', exc)})") from exc
+
+
 def load_sweep(path: Path | str) -> Sweep:
     path = Path(path)
     if not path.is_file():
         raise ConfigError("sweep", str(path), "a path to an existing YAML file")
-    try:
-        data = yaml.safe_load(path.read_text())  # safe: YAML tags cannot construct objects
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}" if where is not None else ""
-        raise ConfigError("sweep", str(path), f"well-formed YAML (parse error{at}: "
-                          f"{getattr(exc, 'problem', exc)})") from exc
-    return parse_sweep(data, path.stem, path)
+    return parse_sweep(read_yaml(path, "sweep"), path.stem, path)

@@ -47,7 +47,7 @@ from bench.fastpath import (
     static_addresses,
     with_batchnorm_counters,
 )
-from bench.fsutil import atomic_write, atomic_write_json, atomic_write_text
+from bench.fsutil import atomic_write, atomic_write_json, atomic_write_text, make_dir
 from bench.isda import ISDALoss, lambda_at
 from bench.losses import focal_loss
 from bench.methods import parse_method
@@ -413,7 +413,7 @@ def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, tracker: Any, r
     done = run_dir / "result.json"
     r = Run(cfg, run_dir)  # loads data and builds the model: bad input fails here, before any file
     if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        make_dir(run_dir, "out")
         atomic_write_text(run_dir / "config.yaml",
                           yaml.safe_dump({"run_id": cfg.run_id, **cfg.to_dict()}, sort_keys=False))
     _resume(r, run_dir / "checkpoint.pt", cfg.run_id)

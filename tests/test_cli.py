@@ -37,10 +37,19 @@ def scratch(tmp_path, monkeypatch):
     (["launch", "bad.yaml"], "name"),
     (["launch", "tiny.yaml", "--cluster", "moon"], "--cluster: 'moon'"),
     (["report", "tiny.yaml", "--format", "docx"], "format: 'docx'"),
+    (["train", "--set", "lr=[0.1"], "--set: 'lr=[0.1'"),
+    (["plan", "binary.yaml"], "UTF-8"),
+    (["launch", "tiny.yaml", "--cluster", "slurm", "--profile", "broken.yaml"], "parse error at line 2"),
+    (["launch", "tiny.yaml", "--cluster", "slurm", "--profile", "binary.yaml"], "profile: 'binary.yaml'"),
+    (["train", "--epochs", "1", "--out", "/proc/isda-bench-cannot-be-here"], "out: '/proc/isda-bench-cannot"),
+    (["launch", "tiny.yaml", "--cluster", "debug", "--results", "/proc/isda-bench"], "--results: '/proc/isda-bench"),
+    (["report", "tiny.yaml", "--reports", "/proc/isda-bench"], "--reports: '/proc/isda-bench/tiny'"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(scratch, capsys, argv, needle):
     (scratch / "bad.yaml").write_text("name: ../outside\ngrid: {method: [ce]}\n")
     (scratch / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    (scratch / "broken.yaml").write_text("partition: [gpu\n")
+    (scratch / "binary.yaml").write_bytes(bytes(range(128, 256)))
     before = files_under(scratch)
     try:
         code = main(argv)
