@@ -7,19 +7,14 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
 
-from bench.errors import ConfigError
+from bench.errors import ConfigError, OneLineParser
 from bench.fsutil import atomic_write_text, make_dir
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, not usage + message
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _results_root(args: argparse.Namespace) -> Path:
@@ -246,8 +241,8 @@ def cmd_perf(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="isda-bench", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = OneLineParser(prog="isda-bench", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     t = sub.add_parser("train", help="train one run into a run directory")
     for flag, kind in _TRAIN_FLAGS.items():
@@ -294,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--reports", help="reports root (default: reports)")
     rp.add_argument("--wandb", choices=WANDB_MODES, help="also log the tables and figures as one W&B `report` run")
     wb = sub.add_parser("wandb", help="W&B utilities: `wandb sync SWEEP` uploads a sweep's offline runs")
-    wsub = wb.add_subparsers(dest="wandb_command", required=True, parser_class=_Parser)
+    wsub = wb.add_subparsers(dest="wandb_command", required=True, parser_class=OneLineParser)
     ws = wsub.add_parser("sync", help="upload a sweep's offline W&B runs (wraps `wandb sync`)")
     ws.add_argument("sweep", help="sweep YAML file")
     ws.add_argument("--results", help="results root (default: results, or $ISDA_BENCH_RESULTS)")

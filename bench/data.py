@@ -132,10 +132,14 @@ def _imagenet(root: str | None, size: int = 224) -> tuple[Any, Any, DatasetInfo]
     path = data_root(root)
     if not (path / "train").is_dir() or not (path / "val").is_dir():
         raise ConfigError("data_root", str(path), "a folder with train/ and val/, one sub-folder per class")
-    train = ImageFolder(str(path / "train"), transform=T.Compose([
-        T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.PILToTensor()]))
-    val = ImageFolder(str(path / "val"), transform=T.Compose([
-        T.Resize(size * 256 // 224), T.CenterCrop(size), T.PILToTensor()]))
+    try:
+        train = ImageFolder(str(path / "train"), transform=T.Compose([
+            T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.PILToTensor()]))
+        val = ImageFolder(str(path / "val"), transform=T.Compose([
+            T.Resize(size * 256 // 224), T.CenterCrop(size), T.PILToTensor()]))
+    except FileNotFoundError as exc:  # no class folder, or a class folder without images
+        raise ConfigError("data_root", str(path), f"train/ and val/ with images in every class folder ({exc})") \
+            from exc
     if train.classes != val.classes:
         raise ConfigError("data_root", str(path), "train/ and val/ with the same class folders")
     info = DatasetInfo("imagenet", len(train.classes), 3, size, IMAGENET_MEAN, IMAGENET_STD, pad=0, flip=True,

@@ -1,9 +1,11 @@
-"""The one error type that the command line turns into a single line and exit status 2."""
+"""Bad input as one line and exit status 2: the error type the command line reports, and an
+argument parser that reports its own errors the same way."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 
 class ConfigError(ValueError):
@@ -14,3 +16,10 @@ class ConfigError(ValueError):
             allowed = "one of: " + ", ".join(str(a) for a in allowed)
         self.key, self.value, self.allowed = key, value, allowed
         super().__init__(f"{key}: {value!r} is not allowed; {allowed}")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (no usage block); sub-parsers inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import ConfigError
+from bench.errors import ConfigError, OneLineParser
 from bench.fsutil import atomic_write_csv, atomic_write_text
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -539,8 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     SUBCOMMANDS.update(TRAINING)
     SUBCOMMANDS.update(ACCURACY)
-    parser = argparse.ArgumentParser(prog="isda-bench perf", description="Benchmarks: ISDA alone (isda, "
-                                     "isda-ops), training steps, input pipeline, epochs, accuracy.")
+    parser = OneLineParser(prog="isda-bench perf", description="Benchmarks: ISDA alone (isda, "
+                           "isda-ops), training steps, input pipeline, epochs, accuracy.")
     sub = parser.add_subparsers(dest="subcommand", required=True)
     for name, (add_args, _) in SUBCOMMANDS.items():
         add_args(sub.add_parser(name))

@@ -44,12 +44,16 @@ def scratch(tmp_path, monkeypatch):
     (["train", "--epochs", "1", "--out", "/proc/isda-bench-cannot-be-here"], "out: '/proc/isda-bench-cannot"),
     (["launch", "tiny.yaml", "--cluster", "debug", "--results", "/proc/isda-bench"], "--results: '/proc/isda-bench"),
     (["report", "tiny.yaml", "--reports", "/proc/isda-bench"], "--reports: '/proc/isda-bench/tiny'"),
+    (["train", "--dataset", "imagenet", "--arch", "resnet50", "--data-root", "empty"], "images in every class"),
+    (["perf", "isda", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(scratch, capsys, argv, needle):
     (scratch / "bad.yaml").write_text("name: ../outside\ngrid: {method: [ce]}\n")
     (scratch / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     (scratch / "broken.yaml").write_text("partition: [gpu\n")
     (scratch / "binary.yaml").write_bytes(bytes(range(128, 256)))
+    for split in ("train", "val"):  # an ImageFolder root whose class folder holds no image
+        (scratch / "empty" / split / "cat").mkdir(parents=True)
     before = files_under(scratch)
     try:
         code = main(argv)
