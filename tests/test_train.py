@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import torch
 import yaml
 
 from bench.config import resolve
+from bench.errors import ConfigError
 from bench.isda import lambda_at
 from bench.recipes import lr_at
 from bench.train import run
@@ -95,6 +97,22 @@ def test_corrupt_checkpoint_is_reported_and_the_run_restarts(reference, tmp_path
     run(resolve(SPEC), out, progress=False)
     assert "checkpoint" in capsys.readouterr().err and (out / "checkpoint.pt.corrupt").exists()
     assert metric_rows(out) == metric_rows(reference)
+
+
+@pytest.mark.parametrize("finished", [True, False])
+def test_a_folder_of_another_experiment_is_refused_and_left_as_it_was(reference, tmp_path, finished):
+    """Reusing --out for other settings must neither report the old run's result as the new one's
+    nor resume from it and overwrite it."""
+    out = tmp_path / "other"
+    shutil.copytree(reference, out)
+    if not finished:
+        (out / "result.json").unlink()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    other = resolve({**SPEC, "lambda0": 0.25})
+    with pytest.raises(ConfigError) as exc:
+        run(other, out, progress=False)
+    assert exc.value.key == "out" and resolve(SPEC).run_id in str(exc.value)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_divergence_ends_the_run_with_its_epoch_and_reason(tmp_path):
