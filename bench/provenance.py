@@ -24,10 +24,26 @@ def git_sha() -> str:
     return f"{sha}-dirty" if dirty else sha
 
 
+@lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The processor's name as the kernel reports it (Linux), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_name(device: torch.device) -> str:
+    """The device, and on a CPU the instruction set torch's kernels were chosen for: two CPUs with
+    different ones (AVX2, AVX512) round differently, so their seeded runs differ."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return (f"cpu ({cpu_model()}, {torch.backends.cpu.get_cpu_capability()}, "
+            f"{torch.get_num_threads()} threads)")
 
 
 def versions() -> dict[str, str]:

@@ -41,6 +41,8 @@ def test_run_directory_layout_and_result(reference):
     assert res["final_test_error"] == errors[-1] and res["best_test_error"] == min(errors)
     assert res["last10_test_error"] == pytest.approx(sum(errors) / len(errors))  # < 10 epochs: all of them
     assert res["torch_version"] == torch.__version__ and res["git_sha"]
+    # Which kernels a CPU run used (AVX2, AVX512…) decides its rounding: it is recorded.
+    assert f"{torch.backends.cpu.get_cpu_capability()}, 1 threads)" in res["device"]
     for r in metric_rows(reference):
         e = int(r["epoch"])
         assert float(r["lambda"]) == lambda_at(0.5, e, 5)
