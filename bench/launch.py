@@ -5,8 +5,8 @@ trains it with ``bench.train.run`` and, being Checkpointable, resumes from the r
 checkpoint on disk whenever it is restarted (after preemption, a time limit, ``scontrol requeue``
 or a plain relaunch). SLURM submission and job-state tracking live in ``bench.slurm``.
 
-Files a job adds to its run directory (besides train.py's):
-    .lock       flock()ed while a process trains the run: duplicates of a run cannot both train
+Files a job adds to its run directory (besides train.py's, .lock included: a job takes the lock
+before it decides to train, so that of two duplicates of a run one trains and the other returns):
     job.json    who runs it: cluster, job and array ids, host, pid, start time, attempt count,
                 and the last preemption/timeout signal (so status can tell "preempted" apart)
     logs/       stdout/stderr (local), or links to SLURM's log files (slurm)
@@ -14,8 +14,6 @@ Files a job adds to its run directory (besides train.py's):
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import os
 import socket
@@ -32,10 +30,10 @@ from tqdm import tqdm
 from bench.config import RunConfig, resolve
 from bench.errors import ConfigError
 from bench.fsutil import atomic_write_json
+from bench.runlock import RunLock, lock_held
 from bench.sweep import Sweep
 
 DONE_STATES = ("completed", "diverged", "failed")
-LOCK_FILE = ".lock"
 JOB_FILE = "job.json"
 # How long a starting job waits for a run lock before calling itself a duplicate. Longer than a
 # `status` probe (microseconds) and than the overlap of a killed attempt with its successor.
@@ -45,54 +43,6 @@ _HISTORY = 20  # starts kept in job.json
 
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-class RunLock:
-    """An exclusive flock on run_dir/.lock; the kernel drops it when the holder dies (even SIGKILL)."""
-
-    def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / LOCK_FILE
-        self.fd: int | None = None
-
-    def acquire(self, wait_s: float = 0.0) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self.fd = fd
-                return True
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    os.close(fd)
-                    raise
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                return False
-            time.sleep(0.5)
-
-    def release(self) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
-
-
-def lock_held(run_dir: Path) -> bool:
-    """True while some process trains this run. Creates nothing; the probe is a few microseconds."""
-    try:
-        fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
 
 
 def read_job_file(run_dir: Path) -> dict[str, Any]:
@@ -198,7 +148,7 @@ class TrainJob(submitit.helpers.Checkpointable):
                 if os.environ.get("SUBMITIT_EXECUTOR") == "slurm":
                     _link_slurm_logs(run_dir)
             # Resumes from run_dir/checkpoint.pt when there is one: never from submission-time state.
-            return run(cfg, run_dir, progress=False)
+            return run(cfg, run_dir, progress=False, locked=True)  # rank 0 holds it: _claim
         finally:
             if lock is not None:
                 lock.release()

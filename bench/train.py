@@ -1,8 +1,9 @@
 """One training run: ``run(cfg, run_dir)`` trains, checkpoints every epoch, resumes, and reports.
 
 The run directory (DESIGN.md) holds config.yaml, metrics.csv, checkpoint.pt and, written last,
-result.json. On CPU a seeded run is bit-identical when repeated and after a kill and resume:
-every epoch reseeds torch from (seed, epoch), and the checkpoint restores the rest.
+result.json, and .lock, which the training process holds (bench.runlock). On CPU a seeded run is
+bit-identical when repeated and after a kill and resume: every epoch reseeds torch from (seed, epoch), and
+the checkpoint restores the rest.
 
 Multi-process (DDP) runs: every process calls ``run`` inside an initialised process group
 (bench.distributed.init_from_env). ``cfg.batch_size`` is the global batch, split across ranks;
@@ -55,6 +56,7 @@ from bench.methods import parse_method
 from bench.models import create_model
 from bench.provenance import device_name, git_sha, versions
 from bench.recipes import lr_at
+from bench.runlock import LOCK_FILE, RunLock
 
 METRIC_COLUMNS = ("epoch", "lr", "lambda", "train_loss", "train_error", "test_loss", "test_error", "epoch_time_s")
 
@@ -398,11 +400,14 @@ def summarise(cfg: RunConfig, run: Run, status: str, **extra: Any) -> dict[str, 
     return result
 
 
-def run(cfg: RunConfig, run_dir: Path | str, *, progress: bool | None = None, tracker: Any = None) -> dict[str, Any]:
+def run(cfg: RunConfig, run_dir: Path | str, *, progress: bool | None = None, tracker: Any = None,
+        locked: bool = False) -> dict[str, Any]:
     """Train ``cfg`` into ``run_dir``, resuming from its checkpoint; returns result.json's content.
 
     A run whose result.json exists is not trained again. ``progress=None`` shows bars only on a terminal.
     In a process group every rank calls this with the same arguments; rank 0 alone writes and tracks.
+    Rank 0 holds run_dir's lock while it trains (``locked``: its caller holds it already), so a second
+    process started on the same folder is refused instead of writing into it too.
     """
     run_dir = Path(run_dir)
     rank, world = distributed.rank_and_world()
@@ -420,15 +425,31 @@ def run(cfg: RunConfig, run_dir: Path | str, *, progress: bool | None = None, tr
     if finished is not None:
         return finished  # type: ignore[return-value]
     with deterministic_if_compiled_on_cpu(cfg.compile, pick_device(cfg.device)):
-        return _train(cfg, run_dir, progress, tracker, rank)
+        return _train(cfg, run_dir, progress, tracker, rank, locked)
 
 
-def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, tracker: Any, rank: int) -> dict[str, Any]:
+def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, tracker: Any, rank: int,
+           locked: bool) -> dict[str, Any]:
+    r = Run(cfg, run_dir)  # loads data and builds the model: bad input fails here, before any file
+    lock = RunLock(run_dir) if rank == 0 and not locked else None
+    if rank == 0:
+        make_dir(run_dir, "out")
+    busy = lock is not None and not lock.acquire()
+    if distributed.broadcast_object(busy):  # every rank stops, not rank 0 alone
+        raise ConfigError("out", str(run_dir), f"a run folder no other process is training (one holds its "
+                          f"{LOCK_FILE}: wait for it, or stop it)")
+    try:
+        return _train_locked(cfg, r, run_dir, progress, tracker, rank)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_locked(cfg: RunConfig, r: Run, run_dir: Path, progress: bool | None, tracker: Any,
+                  rank: int) -> dict[str, Any]:
     main = rank == 0
     done = run_dir / "result.json"
-    r = Run(cfg, run_dir)  # loads data and builds the model: bad input fails here, before any file
     if main:
-        make_dir(run_dir, "out")
         atomic_write_text(run_dir / "config.yaml",
                           yaml.safe_dump({"run_id": cfg.run_id, **cfg.to_dict()}, sort_keys=False))
     _resume(r, run_dir / "checkpoint.pt", cfg.run_id)

@@ -271,8 +271,8 @@ def test_ddp_run_rank0_writes_the_run_directory_and_rank1_nothing(ddp_runs):
     _, ranks, dirs = ddp_runs
     assert ranks[1]["writes"] == []
     for run_dir in dirs:
-        assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "config.yaml", "metrics.csv",
-                                                              "result.json"]
+        assert sorted(p.name for p in run_dir.iterdir()) == [".lock", "checkpoint.pt", "config.yaml",
+                                                              "metrics.csv", "result.json"]
     res = result_json(dirs[0])
     assert res["status"] == "completed" and res["world_size"] == 2 and res["isda_sync"] == "global"
     assert res["epochs_done"] == 3 and len(metric_rows(dirs[0])) == 3

@@ -18,9 +18,7 @@ from bench.cli import main
 from bench.config import resolve
 from bench.errors import ConfigError
 from bench.launch import (
-    RunLock,
     TrainJob,
-    lock_held,
     plan_todo,
     read_job_file,
     record_signal,
@@ -29,6 +27,7 @@ from bench.launch import (
     run_state,
     visible_gpus,
 )
+from bench.runlock import RunLock, lock_held
 from bench.sweep import parse_sweep
 
 FAST = {"dataset": "digits", "arch": "resnet32", "method": "ce", "epochs": 1}
@@ -53,7 +52,7 @@ def test_lock_is_exclusive_and_probe_creates_nothing(tmp_path):
 def test_lock_held_by_another_process_is_seen(tmp_path):
     code = textwrap.dedent(f"""
         import sys, time
-        from bench.launch import RunLock
+        from bench.runlock import RunLock
         assert RunLock({str(tmp_path)!r}).acquire()
         print("locked", flush=True)
         time.sleep(30)

@@ -14,7 +14,8 @@ import pytest
 
 from bench import slurm
 from bench.errors import ConfigError
-from bench.launch import RunLock, record_signal, record_start
+from bench.launch import record_signal, record_start
+from bench.runlock import RunLock
 from bench.slurm import (
     PROFILE_KEYS,
     Profile,

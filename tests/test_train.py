@@ -15,6 +15,7 @@ from bench.config import resolve
 from bench.errors import ConfigError
 from bench.isda import lambda_at
 from bench.recipes import lr_at
+from bench.runlock import RunLock
 from bench.train import run
 from tests.helpers import metric_rows, result_json
 
@@ -31,8 +32,8 @@ def reference(tmp_path_factory) -> Path:
 
 def test_run_directory_layout_and_result(reference):
     cfg = resolve(SPEC)
-    assert sorted(p.name for p in reference.iterdir()) == ["checkpoint.pt", "config.yaml", "metrics.csv",
-                                                           "result.json"]
+    assert sorted(p.name for p in reference.iterdir()) == [".lock", "checkpoint.pt", "config.yaml",
+                                                           "metrics.csv", "result.json"]
     saved = yaml.safe_load((reference / "config.yaml").read_text())
     assert saved["run_id"] == cfg.run_id and resolve({k: v for k, v in saved.items() if k != "run_id"}) == cfg
     res = json.loads((reference / "result.json").read_text())
@@ -115,6 +116,20 @@ def test_a_folder_of_another_experiment_is_refused_and_left_as_it_was(reference,
         run(other, out, progress=False)
     assert exc.value.key == "out" and resolve(SPEC).run_id in str(exc.value)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_folder_that_another_process_trains_is_refused(tmp_path):
+    out = tmp_path / "busy"
+    holder = RunLock(out)  # as a first `isda-bench train` on this folder holds it
+    assert holder.acquire()
+    try:
+        with pytest.raises(ConfigError) as exc:
+            run(resolve(SPEC), out, progress=False)
+        assert exc.value.key == "out" and ".lock" in str(exc.value)
+        assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written beside it
+    finally:
+        holder.release()
+    assert run(resolve({**SPEC, "epochs": 1}), out, progress=False)["status"] == "completed"
 
 
 def test_divergence_ends_the_run_with_its_epoch_and_reason(tmp_path):
