@@ -193,8 +193,14 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
         raise ConfigError("arch", arch, _arch_names())
     if "sweep" in values and not NAME_RE.match(values["sweep"]):
         raise ConfigError("sweep", values["sweep"], "letters, digits, '_', '.', '-' (no path separators)")
-    if values.get("drop_rate", 0.0) >= 1.0:
-        raise ConfigError("drop_rate", values["drop_rate"], "a value in [0, 1)")
+    for key in ("drop_rate", "momentum"):  # 1 drops everything / never forgets a gradient (diverges)
+        if values.get(key, 0.0) >= 1.0:
+            raise ConfigError(key, values[key], "a value in [0, 1)")
+    if "milestones" in values:
+        if any(m < 0 for m in values["milestones"]):
+            raise ConfigError("milestones", list(values["milestones"]), "epochs >= 0")
+        # The decay counts the milestones passed, so their order does not matter: one order, one run id.
+        values["milestones"] = tuple(sorted(values["milestones"]))
     method = parse_method(values.get("method", RunConfig.method))
     values["method"] = method.name
     for param in ("lambda0", "cov_mode", "isda_sync", "focal_gamma"):

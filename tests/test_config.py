@@ -36,6 +36,14 @@ def test_cosine_schedule_formula():
     assert lr_at(0, lr=0.2, epochs=300, schedule="cosine", milestones=(), gamma=1, schedule_offset=0) == 0.2
 
 
+def test_milestones_in_any_order_are_one_experiment():
+    a = resolve({"dataset": "cifar10", "arch": "resnet110", "milestones": [250, 150]})
+    b = resolve({"dataset": "cifar10", "arch": "resnet110", "milestones": [150, 250]})
+    assert a.milestones == (150, 250) and a.run_id == b.run_id
+    assert [lr_at(e, lr=0.1, epochs=300, schedule="step", milestones=[250, 150], gamma=0.1, schedule_offset=0)
+            for e in (149, 150, 249, 250)] == pytest.approx([0.1, 0.01, 0.01, 0.001])
+
+
 def test_overriding_epochs_scales_milestones_unless_given():
     cfg = resolve({"dataset": "cifar10", "arch": "resnet110", "epochs": 16})
     assert cfg.milestones == (8, 12)
@@ -66,6 +74,9 @@ def test_run_id_is_stable_and_ignores_scheduling_fields():
     ({"colour": "red"}, "colour"),
     ({"sweep": "../escape"}, "sweep"),
     ({"cov_mode": "half", "method": "isda"}, "cov_mode"),
+    ({"momentum": 1.5}, "momentum"),
+    ({"momentum": 1.0}, "momentum"),
+    ({"milestones": [10, -1]}, "milestones"),
 ])
 def test_bad_values_name_the_key(spec, key):
     with pytest.raises(ConfigError) as info:
