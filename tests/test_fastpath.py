@@ -179,3 +179,55 @@ def test_a_cuda_graph_step_writes_only_to_inputs_it_may_keep_in_place(inductor_p
     torch.compile(bump)(torch.ones(3), torch.zeros(()))
     (_, written, static), = inductor_probe
     assert len(written) == 1 and not written <= static
+
+
+# Ops whose CUDA kernels make the host wait for the device: a scalar read (item, float, bool), or
+# an output whose size depends on the data (nonzero, unique, boolean-mask indexing, ...).
+_SYNCING = {"_local_scalar_dense", "nonzero", "unique", "_unique", "_unique2", "unique_dim", "unique_consecutive",
+            "bincount", "masked_select", "is_nonzero", "equal", "repeat_interleave"}
+
+
+class _SyncOps(TorchDispatchMode):
+    """Records, in order, each dispatched op that would synchronise on CUDA (seen on the CPU)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        name = func._schema.name.split("::")[-1]
+        indices = args[1] if name in ("index", "index_put", "index_put_", "_index_put_impl_") else ()
+        masks = [i for i in indices if isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8)]
+        if name in _SYNCING or masks:
+            self.seen.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("method", [{"method": "isda"}, {"method": "isda", "cov_mode": "diagonal"},
+                                    {"method": "isda+cutout"}, {"method": "ce"}, {"method": "focal"}],
+                         ids=["isda", "isda-diagonal", "isda+cutout", "ce", "focal"])
+def test_a_training_epoch_reads_the_device_once_at_its_end_not_per_step(tmp_path, method):
+    """The step loop train.py runs on a GPU (device-resident batches, augmentation, update, loss,
+    backward, optimizer, metric sums), dispatched on the CPU: no op that would make the host wait
+    for the device, except the two reads of the epoch's sums after the last step. Complements the
+    CUDA test under set_sync_debug_mode, which needs a GPU."""
+    cfg = resolve({"dataset": "digits", "arch": "resnet32", **method, "batch_size": 256, "epochs": 2, "seed": 0,
+                   "threads": 1})
+    run = Run(cfg, tmp_path)
+    assert len(run.train) >= 5
+    run.epoch = 1  # λ > 0: the ISDA term is in the graph
+    with _SyncOps() as sync:
+        loss, error = run.train_epoch(0.25, None)
+    assert sync.seen == ["_local_scalar_dense"] * 2, sync.seen
+    assert loss > 0 and 0 <= error <= 100
+
+
+def test_the_sync_recorder_sees_what_a_step_would_wait_for():
+    x = torch.randn(8, 3)
+    with _SyncOps() as sync:
+        x.sum().item()
+        x[x > 0]
+        torch.unique(torch.tensor([1, 1, 2]))
+        x[torch.tensor([0, 2])]  # integer indexing: the device computes it alone
+        torch.where(x > 0)
+    assert sync.seen == ["_local_scalar_dense", "index", "_unique2", "nonzero"]
