@@ -124,6 +124,12 @@ def _arch_names() -> list[str]:
     return sorted(ARCHS)
 
 
+def _has_dropout(arch: str) -> bool:
+    from bench.models import ARCHS
+
+    return ARCHS[arch].dropout
+
+
 def _check_type(key: str, value: Any, kind: str) -> Any:
     """Strict typing for user input: YAML's 1 is not a bool, "3" is not an int."""
     if kind == "int":
@@ -168,6 +174,9 @@ _MIN = {"seed": (0, ">= 0"), "epochs": (1, ">= 1"), "batch_size": (2, ">= 2"), "
         "lambda0": (0.0, ">= 0"), "focal_gamma": (0.0, ">= 0"), "threads": (0, ">= 0"), "workers": (0, ">= 0"),
         "schedule_offset": (0, ">= 0"), "drop_rate": (0.0, ">= 0"), "world_size": (1, ">= 1")}
 _STRICT = {"lr", "gamma"}
+# Seeds stay below 2**31 so that every seed derived from them (epoch and rank) fits torch's int64;
+# thread and worker counts past these are typing mistakes (torch crashes on a million threads).
+_MAX = {"seed": 2**31 - 1, "threads": 1024, "workers": 256, "world_size": 4096}
 
 
 def resolve(spec: Mapping[str, Any]) -> RunConfig:
@@ -186,6 +195,8 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
             low, text = _MIN[key]
             if value < low or (key in _STRICT and value <= low):
                 raise ConfigError(key, value, f"a value {text}")
+        if key in _MAX and value > _MAX[key]:
+            raise ConfigError(key, value, f"a value <= {_MAX[key]}")
         values[key] = value
     dataset = values.get("dataset", RunConfig.dataset)
     arch = values.get("arch", RunConfig.arch)
@@ -196,6 +207,9 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
     for key in ("drop_rate", "momentum"):  # 1 drops everything / never forgets a gradient (diverges)
         if values.get(key, 0.0) >= 1.0:
             raise ConfigError(key, values[key], "a value in [0, 1)")
+    if values.get("drop_rate", 0.0) > 0 and not _has_dropout(arch):
+        raise ConfigError("drop_rate", values["drop_rate"], f"0 for {arch}, which has no dropout (networks with "
+                          f"dropout: {', '.join(a for a in _arch_names() if _has_dropout(a))})")
     if "milestones" in values:
         if any(m < 0 for m in values["milestones"]):
             raise ConfigError("milestones", list(values["milestones"]), "epochs >= 0")
@@ -212,7 +226,8 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
     for key in _RECIPE_FIELDS:
         values.setdefault(key, getattr(recipe, key))
     if "milestones" not in spec or spec.get("milestones") is None:
-        values["milestones"] = scale_milestones(recipe.milestones, recipe.epochs, values["epochs"])
+        values["milestones"] = scale_milestones(recipe.milestones, recipe.epochs, values["epochs"],
+                                                values["schedule_offset"])
     if "lambda0" in method.params:
         values.setdefault("lambda0", recipe.lambda0)
         values.setdefault("cov_mode", recipe.cov_mode)

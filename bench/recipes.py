@@ -67,11 +67,16 @@ def recipe_for(dataset: str, arch: str) -> Recipe:
     return DIGITS
 
 
-def scale_milestones(milestones: tuple[int, ...], recipe_epochs: int, epochs: int) -> tuple[int, ...]:
-    """Keep the decay points at the same fraction of training when only the length is overridden."""
+def scale_milestones(milestones: tuple[int, ...], recipe_epochs: int, epochs: int,
+                     schedule_offset: int = 1) -> tuple[int, ...]:
+    """Keep the decay points at the same fraction of training when only the length is overridden.
+
+    No scaled milestone decays the first epoch: with ``schedule_offset`` 1 a milestone m acts from
+    0-based epoch m - 1, so the earliest is offset + 1, and a short run starts at the recipe's lr.
+    """
     if epochs == recipe_epochs:
         return tuple(milestones)
-    return tuple(max(1, round(m * epochs / recipe_epochs)) for m in milestones)
+    return tuple(max(schedule_offset + 1, round(m * epochs / recipe_epochs)) for m in milestones)
 
 
 def lr_at(epoch: int, *, lr: float, epochs: int, schedule: str, milestones: tuple[int, ...] | list[int],

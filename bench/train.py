@@ -53,7 +53,7 @@ from bench.fsutil import atomic_write, atomic_write_json, atomic_write_text, mak
 from bench.isda import ISDALoss, lambda_at
 from bench.losses import focal_loss
 from bench.methods import parse_method
-from bench.models import create_model
+from bench.models import ARCHS, create_model
 from bench.provenance import device_name, git_sha, versions
 from bench.recipes import lr_at
 from bench.runlock import LOCK_FILE, RunLock
@@ -152,7 +152,8 @@ class Run:
                                  resident=resident, workers=cfg.workers)
 
         torch.manual_seed(cfg.seed)
-        kwargs = {"drop_rate": cfg.drop_rate} if cfg.drop_rate else {}
+        # Always given where the network takes it: 0 must mean no dropout, not the network's default.
+        kwargs = {"drop_rate": cfg.drop_rate} if ARCHS[cfg.arch].dropout else {}
         self.model = create_model(cfg.arch, num_classes=self.info.num_classes, in_chans=self.info.channels,
                                   **kwargs).to(self.device)
         drop_batchnorm_counters(self.model)
@@ -477,8 +478,6 @@ def _train_locked(cfg: RunConfig, r: Run, run_dir: Path, progress: bool | None, 
                 if bad:
                     result = summarise(cfg, r, "diverged", failed_epoch=row["epoch"],
                                        reason=f"non-finite {bad[0]} ({row[bad[0]]}) in epoch {row['epoch']}")
-                    if main:
-                        atomic_write_text(run_dir / "metrics.csv", _metrics_csv(r.rows))
                     break
                 if main:
                     r.save()
@@ -496,6 +495,8 @@ def _train_locked(cfg: RunConfig, r: Run, run_dir: Path, progress: bool | None, 
             tracker.finish(failed)
         raise
     if main:
+        # Again: a kill between the last checkpoint and its metrics.csv resumes straight to here.
+        atomic_write_text(run_dir / "metrics.csv", _metrics_csv(r.rows))
         atomic_write_json(done, result)
     if tracker is not None:
         tracker.finish(result)

@@ -33,6 +33,8 @@ def scratch(tmp_path, monkeypatch):
     (["train", "--epochs", "x"], "--epochs"),
     (["train", "--set", "colour=red"], "colour"),
     (["train", "--arch", "resnet9000"], "arch: 'resnet9000'"),
+    (["train", "--set", "drop_rate=0.2"], "drop_rate: 0.2 is not allowed; 0 for resnet32"),
+    (["train", "--seed", "18446688733644"], "seed: 18446688733644"),
     (["plan", "missing.yaml"], "missing.yaml"),
     (["launch", "bad.yaml"], "name"),
     (["launch", "tiny.yaml", "--cluster", "moon"], "--cluster: 'moon'"),

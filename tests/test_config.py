@@ -51,6 +51,24 @@ def test_overriding_epochs_scales_milestones_unless_given():
     assert cfg.milestones == (5,)
 
 
+@pytest.mark.parametrize("arch", sorted(a for a, r in CIFAR.items() if r.schedule == "step"))
+def test_scaled_milestones_never_decay_the_first_epoch(arch):
+    for epochs in range(1, 25):
+        cfg = resolve({"dataset": "cifar10", "arch": arch, "epochs": epochs})
+        lrs = [lr_at(e, lr=cfg.lr, epochs=epochs, schedule=cfg.schedule, milestones=cfg.milestones, gamma=cfg.gamma,
+                     schedule_offset=cfg.schedule_offset) for e in range(epochs)]
+        assert lrs[0] == cfg.lr, (epochs, cfg.milestones, lrs)
+        assert lrs == sorted(lrs, reverse=True)
+
+
+def test_drop_rate_is_refused_for_a_network_without_dropout_and_kept_where_there_is_one():
+    with pytest.raises(ConfigError, match="drop_rate.*resnet32.*no dropout.*wrn28_10"):
+        resolve({"arch": "resnet32", "drop_rate": 0.2})
+    assert resolve({"arch": "resnet32", "drop_rate": 0.0}).drop_rate == 0.0
+    assert resolve({"dataset": "cifar100", "arch": "wrn28_10"}).drop_rate == 0.3
+    assert resolve({"dataset": "imagenet", "arch": "resnet50", "drop_rate": 0.2}).drop_rate == 0.2
+
+
 def test_run_id_is_stable_and_ignores_scheduling_fields():
     a = resolve({"method": "isda", "seed": 1})
     assert a.run_id == resolve({"method": "isda", "seed": 1, "device": "cpu", "threads": 2, "sweep": "x"}).run_id
@@ -77,6 +95,10 @@ def test_run_id_is_stable_and_ignores_scheduling_fields():
     ({"momentum": 1.5}, "momentum"),
     ({"momentum": 1.0}, "momentum"),
     ({"milestones": [10, -1]}, "milestones"),
+    ({"seed": 2**31}, "seed"),  # epoch and rank seeds derived from it would overflow torch's int64
+    ({"threads": 10**6}, "threads"),  # torch crashes
+    ({"workers": 10**4}, "workers"),
+    ({"drop_rate": 0.1, "arch": "resnext29_8x64d"}, "drop_rate"),
 ])
 def test_bad_values_name_the_key(spec, key):
     with pytest.raises(ConfigError) as info:

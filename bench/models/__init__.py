@@ -46,6 +46,7 @@ class ArchInfo:
     paper_params: str
     feature_dim: int
     exact_params_m: float | None = None
+    dropout: bool = False  # the network takes ``drop_rate`` (timm's ImageNet networks all do)
 
 
 ARCHS: dict[str, ArchInfo] = {
@@ -53,11 +54,11 @@ ARCHS: dict[str, ArchInfo] = {
     "resnet110": ArchInfo("cifar_resnet110", "cifar", "ResNet-110", "1.7M", 64, 1.730),
     "se_resnet110": ArchInfo("cifar_se_resnet110", "cifar", "SE-ResNet-110", "1.7M", 64, 1.742),
     # Wide ResNets default to the paper's dropout of 0.3 (WideResNet's own default).
-    "wrn16_8": ArchInfo("cifar_wrn16_8", "cifar", "Wide-ResNet-16-8", "11.0M", 512, 10.956),
-    "wrn28_10": ArchInfo("cifar_wrn28_10", "cifar", "Wide-ResNet-28-10", "36.5M", 640, 36.473),
+    "wrn16_8": ArchInfo("cifar_wrn16_8", "cifar", "Wide-ResNet-16-8", "11.0M", 512, 10.956, dropout=True),
+    "wrn28_10": ArchInfo("cifar_wrn28_10", "cifar", "Wide-ResNet-28-10", "36.5M", 640, 36.473, dropout=True),
     "resnext29_8x64d": ArchInfo("cifar_resnext29_8x64d", "cifar", "ResNeXt-29 8x64d", "34.4M", 1024, 34.416),
     "densenet_bc_100_12": ArchInfo(
-        "cifar_densenet_bc_100_12", "cifar", "DenseNet-BC-100-12", "0.8M", 342, 0.766
+        "cifar_densenet_bc_100_12", "cifar", "DenseNet-BC-100-12", "0.8M", 342, 0.766, dropout=True
     ),
     "shake_shake26_2x32d": ArchInfo(
         "cifar_shake_shake26_2x32d", "cifar", "Shake-Shake (26 2x32d)", "3.0M", 128, 2.988
@@ -65,22 +66,22 @@ ARCHS: dict[str, ArchInfo] = {
     "shake_shake26_2x112d": ArchInfo(
         "cifar_shake_shake26_2x112d", "cifar", "Shake-Shake (26 2x112d)", "36.4M", 448, 36.431
     ),
-    "resnet50": ArchInfo("resnet50", "imagenet", "ResNet-50", "25.6M", 2048),
-    "resnet101": ArchInfo("resnet101", "imagenet", "ResNet-101", "44.6M", 2048),
-    "resnet152": ArchInfo("resnet152", "imagenet", "ResNet-152", "60.3M", 2048),
-    "resnext50_32x4d": ArchInfo("resnext50_32x4d", "imagenet", "ResNeXt-50 32x4d", "25.0M", 2048),
-    "resnext101_32x8d": ArchInfo("resnext101_32x8d", "imagenet", "ResNeXt-101 32x8d", "88.8M", 2048),
-    "densenet121": ArchInfo("densenet121", "imagenet", "DenseNet-BC-121", "8.0M", 1024),
+    "resnet50": ArchInfo("resnet50", "imagenet", "ResNet-50", "25.6M", 2048, dropout=True),
+    "resnet101": ArchInfo("resnet101", "imagenet", "ResNet-101", "44.6M", 2048, dropout=True),
+    "resnet152": ArchInfo("resnet152", "imagenet", "ResNet-152", "60.3M", 2048, dropout=True),
+    "resnext50_32x4d": ArchInfo("resnext50_32x4d", "imagenet", "ResNeXt-50 32x4d", "25.0M", 2048, dropout=True),
+    "resnext101_32x8d": ArchInfo("resnext101_32x8d", "imagenet", "ResNeXt-101 32x8d", "88.8M", 2048, dropout=True),
+    "densenet121": ArchInfo("densenet121", "imagenet", "DenseNet-BC-121", "8.0M", 1024, dropout=True),
     # timm's densenet264d is growth 48 / deep stem (72.7M); see bench.models.imagenet.
-    "densenet264": ArchInfo("imagenet_densenet264", "imagenet", "DenseNet-BC-265", "33.3M", 2688),
+    "densenet264": ArchInfo("imagenet_densenet264", "imagenet", "DenseNet-BC-265", "33.3M", 2688, dropout=True),
 }
 
 
 def create_model(arch: str, num_classes: int, in_chans: int = 3, **kwargs: Any) -> FeatureClassifier:
     """Build ``arch`` (a key of :data:`ARCHS`) with a fresh, randomly initialised network.
 
-    Extra keyword arguments (e.g. ``drop_rate``) go to the network's constructor; networks
-    that have no such option raise ``TypeError``.
+    Extra keyword arguments (e.g. ``drop_rate``, for networks with ``ArchInfo.dropout``) go to the
+    network's constructor; networks that have no such option raise ``TypeError``.
     """
     info = ARCHS.get(arch)
     if info is None:
