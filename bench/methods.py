@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from bench.errors import ConfigError
 
 LOSSES = ("ce", "isda", "focal")
-# "autoaugment" is the paper's "AA": the CIFAR-10 AutoAugment policy plus Cutout(16).
+# "autoaugment" is the paper's "AA": the CIFAR-10 AutoAugment policy plus Cutout(16) (on ImageNet
+# the ImageNet policy, bench.data._policy).
 AUGMENTS = ("standard", "cutout", "autoaugment", "randaugment")
 # Which sweep/config parameters each loss takes; any other loss leaves them unset.
 LOSS_PARAMS = {"ce": (), "isda": ("lambda0", "cov_mode", "isda_sync"), "focal": ("focal_gamma",)}

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.data import Batches, WorkerBatches, crop_flip, cutout, load_dataset, make_batches
+from bench.data import Batches, Split, WorkerBatches, crop_flip, cutout, load_dataset, make_batches
 from bench.errors import ConfigError
 from bench.methods import parse_method
 from tests.helpers import write_cifar
@@ -36,6 +36,33 @@ def test_cutout_zeroes_the_clipped_square_only():
         ref = np.ones((10, 10))
         ref[max(0, cy[i] - 2):max(0, cy[i] + 2), max(0, cx[i] - 2):max(0, cx[i] + 2)] = 0
         assert np.array_equal(out[i, 0].numpy(), ref) and np.array_equal(out[i, 1].numpy(), ref)
+
+
+@pytest.mark.parametrize("loader", ["device-batched", "per-image workers"])
+def test_cutout_holes_are_black_as_in_the_authors_order_totensor_cutout_normalize(loader):
+    """The hole is cut from the pixels, then the batch is normalised: black, (0 - mean) / std,
+    not the mean colour that zeroing after Normalize would leave. A white image stays white
+    through crops and flips, so only the hole differs."""
+    from torchvision.transforms import functional as TF
+
+    from bench.data import _PerImage
+
+    _, _, info = load_dataset("synthetic")
+    white = Split(torch.full((40, 3, 32, 32), 255, dtype=torch.uint8), torch.arange(40) % 10)
+    if loader == "device-batched":
+        batches = make_batches(white, info, 40, torch.device("cpu"), parse_method("cutout"))
+    else:  # the path of AutoAugment(+Cutout), here with no policy so that the image stays white
+        batches = WorkerBatches(_PerImage(white, lambda img: img), info, 40, torch.device("cpu"),
+                                parse_method("cutout"))
+    x, _ = next(iter(batches.epoch(torch.Generator().manual_seed(0))))
+    black = TF.normalize(torch.zeros(3, 1, 1), info.mean, info.std)
+    for img in x:
+        hole = (img == black).all(0)
+        rows, cols = hole.any(1).nonzero().flatten(), hole.any(0).nonzero().flatten()
+        assert 0 < hole.sum() <= 16 * 16 and hole.sum() == len(rows) * len(cols)  # one clipped square
+        want = torch.ones(3, 32, 32)
+        want[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] = 0
+        assert torch.allclose(img, TF.normalize(want, info.mean, info.std), atol=1e-6)
 
 
 def test_digits_split_is_fixed_and_stratified():
@@ -128,6 +155,29 @@ def test_imagenet_folder_crops_to_224_and_evaluates_at_center_224(tmp_path):
     mean = torch.tensor(info.mean).view(3, 1, 1)
     std = torch.tensor(info.std).view(3, 1, 1)
     assert torch.allclose(xs[0], (ref - mean) / std, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["randaugment", "isda+autoaugment"])
+def test_imagenet_folder_applies_the_augmentation_policy(tmp_path, method):
+    from torchvision import transforms as T
+
+    write_image_folder(tmp_path)
+    train, _, info = load_dataset("imagenet", str(tmp_path))
+
+    def first_batch(name):
+        batches = make_batches(train, info, 6, torch.device("cpu"), parse_method(name))
+        torch.manual_seed(0)  # the per-image transforms draw from torch's global generator
+        return batches, next(iter(batches.epoch(torch.Generator().manual_seed(0))))[0]
+
+    batches, x = first_batch(method)
+    steps = [type(t) for t in batches.dataset.transform.transforms]
+    policy = T.RandAugment if method == "randaugment" else T.AutoAugment
+    assert steps == [T.RandomResizedCrop, T.RandomHorizontalFlip, policy, T.PILToTensor]
+    if policy is T.AutoAugment:
+        assert batches.dataset.transform.transforms[2].policy == T.AutoAugmentPolicy.IMAGENET
+    assert not torch.equal(x, first_batch("isda")[1])
+    assert [type(t) for t in train.transform.transforms] == [T.RandomResizedCrop, T.RandomHorizontalFlip,
+                                                             T.PILToTensor]  # the dataset itself unchanged
 
 
 def test_imagenet_folder_missing_is_a_clear_error(tmp_path):
