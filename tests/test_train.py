@@ -93,6 +93,19 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(reference, tmp_path):
     assert result_json(out) == result_json(reference)
 
 
+def test_a_kill_after_the_last_checkpoint_before_its_metrics_still_ends_with_every_row(reference, tmp_path):
+    """save() writes checkpoint.pt, then metrics.csv: a kill between the two at the last epoch
+    leaves a finished checkpoint beside metrics.csv one row short, and no result.json."""
+    out = tmp_path / "late"
+    shutil.copytree(reference, out)
+    (out / "result.json").unlink()
+    lines = (out / "metrics.csv").read_text().splitlines(keepends=True)
+    (out / "metrics.csv").write_text("".join(lines[:-1]))
+    run(resolve(SPEC), out, progress=False)
+    assert metric_rows(out) == metric_rows(reference) and len(metric_rows(out)) == SPEC["epochs"]
+    assert result_json(out) == result_json(reference)
+
+
 def test_corrupt_checkpoint_is_reported_and_the_run_restarts(reference, tmp_path, capsys):
     out = tmp_path / "corrupt"
     out.mkdir()
@@ -130,6 +143,19 @@ def test_a_folder_that_another_process_trains_is_refused(tmp_path):
     finally:
         holder.release()
     assert run(resolve({**SPEC, "epochs": 1}), out, progress=False)["status"] == "completed"
+
+
+@pytest.mark.parametrize("arch,drop_rate", [("wrn16_8", 0.0), ("wrn16_8", 0.3), ("densenet_bc_100_12", 0.0)])
+def test_the_network_drops_exactly_as_configured(tmp_path, arch, drop_rate):
+    """drop_rate 0 is no dropout: two training forwards of one batch agree only then."""
+    from bench.train import Run
+
+    r = Run(resolve({"dataset": "digits", "arch": arch, "drop_rate": drop_rate, "threads": 1}), tmp_path)
+    r.model.train()
+    x = torch.randn(4, 1, 8, 8)
+    with torch.no_grad():
+        same = torch.equal(r.model(x), r.model(x))
+    assert same == (drop_rate == 0)
 
 
 def test_divergence_ends_the_run_with_its_epoch_and_reason(tmp_path):
