@@ -9,7 +9,7 @@
       seed: [0, 1, 2]
     overrides: {epochs: 20}     # any run field, for every run
     include: [{method: isda, lambda0: 1.0, seed: 0}]   # extra runs (overrides apply)
-    exclude: [{method: focal, seed: 2}]                # drop runs matching every key given
+    exclude: [{method: focal, seed: 2}]                # drop the runs whose resolved config matches
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def _mapping(key: str, value: Any) -> dict[str, Any]:
     return value
 
 
-def _runs_from_grid(grid: dict[str, Any]) -> list[dict[str, Any]]:
+def _runs_from_grid(grid: dict[str, Any], default_method: Any) -> list[dict[str, Any]]:
+    """The grid's run specs; ``default_method`` (the overrides') for a grid without a method axis."""
     axes: dict[str, list[Any]] = {}
     for key, values in grid.items():
         if key not in FIELD_NAMES:
@@ -67,17 +68,32 @@ def _runs_from_grid(grid: dict[str, Any]) -> list[dict[str, Any]]:
         axes[key] = values
     common = [k for k in axes if k not in METHOD_AXES]
     specs: list[dict[str, Any]] = []
+    used: set[str] = set()
     for combo in itertools.product(*(axes[k] for k in common)):
         base = dict(zip(common, combo))
-        method = parse_method(base.get("method", "ce"))
+        method = parse_method(base.get("method", default_method))
         own = [k for k in METHOD_AXES if k in axes and k in method.params]
+        used.update(own)
         for extra in itertools.product(*(axes[k] for k in own)):
             specs.append({**base, **dict(zip(own, extra))})
+    for key in (k for k in METHOD_AXES if k in axes and k not in used):
+        raise ConfigError(f"grid.{key}", axes[key], "an axis of a sweep with a method that takes it "
+                          f"(no method of this sweep does: {key} would multiply no run)")
     return specs
 
 
-def _matches(spec: dict[str, Any], pattern: dict[str, Any]) -> bool:
-    return all(spec.get(k) == v for k, v in pattern.items())
+def _excluded(cfg: RunConfig, pattern: dict[str, Any]) -> bool:
+    """Whether the resolved run matches every key of an ``exclude`` pattern."""
+    have = cfg.to_dict()
+    for key, want in pattern.items():
+        got = have.get(key)
+        if key == "method":
+            want = parse_method(want).name  # "Cutout+ISDA" is isda+cutout
+        if isinstance(got, (list, tuple)) and isinstance(want, (list, tuple)):
+            got, want = tuple(got), tuple(want)
+        if got != want:
+            return False
+    return True
 
 
 def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep:
@@ -95,16 +111,20 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep
     for key in overrides:
         if key not in FIELD_NAMES or key == "sweep":
             raise ConfigError(f"overrides.{key}", overrides[key], f"valid keys: {', '.join(FIELD_NAMES)}")
-    specs = _runs_from_grid(_mapping("grid", data.get("grid"))) if data.get("grid") is not None else []
+    grid = data.get("grid")
+    specs = _runs_from_grid(_mapping("grid", grid), overrides.get("method", "ce")) if grid is not None else []
     for key in ("include", "exclude"):
         items = data.get(key) or []
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise ConfigError(key, items, "a list of mappings of run fields")
     specs += list(data.get("include") or [])
-    for pattern in data.get("exclude") or []:
-        specs = [s for s in specs if not _matches(s, pattern)]
+    excludes: list[dict[str, Any]] = list(data.get("exclude") or [])
+    for pattern in excludes:
+        for key in pattern:
+            if key not in FIELD_NAMES:
+                raise ConfigError(f"exclude.{key}", pattern[key], f"valid keys: {', '.join(FIELD_NAMES)}")
     if not specs:
-        raise ConfigError("grid", data.get("grid"), "at least one run (a grid or an include list)")
+        raise ConfigError("grid", grid, "at least one run (a grid or an include list)")
     resources = _resources(data.get("resources"))
     world = processes_per_run(resources)
     runs: dict[str, RunConfig] = {}
@@ -120,6 +140,15 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep
                               "as its `resources` give them (nodes × gpus_per_node; none: 1)")
         cfg = resolve(merged)
         runs.setdefault(cfg.run_id, cfg)  # the same experiment listed twice runs once
+    for pattern in excludes:  # matched against the resolved runs: overrides and recipe values count
+        matched = [i for i, cfg in runs.items() if _excluded(cfg, pattern)]
+        if not matched:
+            raise ConfigError("exclude", pattern, "a pattern that matches a run of the grid or include list "
+                              "(this one matches none)")
+        for run_id in matched:
+            del runs[run_id]
+    if not runs:
+        raise ConfigError("exclude", excludes, "patterns that leave at least one run")
     cluster = data.get("cluster")
     if cluster is not None and cluster not in ("local", "debug", "slurm"):
         raise ConfigError("cluster", cluster, ["local", "debug", "slurm"])

@@ -32,6 +32,20 @@ def test_overrides_include_exclude_and_duplicates():
     assert all(c.epochs == 3 for c in sweep.runs)
 
 
+def test_a_method_axis_multiplies_the_method_given_in_overrides():
+    sweep = parse_sweep({"grid": {"lambda0": [0.1, 0.5, 1.0], "seed": [0]}, "overrides": {"method": "isda"}}, "s")
+    assert sorted(c.lambda0 for c in sweep.runs) == [0.1, 0.5, 1.0] and {c.method for c in sweep.runs} == {"isda"}
+
+
+def test_exclude_matches_the_resolved_runs():
+    """Method aliases, values from overrides and recipe values count, as in the run's config.yaml."""
+    grid = {"method": ["ce", "Cutout+ISDA", "isda"], "seed": [0, 1]}
+    sweep = parse_sweep({"grid": grid, "overrides": {"lambda0": 0.75},
+                         "exclude": [{"method": "isda+cutout"}, {"lambda0": 0.75, "seed": 1},
+                                     {"method": "ce", "epochs": 30, "seed": 0}]}, "s")
+    assert sorted(c.slug for c in sweep.runs) == ["digits-resnet32-ce-s1", "digits-resnet32-isda-l0.75-s0"]
+
+
 def test_name_defaults_to_stem(tmp_path):
     path = tmp_path / "my-sweep.yaml"
     path.write_text(yaml.safe_dump({"grid": {"method": ["ce"]}}))
@@ -51,6 +65,11 @@ def test_name_defaults_to_stem(tmp_path):
     ("grid: {method: [ce]}\noverrides: {epochs: ten}\n", "epochs"),
     ("grid: {method: [ce]}\nunsafe: !!python/object/apply:os.system [echo hi]\n", "sweep"),
     ("grid: {method: [ce]\n", "sweep"),
+    ("grid: {method: [ce], lambda0: [abc]}\n", "grid.lambda0"),  # no method of the sweep takes it
+    ("grid: {method: [ce, focal]}\nexclude: [{methd: focal}]\n", "exclude.methd"),
+    ("grid: {method: [ce, focal]}\nexclude: [{method: focl}]\n", "method"),
+    ("grid: {method: [ce, focal]}\nexclude: [{method: isda}]\n", "exclude"),  # matches nothing
+    ("grid: {method: [ce]}\nexclude: [{method: ce}]\n", "exclude"),  # leaves nothing
 ])
 def test_bad_sweeps_name_the_key(tmp_path, text, key):
     path = tmp_path / "bad.yaml"
