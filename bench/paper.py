@@ -45,15 +45,14 @@ ARCH_NAMES: dict[str, str] = {
     "wrn28_10": "Wide-ResNet-28-10",
     "resnext29_8x64d": "ResNeXt-29 8x64d",
     "densenet_bc_100_12": "DenseNet-BC-100-12",
-    "densenet_bc_190_40": "DenseNet-BC-190-40",
     "shake_shake26_2x32d": "Shake-Shake (26 2x32d)",
     "shake_shake26_2x112d": "Shake-Shake (26 2x112d)",
-    # ImageNet models come from timm under timm's names.
+    # ImageNet models come from timm under timm's names (DenseNet-264 is built here: bench.models.imagenet).
     "resnet50": "ResNet-50",
     "resnet101": "ResNet-101",
     "resnet152": "ResNet-152",
     "densenet121": "DenseNet-BC-121",
-    "densenet265": "DenseNet-BC-265",
+    "densenet264": "DenseNet-BC-265",
     "resnext50_32x4d": "ResNeXt-50 32x4d",
     "resnext101_32x8d": "ResNeXt-101 32x8d",
 }

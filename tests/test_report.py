@@ -330,3 +330,13 @@ def test_empty_sweep(tmp_path):
     paths = report.write_report(runs, pd.DataFrame(), tmp_path / "out", formats=("md", "html", "tex"))
     assert {p.name for p in paths} == {"report.md", "report.tex", "report.html"}
     assert "### All runs" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_every_architecture_has_the_paper_name_its_tables_use():
+    """The paper's numbers are joined on these names: one missing leaves a row without them."""
+    from bench import paper
+    from bench.models import ARCHS
+
+    assert {a: paper.arch_name(a) for a in ARCHS} == {a: info.paper_name for a, info in ARCHS.items()}
+    imagenet = paper.paper_imagenet("densenet264", "isda")
+    assert imagenet is not None and paper.paper_params("densenet264") == "33.3M"
