@@ -51,10 +51,11 @@ def measured_throughput(sweep_dir: Path) -> dict[tuple[str, str], float]:
         try:
             res = json.loads(path.read_text())
             ips = float(res["images_per_s"]) / int(res.get("world_size") or 1)
-        except (OSError, ValueError, KeyError, TypeError):
+            key = (family(res["dataset"]), str(res["arch"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # not a result this can use
             continue
         if ips > 0:
-            seen.setdefault((family(res["dataset"]), res["arch"]), []).append(ips)
+            seen.setdefault(key, []).append(ips)
     return {k: sum(v) / len(v) for k, v in seen.items()}
 
 

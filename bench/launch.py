@@ -306,7 +306,14 @@ def launch_debug(sweep: Sweep, todo: list[RunConfig], results_root: Path) -> int
     check_fits("debug", todo)
     failed = 0
     for cfg in todo:
-        result = TrainJob(cfg.to_dict(), str(sweep.run_dir(results_root, cfg)))()
+        try:
+            result = TrainJob(cfg.to_dict(), str(sweep.run_dir(results_root, cfg)))()
+        except ConfigError:  # bad input, the same for the runs after this one
+            raise
+        except Exception as exc:  # noqa: BLE001 - result.json holds the traceback; the other runs go on
+            print(f"run {cfg.run_id} ({cfg.slug}) failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
         failed += result.get("status") == "failed"
     return failed
 

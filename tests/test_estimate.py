@@ -23,8 +23,10 @@ def test_measured_throughput_beats_recorded_and_unknown_is_none(tmp_path):
         d.mkdir()
         (d / "result.json").write_text(json.dumps({"dataset": "cifar100", "arch": "resnet110",
                                                    "images_per_s": ips, "world_size": world}))
-    (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "result.json").write_text("{not json")
+    for name, text in (("broken", "{not json"), ("partial", '{"status": "failed", "images_per_s": 100.0}'),
+                       ("list", "[1, 2]")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "result.json").write_text(text)
     measured = measured_throughput(tmp_path)
     assert measured == {("cifar", "resnet110"): 2000.0}
     cfg = resolve({"dataset": "cifar10", "arch": "resnet110", "method": "isda"})

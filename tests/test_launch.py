@@ -229,6 +229,27 @@ def test_debug_launch_then_status(tmp_path, capsys):
     assert "0 to run" in capsys.readouterr().out
 
 
+def test_a_failing_run_of_a_debug_launch_does_not_stop_the_others(tmp_path, capsys, monkeypatch):
+    from bench.train import Run
+
+    step = Run.step_epoch
+
+    def fail_seed_0(self, bar=None):
+        if self.cfg.seed == 0:
+            raise RuntimeError("simulated out of memory")
+        return step(self, bar)
+
+    monkeypatch.setattr(Run, "step_epoch", fail_seed_0)
+    sweep = tmp_path / "t.yaml"
+    sweep.write_text(yaml.safe_dump({"name": "t", "grid": {**{k: [v] for k, v in FAST.items()}, "seed": [0, 1]}}))
+    res = tmp_path / "res"
+    assert main(["launch", str(sweep), "--results", str(res), "--cluster", "debug"]) == 1
+    err = capsys.readouterr().err
+    assert "failed: RuntimeError: simulated out of memory" in err
+    states = sorted(json.loads(p.read_text())["status"] for p in (res / "t").glob("*/result.json"))
+    assert states == ["completed", "failed"]
+
+
 def test_multi_process_run_one_lock_one_bookkeeper(tmp_path):
     """A run with several processes (sweep `resources`: one task per GPU; gloo on CPU here): every
     rank trains, rank 0 alone takes the run lock and writes job.json, and all agree on the result."""
