@@ -21,13 +21,17 @@ import numpy as np
 import pandas as pd
 
 from bench import paper, stats
+from bench.config import EXPERIMENT_FIELDS
 from bench.results import STATUSES
 
 METRIC = "last10_test_error"
 DAGGER = "†"
 SMALL_N_NOTE = f"{DAGGER} n < {stats.SMALL_N}: std, intervals and tests are not meaningful with so few runs."
-# Parameters that distinguish variants of one method inside a sweep (a λ0 sweep, say).
-VARIANT_KEYS: tuple[str, ...] = ("lambda0", "focal_gamma", "cov_mode")
+# Parameters that distinguish variants of one method inside a sweep (a λ0 sweep, say): every field
+# of the experiment but the row's (dataset, arch), the column's method and the seed. Precision is
+# left out: result.json holds the one the device chose, a missing run's config "auto".
+VARIANT_KEYS: tuple[str, ...] = tuple(
+    k for k in EXPERIMENT_FIELDS if k not in ("dataset", "arch", "method", "seed", "precision"))
 _VARIANT_LABELS = {"lambda0": "λ0", "focal_gamma": "γ", "cov_mode": "cov"}
 CIFAR = ("cifar10", "cifar100")
 BASELINE_METHODS = ("ce", "focal", "cutout", "autoaugment", "isda", "isda+cutout", "isda+autoaugment")
@@ -178,10 +182,14 @@ def _norm(v: object) -> object:
 
 
 def varying_keys(sub: pd.DataFrame) -> list[str]:
-    """The variant parameters that take more than one value among these runs."""
+    """The variant parameters that take more than one value among the runs of one (dataset, arch).
+
+    Values that differ only between architectures (each recipe's epochs and lr) make no variants.
+    """
     keys = []
     for k in VARIANT_KEYS:
-        if k in sub.columns and len({_norm(v) for v in sub[k]}) > 1:
+        if k in sub.columns and any(len({_norm(v) for v in grp[k]}) > 1
+                                    for _, grp in sub.groupby(["dataset", "arch"], dropna=False)):
             keys.append(k)
     return keys
 

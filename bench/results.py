@@ -225,6 +225,8 @@ def _finish(rows: list[dict[str, Any]]) -> pd.DataFrame:
 def collect(sweep_dir: Path, planned: list[dict] | None = None) -> pd.DataFrame:
     """One row per run found under ``sweep_dir``, plus one ``missing`` row per planned run not found.
 
+    With ``planned``, folders of runs the plan does not hold (left by an earlier version of the
+    sweep, with other settings) are left out, in a warning: a table cell is one experiment.
     Columns: :data:`CORE_COLUMNS` first, then every other config/result key (nested keys dotted,
     lists as JSON text). ``df.attrs["unreadable"]`` lists the files that could not be parsed.
     """
@@ -232,7 +234,15 @@ def collect(sweep_dir: Path, planned: list[dict] | None = None) -> pd.DataFrame:
     unreadable: list[str] = []
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for run_dir in _run_dirs(sweep_dir):
+    run_dirs = _run_dirs(sweep_dir)
+    if planned is not None:
+        wanted = {str(_as_mapping(cfg).get("run_id")) for cfg in planned}
+        stray = [d.name for d in run_dirs if d.name not in wanted]
+        if stray:
+            _warn(f"{len(stray)} run folder(s) under {sweep_dir} are not runs of the sweep as it is now "
+                  f"(other settings; left out): {', '.join(stray[:5])}{', …' if len(stray) > 5 else ''}")
+        run_dirs = [d for d in run_dirs if d.name in wanted]
+    for run_dir in run_dirs:
         seen.add(run_dir.name)
         row = _read_run(run_dir, unreadable)
         if row is not None:

@@ -4,6 +4,7 @@ pandas/scipy computations on fixture run directories (written like the training 
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import sys
 from importlib import resources
@@ -13,6 +14,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from scipy import stats as sps
 
 from bench import report, results
@@ -340,3 +342,32 @@ def test_every_architecture_has_the_paper_name_its_tables_use():
     assert {a: paper.arch_name(a) for a in ARCHS} == {a: info.paper_name for a, info in ARCHS.items()}
     imagenet = paper.paper_imagenet("densenet264", "isda")
     assert imagenet is not None and paper.paper_params("densenet264") == "33.3M"
+
+
+def test_runs_differing_in_any_experiment_field_are_never_averaged_into_one_cell(tmp_path):
+    """An lr axis (or isda_sync, epochs, ...) splits the cells; a value that differs only between
+    architectures, as recipes' lr does, does not."""
+    rng = np.random.default_rng(5)
+    sweep_dir = tmp_path / "results" / "axes"
+    level = {("ce", 0.1): 30.0, ("ce", 0.01): 34.0, ("isda", 0.1): 29.0, ("isda", 0.01): 33.0}
+    for (method, lr), mean in level.items():
+        for seed in range(3):
+            cfg = fx.make_config("axes", "cifar100", "resnet32", method, seed, lr=lr)
+            cfg["run_id"] += f"-lr{lr}"
+            fx.write_run(sweep_dir, cfg, mean + rng.normal(0, 0.1), rng=rng)
+    _, out, _ = _report(tmp_path, sweep_dir, formats=("md",))
+    header, rows = md_table((out / "report.md").read_text(), "All runs")
+    for method, lr in level:
+        errors = [json.loads((d / "result.json").read_text())["last10_test_error"] for d in sweep_dir.iterdir()
+                  if yaml.safe_load((d / "config.yaml").read_text())["lr"] == lr and f"-{method}-" in d.name]
+        cell = rows[0][header.index(f"{'CE' if method == 'ce' else 'ISDA'} (lr={lr})")]
+        assert len(errors) == 3 and _fmt_cell(np.mean(errors), np.std(errors, ddof=1), 3) in cell, cell
+
+    plain = tmp_path / "results" / "recipes"
+    for arch, lr in (("resnet32", 0.1), ("wrn28_10", 0.2)):
+        for method in ("ce", "isda"):
+            for seed in range(2):
+                fx.write_run(plain, fx.make_config("recipes", "cifar100", arch, method, seed, lr=lr), 20.0, rng=rng)
+    _, out, _ = _report(tmp_path, plain, formats=("md",))
+    header, _ = md_table((out / "report.md").read_text(), "All runs")
+    assert header[2:4] == ["CE", "ISDA"]

@@ -297,7 +297,8 @@ class _PlannedConfig:
 
 def test_planned_objects_and_nested_keys(sweep):
     sweep_dir, _ = sweep
-    df = results.collect(sweep_dir, planned=[_PlannedConfig("cifar10", "resnet32", "isda", 7)])
+    found = [{"run_id": d.name} for d in sweep_dir.iterdir() if d.is_dir()]
+    df = results.collect(sweep_dir, planned=[_PlannedConfig("cifar10", "resnet32", "isda", 7), *found])
     row = _row(df, "planned-isda-7")
     assert row["status"] == "missing" and row["seed"] == 7 and json.loads(row["milestones"]) == [3, 6]
     # Nested result keys (result.json's "versions") become dotted columns.
@@ -319,3 +320,16 @@ def test_atomic_writes_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644 and path.read_text() == "{}"
+
+
+def test_runs_the_sweep_no_longer_plans_are_left_out_with_a_warning(sweep, capsys):
+    """A sweep edited after some runs (other epochs, say) keeps their folders; a cell must not
+    average them with the runs of the sweep as it is now."""
+    sweep_dir, _ = sweep
+    every = sorted(results.collect(sweep_dir)["run_id"])  # without a plan: every run found
+    capsys.readouterr()
+    kept = every[:3]
+    df = results.collect(sweep_dir, planned=[{"run_id": r} for r in kept])
+    assert sorted(df["run_id"]) == kept
+    err = capsys.readouterr().err
+    assert "run folder(s)" in err and "left out" in err and every[3] in err and every[0] not in err
