@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from functools import lru_cache
@@ -14,11 +15,14 @@ import torch
 def git_sha() -> str:
     """The checkout's commit, with ``-dirty`` when it has uncommitted changes; ``unknown`` outside git."""
     here = Path(__file__).resolve().parent
+    # No index lock taken: processes of one run ask at once, and a SIGKILL must leave no stale lock.
+    # The timeouts only guard against a hung git; a loaded machine can take seconds.
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
+                             timeout=120, check=True, env=env).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+                               capture_output=True, text=True, timeout=120, env=env).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{sha}-dirty" if dirty else sha

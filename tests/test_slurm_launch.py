@@ -268,7 +268,7 @@ include:   # order = array task order: the short runs take the first two slots (
 """
 
 
-def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:  # a hang guard, not a limit
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO,
                           check=False)
 
