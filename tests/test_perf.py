@@ -216,7 +216,7 @@ def test_accuracy_benchmark_compares_plain_and_fast_runs_over_seeds(tmp_path):
 
     from bench.perf import main
 
-    argv = ["accuracy", "--method", "ce", "--epochs", "1", "--seeds", "0,1", "--device", "cpu", "--out", str(tmp_path)]
+    argv = ["accuracy", "--method", "ce", "--epochs", "2", "--seeds", "0,1", "--device", "cpu", "--out", str(tmp_path)]
     assert main(argv) == 0
     with open(next(tmp_path.glob("perf_accuracy_resnet32_digits_cpu_*.csv"))) as fh:
         rows = list(csv.DictReader(fh))

@@ -215,7 +215,7 @@ def test_synthetic_dataset_is_learnt_in_a_few_epochs_despite_crops_and_flips(tmp
 
 
 def test_compiled_run_repeats_bit_identically_and_tracks_the_eager_run(tmp_path):
-    spec = {**SPEC, "epochs": 2, "threads": 2}
+    spec = {**SPEC, "epochs": 2, "threads": 2, "lr": 0.02}  # a stable regime: rounding is not amplified
     eager = run(resolve(spec), tmp_path / "eager", progress=False)
     cfg = resolve({**spec, "compile": "default"})
     assert cfg.run_id == resolve(spec).run_id  # how it runs, not what it computes
