@@ -95,8 +95,32 @@ def _env_rank() -> int:
     return 0
 
 
+_BROKEN: Exception | None = None  # what importing wandb raised, when it was not an ImportError
+
+
+def guard_wandb_import() -> None:
+    """Import wandb before a library that imports it optionally does (timm, at its own import).
+
+    Such libraries catch ImportError only, and a broken install (protobuf out of step, say) raises
+    other errors, which would stop every command, tracking disabled or not. The error is kept for
+    the tracker's one warning, and wandb marked absent, so that those imports see an ImportError.
+    """
+    global _BROKEN
+    if "wandb" in sys.modules:
+        return
+    try:
+        import wandb  # noqa: F401, PLC0415 - one of the two places wandb is imported
+    except ImportError:
+        return
+    except Exception as exc:  # noqa: BLE001
+        _BROKEN = exc
+        sys.modules["wandb"] = None  # type: ignore[assignment]
+
+
 def _import_wandb() -> Any:
-    import wandb  # noqa: PLC0415 - the only place wandb is imported
+    if _BROKEN is not None:
+        raise _BROKEN
+    import wandb  # noqa: PLC0415 - the other place wandb is imported
 
     return wandb
 

@@ -314,6 +314,24 @@ def test_missing_wandb_warns_once_and_trains(tmp_path: Path, monkeypatch: pytest
     assert not (tmp_path / "wandb").exists()
 
 
+@pytest.mark.parametrize("mode", ["offline", "disabled"])
+def test_a_wandb_that_breaks_on_import_warns_and_trains(tmp_path: Path, mode: str) -> None:
+    """A broken install (protobuf out of step raises TypeError) used to stop every command at
+    timm's own import of wandb, which survives only an ImportError."""
+    fake = tmp_path / "site" / "wandb"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text('raise TypeError("Descriptors cannot be created directly.")\n')
+    env = {**os.environ, "PYTHONPATH": f"{fake.parent}{os.pathsep}{Path(__file__).parent.parent}"}
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "train", "--epochs", "1", "--set", "threads=1",
+                           "--wandb", mode, "--out", str(out)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "result.json").read_text())["status"] == "completed"
+    warned = "W&B tracking is off: wandb cannot be imported (TypeError: Descriptors" in proc.stderr
+    assert warned == (mode == "offline") and "Traceback" not in proc.stderr
+
+
 def test_failing_init_warns_once_and_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import wandb
 

@@ -6,10 +6,15 @@ Every model returned by :func:`create_model` has ``num_features`` (feature dim A
 ``cifar_<name>`` so ``timm.create_model("cifar_wrn28_10", num_classes=100)`` works.
 """
 
+# ruff: noqa: E402 - the imports after guard_wandb_import() must come after it
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from ..tracking import guard_wandb_import
+
+guard_wandb_import()  # before timm, which imports wandb and survives only an ImportError
 
 import timm
 
