@@ -103,7 +103,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_launch(args: argparse.Namespace, sweep=None) -> int:
-    from bench.launch import DONE_STATES, check_fits, launch_debug, launch_local, plan_todo, reset_failed, run_state
+    from bench.launch import (
+        DONE_STATES,
+        check_fits,
+        launch_debug,
+        launch_local,
+        plan_todo,
+        reset_failed,
+        restore_failed,
+        run_state,
+    )
 
     sweep = sweep or _load(args)
     cluster = args.cluster or sweep.cluster or ("slurm" if _has_slurm() else "local")
@@ -135,10 +144,16 @@ def cmd_launch(args: argparse.Namespace, sweep=None) -> int:
     print(f"sweep {sweep.name}: {len(sweep.runs)} runs, {finished} already done{busy_text}, "
           f"{len(todo)} to run on {cluster}")
 
+    was_reset: set[str] = set()
+
     def reset(runs) -> None:  # only now: a launch refused earlier leaves failed results alone
         if args.retry_failed:
-            for cfg in runs:
-                reset_failed(sweep.run_dir(root, cfg))
+            was_reset.update(cfg.run_id for cfg in runs if reset_failed(sweep.run_dir(root, cfg)))
+
+    def unreset(runs) -> None:  # sbatch refused them: they are failed runs still
+        for cfg in runs:
+            if cfg.run_id in was_reset:
+                restore_failed(sweep.run_dir(root, cfg))
 
     if not todo:
         print("nothing submitted")
@@ -153,7 +168,7 @@ def cmd_launch(args: argparse.Namespace, sweep=None) -> int:
         from bench.slurm import launch_slurm
 
         return launch_slurm(sweep, todo, root, profile=profile, wait=args.wait, poll_s=args.poll,
-                            on_submit=reset)
+                            on_submit=reset, on_refused=unreset)
     reset(todo)
     if cluster == "debug":
         failed = launch_debug(sweep, todo, root)

@@ -268,6 +268,13 @@ def reset_failed(run_dir: Path) -> bool:
     return False
 
 
+def restore_failed(run_dir: Path) -> None:
+    """Undo ``reset_failed`` for a run that was not submitted after all."""
+    aside = run_dir / "result.failed.json"
+    if aside.exists() and not (run_dir / "result.json").exists():
+        aside.replace(run_dir / "result.json")
+
+
 def check_fits(cluster: str, todo: list[RunConfig]) -> None:
     """Refuse, before anything is written, runs that ``cluster`` cannot give their processes."""
     need = max((cfg.world_size for cfg in todo), default=1)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
+import math
 import os
 import re
 import shutil
@@ -135,9 +137,12 @@ def parse_profile(data: Any, name: str = "default", source: str | None = None) -
                 raise ConfigError(where, value, "0 or 1 (a run trains on one device unless its sweep's "
                                   "`resources` ask for more; one array task per run)")
         elif key == "mem_gb":
-            bad = isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+            # Under 1 MB the request would round to --mem=0, which SLURM reads as the whole node.
+            bad = (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                   or value * 1024 < 1)
             if value is not None and bad:
-                raise ConfigError(where, value, "a number of GB > 0, or null for the cluster's default")
+                raise ConfigError(where, value, "a number of GB >= 1/1024 (1 MB), or null for the cluster's "
+                                  "default")
         elif key == "setup":
             value = [value] if isinstance(value, str) else value
             if value is None:
@@ -447,13 +452,24 @@ def status_command(sweep: Sweep, results_root: Path) -> str:
     return cmd
 
 
+def _sbatch_said(exc: Exception) -> str:
+    """sbatch's own error lines, as one line."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    return "; ".join(errors or lines[:1]) or type(exc).__name__
+
+
 def launch_slurm(sweep: Sweep, todo: list[RunConfig], results_root: Path, profile: Any = None,
-                 wait: bool = False, poll_s: float = 10.0, on_submit: Any = None) -> int:
+                 wait: bool = False, poll_s: float = 10.0, on_submit: Any = None, on_refused: Any = None) -> int:
     """Submit the runs of ``todo`` that no job already owns; print job ids, logs, status command.
 
-    ``on_submit(runs)`` is called once the set to submit is known (the CLI resets failed runs there).
-    Returns 0, or with ``wait`` the exit status of ``wait_sweep``.
+    ``on_submit(runs)`` is called once the set to submit is known (the CLI resets failed runs there);
+    if sbatch then refuses the request, ``on_refused(runs)`` gets the runs left unsubmitted and a
+    ConfigError names the profile with sbatch's words. Returns 0, or with ``wait`` the exit status
+    of ``wait_sweep``.
     """
+    from submitit.core.utils import FailedJobError
+
     prof = load_profile(profile, sweep.path)
     root = Path(results_root)
     sweep_dir = root / sweep.name
@@ -467,7 +483,19 @@ def launch_slurm(sweep: Sweep, todo: list[RunConfig], results_root: Path, profil
         if submit:
             if on_submit is not None:
                 on_submit(submit)
-            arrays = submit_arrays(sweep, submit, root, prof, records)
+            before = {cfg.run_id: records.get(cfg.run_id, {}).get("job_id") for cfg in submit}
+            try:
+                # submitit prints a refusing sbatch's stderr itself; the error below says it in one line.
+                with contextlib.redirect_stderr(io.StringIO()):
+                    arrays = submit_arrays(sweep, submit, root, prof, records)
+            except FailedJobError as exc:
+                left = [cfg for cfg in submit if records.get(cfg.run_id, {}).get("job_id") == before[cfg.run_id]]
+                if on_refused is not None:
+                    on_refused(left)
+                done = len(submit) - len(left)
+                submitted = f"{done} runs were submitted before, " if done else ""
+                raise ConfigError("profile", prof.source or prof.name, f"a request sbatch accepts ({submitted}"
+                                  f"sbatch said: {_sbatch_said(exc)})") from exc
             n_arrays = len(arrays)
             print(f"submitted {len(submit)} runs as {n_arrays} job array{'s' * (n_arrays > 1)} "
                   f"(profile {prof.source or prof.name}): job ids {', '.join(arrays)} "

@@ -49,6 +49,9 @@ def test_unknown_profile_key_is_refused_with_the_valid_list():
     ({"gpus_per_node": 2}, "profile.gpus_per_node"),  # one run, one GPU
     ({"cpus_per_task": 0}, "profile.cpus_per_task"),
     ({"mem_gb": "lots"}, "profile.mem_gb"),
+    ({"mem_gb": float("nan")}, "profile.mem_gb"),  # used to be a traceback at submission
+    ({"mem_gb": float("inf")}, "profile.mem_gb"),
+    ({"mem_gb": 0.0004}, "profile.mem_gb"),  # --mem=0MB: SLURM gives the whole node
     ({"setup": [1]}, "profile.setup"),
     ({"timeout_min": 1, "signal_delay_s": 120}, "profile.signal_delay_s"),
     ({"max_array_size": True}, "profile.max_array_size"),
@@ -298,6 +301,27 @@ def _partition(state: str) -> None:
     name = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True, timeout=30,
                           check=True).stdout.split()[0]
     subprocess.run(["scontrol", "update", f"PartitionName={name}", f"State={state}"], check=True, timeout=30)
+
+
+@pytest.mark.slurm
+def test_a_request_sbatch_refuses_is_one_line_and_a_failed_run_stays_failed(tmp_path):
+    sweep_file = tmp_path / "refused.yaml"
+    sweep_file.write_text("include:\n  - {dataset: digits, arch: resnet32, method: ce, epochs: 1, seed: 0}\n")
+    root = tmp_path / "results"
+    (cfg,) = load_sweep(sweep_file).runs
+    run_dir = root / "refused" / cfg.run_id
+    run_dir.mkdir(parents=True)
+    failed = json.dumps({"run_id": cfg.run_id, "status": "failed", "reason": "RuntimeError: earlier"})
+    (run_dir / "result.json").write_text(failed)
+    profile = tmp_path / "nosuch.yaml"
+    profile.write_text((REPO / "slurm" / "profiles" / "local-cluster.yaml").read_text()
+                       .replace("partition: debug", "partition: nosuch"))
+    r = _cli("launch", str(sweep_file), "--cluster", "slurm", "--profile", str(profile), "--results", str(root),
+             "--retry-failed")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("isda-bench: error: profile:"), r.stderr
+    assert "sbatch said:" in r.stderr and "partition" in r.stderr.lower() and "Traceback" not in r.stderr
+    assert (run_dir / "result.json").read_text() == failed and not (run_dir / "result.failed.json").exists()
 
 
 @pytest.mark.slurm
