@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from bench.config import load_yaml
 from bench.errors import ConfigError, OneLineParser
 from bench.fsutil import atomic_write_text, make_dir
 
@@ -28,7 +29,7 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError("--set", item, "KEY=VALUE with a run field as KEY")
         try:
-            out[key.strip()] = yaml.safe_load(value)
+            out[key.strip()] = load_yaml(value)
         except yaml.YAMLError as exc:
             raise ConfigError("--set", item, "KEY=VALUE with VALUE a YAML scalar or list, e.g. lr=0.1 "
                               "or milestones=[150,225]") from exc

@@ -16,11 +16,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+import yaml
+
 from bench.errors import ConfigError
 from bench.methods import parse_method
 from bench.recipes import recipe_for, scale_milestones
 
 DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "imagenet")
+IMAGE_SIZES = {"digits": 8, "synthetic": 32, "cifar10": 32, "cifar100": 32, "imagenet": 224}  # bench.data
 COV_MODES = ("full", "diagonal")
 ISDA_SYNCS = ("global", "local")
 SCHEDULES = ("step", "cosine")
@@ -118,6 +121,20 @@ _RECIPE_FIELDS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_
                   "milestones", "gamma", "schedule_offset", "drop_rate")
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML as people write numbers: ``5e-4`` is a float (YAML 1.2), not the string YAML 1.1 reads."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def load_yaml(text: str) -> Any:
+    """What a user wrote in a sweep, a profile or ``--set``: safe YAML, with exponent floats."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader: tags cannot construct objects
+
+
 def _arch_names() -> list[str]:
     from bench.models import ARCHS
 
@@ -128,6 +145,12 @@ def _has_dropout(arch: str) -> bool:
     from bench.models import ARCHS
 
     return ARCHS[arch].dropout
+
+
+def _min_size(arch: str) -> int:
+    from bench.models import ARCHS
+
+    return ARCHS[arch].min_size
 
 
 def _check_type(key: str, value: Any, kind: str) -> Any:
@@ -207,6 +230,10 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
     for key in ("drop_rate", "momentum"):  # 1 drops everything / never forgets a gradient (diverges)
         if values.get(key, 0.0) >= 1.0:
             raise ConfigError(key, values[key], "a value in [0, 1)")
+    size, smallest = IMAGE_SIZES[dataset], _min_size(arch)
+    if size < smallest:  # its pooling would shrink the feature map to nothing: refused before any file
+        raise ConfigError("arch", arch, f"a network for {size}×{size} images ({arch} needs at least "
+                          f"{smallest}×{smallest}; dataset {dataset})")
     if values.get("drop_rate", 0.0) > 0 and not _has_dropout(arch):
         raise ConfigError("drop_rate", values["drop_rate"], f"0 for {arch}, which has no dropout (networks with "
                           f"dropout: {', '.join(a for a in _arch_names() if _has_dropout(a))})")

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from bench.config import FIELD_NAMES, NAME_RE, RunConfig, resolve
+from bench.config import FIELD_NAMES, NAME_RE, RunConfig, load_yaml, resolve
 from bench.errors import ConfigError
 from bench.methods import parse_method
 
@@ -179,7 +179,7 @@ def _resources(value: Any) -> dict[str, int]:
 def read_yaml(path: Path, key: str) -> Any:
     """A YAML file the user wrote; what cannot be read or parsed is a ConfigError under ``key``."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))  # safe: YAML tags cannot construct objects
+        return load_yaml(path.read_text(encoding="utf-8"))  # safe: YAML tags cannot construct objects
     except UnicodeDecodeError as exc:
         raise ConfigError(key, str(path), "a UTF-8 text file (this one holds other bytes)") from exc
     except yaml.YAMLError as exc:

@@ -183,3 +183,11 @@ def test_imagenet_folder_applies_the_augmentation_policy(tmp_path, method):
 def test_imagenet_folder_missing_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="train/ and val/"):
         load_dataset("imagenet", str(tmp_path))
+
+
+def test_config_knows_each_datasets_image_size():
+    from bench.config import IMAGE_SIZES
+
+    for name in ("digits", "synthetic"):
+        assert load_dataset(name)[2].size == IMAGE_SIZES[name]
+    assert IMAGE_SIZES["cifar10"] == IMAGE_SIZES["cifar100"] == 32 and IMAGE_SIZES["imagenet"] == 224

@@ -219,3 +219,22 @@ def test_shake_uses_alpha_forward_and_beta_backward() -> None:
     torch.testing.assert_close(b1.grad, beta.expand_as(b1))
     torch.testing.assert_close(b2.grad, (1 - beta).expand_as(b2))
     torch.testing.assert_close(shake(b1, b2, training=False), 0.5 * (b1 + b2))
+
+
+@pytest.mark.parametrize("arch", [a for a, info in ARCHS.items() if info.min_size > 1])
+def test_min_size_is_the_smallest_image_a_network_takes(arch):
+    model = create_model(arch, num_classes=3, in_chans=1).eval()
+    side = ARCHS[arch].min_size
+    with torch.no_grad():
+        assert model(torch.randn(1, 1, side, side)).shape == (1, 3)
+        with pytest.raises(RuntimeError):
+            model(torch.randn(1, 1, side - 1, side - 1))
+
+
+def test_a_network_too_deep_for_the_dataset_is_refused_before_anything_runs():
+    from bench.config import resolve
+    from bench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"arch: 'densenet121'.*8×8 images.*needs at least 29×29"):
+        resolve({"dataset": "digits", "arch": "densenet121"})
+    assert resolve({"dataset": "cifar10", "arch": "densenet121"}).arch == "densenet121"

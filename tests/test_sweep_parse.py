@@ -84,3 +84,15 @@ def test_smoke_sweep_is_the_documented_matrix():
     assert sweep.name == "smoke"
     assert sorted({c.method for c in sweep.runs}) == ["autoaugment", "ce", "focal", "isda"]
     assert len(sweep.runs) == 12 and {c.seed for c in sweep.runs} == {0, 1, 2}
+
+
+def test_numbers_in_exponent_form_are_numbers_in_sweeps_and_set(tmp_path):
+    """YAML 1.1 reads 5e-4 (no decimal point) as a string; people write it for weight decay and lr."""
+    from bench.cli import _parse_set
+
+    path = tmp_path / "wd.yaml"
+    path.write_text("grid: {method: [ce]}\noverrides: {weight_decay: 5e-4, lr: 1E-1, epochs: 2}\n")
+    (cfg,) = load_sweep(path).runs
+    assert (cfg.weight_decay, cfg.lr) == (0.0005, 0.1)
+    assert _parse_set(["weight_decay=5e-4", "milestones=[1e0]", "method=isda"]) == {
+        "weight_decay": 0.0005, "milestones": [1.0], "method": "isda"}

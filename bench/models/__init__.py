@@ -52,6 +52,7 @@ class ArchInfo:
     feature_dim: int
     exact_params_m: float | None = None
     dropout: bool = False  # the network takes ``drop_rate`` (timm's ImageNet networks all do)
+    min_size: int = 1  # the smallest image side its pooling leaves a feature map for
 
 
 ARCHS: dict[str, ArchInfo] = {
@@ -76,9 +77,10 @@ ARCHS: dict[str, ArchInfo] = {
     "resnet152": ArchInfo("resnet152", "imagenet", "ResNet-152", "60.3M", 2048, dropout=True),
     "resnext50_32x4d": ArchInfo("resnext50_32x4d", "imagenet", "ResNeXt-50 32x4d", "25.0M", 2048, dropout=True),
     "resnext101_32x8d": ArchInfo("resnext101_32x8d", "imagenet", "ResNeXt-101 32x8d", "88.8M", 2048, dropout=True),
-    "densenet121": ArchInfo("densenet121", "imagenet", "DenseNet-BC-121", "8.0M", 1024, dropout=True),
+    "densenet121": ArchInfo("densenet121", "imagenet", "DenseNet-BC-121", "8.0M", 1024, dropout=True, min_size=29),
     # timm's densenet264d is growth 48 / deep stem (72.7M); see bench.models.imagenet.
-    "densenet264": ArchInfo("imagenet_densenet264", "imagenet", "DenseNet-BC-265", "33.3M", 2688, dropout=True),
+    "densenet264": ArchInfo("imagenet_densenet264", "imagenet", "DenseNet-BC-265", "33.3M", 2688, dropout=True,
+                            min_size=29),
 }
 
 
