@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import ConfigError, OneLineParser
-from bench.fsutil import atomic_write_csv, atomic_write_text
+from bench.fsutil import atomic_write_csv, atomic_write_text, make_dir
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "bfloat16")
@@ -158,7 +158,7 @@ def _isda_config(ns: argparse.Namespace) -> IsdaConfig:
         repeats=_parse_int("--repeats", ns.repeats, 1),
         warmup=_parse_int("--warmup", ns.warmup, 0),
         shapes=shapes,
-        out=Path(ns.out),
+        out=make_dir(Path(ns.out), "--out"),  # before measuring: a bad --out must not cost the run
         reference_limit_bytes=limit,
     )
 
@@ -484,7 +484,7 @@ def run_ops(ns: argparse.Namespace) -> int:
     dtype = _parse_choice("--dtype", ns.dtype, DTYPES)
     shapes = [_parse_shape(s) for s in ns.shape] if ns.shape else OPS_SHAPES
     repeats = _parse_int("--repeats", ns.repeats, 0)
-    out = Path(ns.out)
+    out = make_dir(Path(ns.out), "--out")
     rows = []
     for shape in shapes:
         for method in METHODS:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,7 +40,7 @@ from bench.fastpath import (
     lambda_input,
     static_addresses,
 )
-from bench.fsutil import atomic_write_csv, atomic_write_text
+from bench.fsutil import atomic_write_csv, atomic_write_text, make_dir
 from bench.perf import (
     _cpu_peak_bytes,
     _cuda_peak_bytes,
@@ -145,12 +146,25 @@ def _model_and_loss(arch: str, dataset: str, method: str, device: torch.device, 
 
 
 def _common_args(p: argparse.ArgumentParser, arch: bool = True) -> None:
+    """--arch (training benchmarks), --dataset, --device, --batch, --out; the loader has its own."""
     if arch:
         p.add_argument("--arch", default="resnet110")
-    p.add_argument("--dataset", default="cifar100", help="digits | cifar10 | cifar100 | imagenet (shapes only)")
+        p.add_argument("--dataset", default="cifar100", help="digits | cifar10 | cifar100 | imagenet (shapes only)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--batch", default=None, help="batch size (default: the recipe's; 256 for imagenet)")
+    p.add_argument("--batch", default=None, help="batch size (default: the recipe's; 256 for imagenet)" if arch
+                   else "batch size (default: 128)")
     p.add_argument("--out", default="results/perf", help="output directory")
+
+
+def _say(what: str) -> None:
+    """One line per measurement on a terminal (a benchmark runs for minutes), none in logs."""
+    if sys.stderr.isatty():
+        print(what, file=sys.stderr, flush=True)
+
+
+def _out_dir(ns: argparse.Namespace) -> None:
+    """The output folder, made before anything is measured: a bad --out must not cost the run."""
+    make_dir(Path(ns.out), "--out")
 
 
 def _batch(ns: argparse.Namespace) -> int:
@@ -165,11 +179,10 @@ def _batch(ns: argparse.Namespace) -> int:
 
 def _check(ns: argparse.Namespace) -> None:
     _parse_choice("--dataset", ns.dataset, tuple(SHAPES))
-    if hasattr(ns, "arch"):
-        from bench.models import ARCHS
+    from bench.models import ARCHS
 
-        if ns.arch not in ARCHS:
-            raise ConfigError("--arch", ns.arch, sorted(ARCHS))
+    if ns.arch not in ARCHS:
+        raise ConfigError("--arch", ns.arch, sorted(ARCHS))
 
 
 def _write(ns: argparse.Namespace, name: str, precision: str, rows: list[dict], table: str, note: str) -> None:
@@ -214,9 +227,13 @@ def run_step(ns: argparse.Namespace) -> int:
     cov_mode = _parse_choice("--cov-mode", ns.cov_mode or ("diagonal" if ns.dataset == "imagenet" else "full"),
                              ("full", "diagonal"))
     methods = [_parse_choice("--methods", m.strip(), STEP_METHODS) for m in ns.methods.split(",") if m.strip()]
+    methods = list(dict.fromkeys(methods))  # each once
+    if not methods:
+        raise ConfigError("--methods", ns.methods, "a comma-separated list of " + ", ".join(STEP_METHODS))
     compile_mode = _parse_choice("--compile", ns.compile, COMPILE)
     steps, blocks, warmup = (_parse_int(k, v, 1) for k, v in
                              (("--steps", ns.steps), ("--blocks", ns.blocks), ("--warmup", ns.warmup)))
+    _out_dir(ns)
     n = _batch(ns)
     classes, chans, size = SHAPES[ns.dataset]
     g = torch.Generator().manual_seed(0)
@@ -232,6 +249,7 @@ def run_step(ns: argparse.Namespace) -> int:
                "ms_per_step": "", "peak_mb": "", "state_mb": "", "first_3_steps_s": "", "cudagraph_skips": "",
                "status": "ok"}
         rows.append(row)
+        _say(f"perf step {ns.arch} {ns.dataset} {method} ...")
         skips = cudagraph_skips()
         try:
             model, crit, opt = _model_and_loss(ns.arch, ns.dataset, method, device, channels_last, cov_mode)
@@ -241,7 +259,7 @@ def run_step(ns: argparse.Namespace) -> int:
                 train_step(x, y)
 
             t0 = time.perf_counter()
-            _blocks(step, device, 1, 1, 3)  # compiles (graphs for CUDA graphs are recorded on later calls)
+            _blocks(step, device, 3, 1, 0)  # compiles (graphs for CUDA graphs are recorded on later calls)
             row["first_3_steps_s"] = round(time.perf_counter() - t0, 2)  # with compilation, if any
             state, extra = _state_bytes(model, crit, opt), _step_peak_bytes(step, device)
             row.update(state_mb=round(state / 2**20, 1), peak_mb=round((state + extra) / 2**20, 1))
@@ -388,10 +406,15 @@ def run_loader(ns: argparse.Namespace) -> int:
     batch = _parse_int("--batch", ns.batch, 2) if ns.batch else 128
     if batch > images:  # both pipelines yield full batches only: there would be none
         raise ConfigError("--batch", batch, f"at most --images ({images})")
+    _out_dir(ns)
     x, y = _synthetic_cifar(images)
-    rows = [{"pipeline": f"reference: PIL + DataLoader, {w} worker(s)", "images_per_s":
-             round(_images_per_s(_reference_batches(x, y, batch, w, device), batch, steps, device))} for w in workers]
+    rows = []
+    for w in workers:
+        _say(f"perf loader: reference, {w} worker(s) ...")
+        rows.append({"pipeline": f"reference: PIL + DataLoader, {w} worker(s)", "images_per_s":
+                     round(_images_per_s(_reference_batches(x, y, batch, w, device), batch, steps, device))})
     for method in ("ce", "cutout"):
+        _say(f"perf loader: resident, {method} ...")
         rows.append({"pipeline": f"resident uint8 on {device.type}, batched crop/flip"
                      + ("/cutout" if method == "cutout" else ""),
                      "images_per_s": round(_images_per_s(_our_batches(x, y, batch, device, method), batch, steps,
@@ -421,12 +444,14 @@ def run_epoch(ns: argparse.Namespace) -> int:
     steps, workers = _parse_int("--steps", ns.steps, 1), _parse_int("--workers", ns.workers, 0)
     compile_mode = _parse_choice("--compile", ns.compile, COMPILE)
     batch = _batch(ns)
+    _out_dir(ns)
     x, y = _synthetic_cifar(max(4 * batch * 8, 10_000))
     y = y % SHAPES[ns.dataset][0]
-    rows = []
+    rows, ips_raw = [], []
     gpu = device.type == "cuda"
+    ours = "isda-bench: resident loader, " + ("bf16, channels_last" if gpu else "fp32") + ", ISDA"
     settings = [("reference: PIL loader, fp32, authors' ISDA", "reference", False, False, "ref", "off"),
-                ("isda-bench: resident loader, bf16, channels_last, ISDA", "isda", gpu, gpu, "ours", "off")]
+                (ours, "isda", gpu, gpu, "ours", "off")]
     if compile_mode != "off":
         settings.append((f"isda-bench, torch.compile {compile_mode}", "isda", gpu, gpu, "ours", compile_mode))
     for label, method, bf16, channels_last, loader, mode in settings:
@@ -442,20 +467,24 @@ def run_epoch(ns: argparse.Namespace) -> int:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             train_step(xb, yb)
 
+        _say(f"perf epoch {ns.arch}: {label} ...")
         skips = cudagraph_skips()
         ips = _images_per_s(batches, batch, steps, device, consume)
-        rows.append({"setting": label, "arch": ns.arch, "batch": batch, "images_per_s": round(ips),
+        ips_raw.append(ips)
+        rows.append({"setting": label, "arch": ns.arch, "dataset": ns.dataset, "batch": batch,
+                     "images_per_s": round(ips, 1),
                      "epoch_s_50k": round(50_000 / ips, 2),
                      "cudagraph_skips": cudagraph_skips() - skips if mode in CUDA_GRAPH_MODES else ""})
         model = crit = opt = None
     lines = ["| setting | images/s | s per 50k-image epoch | speed-up |", "|---|---|---|---|"]
-    lines += [f"| {r['setting']} | {r['images_per_s']:,} | {r['epoch_s_50k']} | "
-              f"{r['images_per_s'] / rows[0]['images_per_s']:.2f}× |" for r in rows]
+    lines += [f"| {r['setting']} | {round(r['images_per_s']):,} | {r['epoch_s_50k']} | {ips / ips_raw[0]:.2f}× |"
+              for r, ips in zip(rows, ips_raw)]
     note = (f"# Training throughput with input: {ns.arch}, {ns.dataset}-shaped, batch {batch}\n\n"
             f"{_device_label(device)}, torch {torch.__version__}; {steps} steps each after 3 warm-up steps "
-            f"(`isda-bench perf epoch --arch {ns.arch}{_compile_flag(compile_mode)}`).")
+            f"(`isda-bench perf epoch --arch {ns.arch} --dataset {ns.dataset} --batch {batch} --steps {steps} "
+            f"--workers {workers}{_compile_flag(compile_mode)}`).")
     note += _skips_note({r["setting"]: r["cudagraph_skips"] for r in rows})
-    _write(ns, f"epoch_{ns.arch}{_compile_suffix(compile_mode)}", "mixed", rows, "\n".join(lines), note)
+    _write(ns, f"epoch_{ns.arch}_{ns.dataset}{_compile_suffix(compile_mode)}", "mixed", rows, "\n".join(lines), note)
     return 0
 
 

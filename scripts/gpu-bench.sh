@@ -11,7 +11,7 @@
 #   timeout 570 scripts/gpu-bench.sh /tmp/gb pending; tar czf $OUT/gb.tgz -C /tmp gb
 # and the part that finished comes back even when the time runs out.
 set -uo pipefail
-out=${1:-results/perf}
+out=$(realpath -m "${1:-results/perf}")  # absolute: the script moves to the checkout below
 part=${2:-all}
 mkdir -p "$out"
 cd "$(dirname "$0")/.."

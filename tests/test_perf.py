@@ -89,9 +89,18 @@ def test_training_benchmarks_write_their_tables(tmp_path):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert any(n.startswith("perf_step_resnet32_digits_cpu_torch") and n.endswith(".csv") for n in names)
     assert any(n.startswith("perf_loader_cpu") for n in names)
-    assert any(n.startswith("perf_epoch_resnet32") for n in names)
+    assert any(n.startswith("perf_epoch_resnet32_cifar10_cpu") for n in names)  # the dataset too: no overwrite
     step_csv = next(tmp_path.glob("perf_step_*.csv")).read_text().splitlines()
     assert len(step_csv) == 4 and all(",ok" in line for line in step_csv[1:])  # ce, isda, reference
+    epoch_md = next(tmp_path.glob("perf_epoch_*.md")).read_text()
+    assert "isda-bench: resident loader, fp32, ISDA" in epoch_md  # what ran on the CPU, not bf16
+    assert "--dataset cifar10 --batch 8" in epoch_md  # the command that reproduces it
+    import csv
+
+    with open(next(tmp_path.glob("perf_epoch_*.csv"))) as fh:
+        ips = [float(r["images_per_s"]) for r in csv.DictReader(fh)]
+    speedup = epoch_md.split("\n")[-2].rsplit("|", 2)[-2].strip()
+    assert speedup == f"{ips[1] / ips[0]:.2f}×"  # from the measured rates, not rounded ones
 
 
 def _step_rows(tmp_path, methods: str, device: str = "cpu", arch: str = "resnet32") -> dict[str, dict[str, str]]:
@@ -166,6 +175,11 @@ def test_step_benchmark_compiles_ours_keeps_the_reference_eager_and_reports_decl
     (["epoch", "--compile", "fast"], "--compile"),
     (["accuracy", "--seeds", "3"], "--seeds"),
     (["loader", "--images", "300", "--batch", "512"], "--batch"),
+    (["step", "--methods", ","], "--methods"),  # was an IndexError after measuring nothing
+    (["isda", "--out", "/proc/isda-bench-no"], "--out"),  # was an error after the whole benchmark
+    (["step", "--arch", "resnet32", "--dataset", "digits", "--out", "/proc/isda-bench-no"], "--out"),
+    (["loader", "--out", "/proc/isda-bench-no"], "--out"),
+    (["epoch", "--arch", "resnet32", "--dataset", "cifar10", "--out", "/proc/isda-bench-no"], "--out"),
     (["accuracy", "--arch", "vgg"], "arch"),
 ])
 def test_training_benchmarks_refuse_bad_input(argv, key):
@@ -242,3 +256,9 @@ def test_accuracy_benchmark_says_when_too_few_runs_finished(tmp_path, monkeypatc
     assert main(["accuracy", "--seeds", "0,1", "--device", "cpu", "--out", str(tmp_path)]) == 1
     assert "too few runs with a final test error" in capsys.readouterr().err
     assert not list(tmp_path.glob("perf_accuracy_*"))  # no table that would claim a comparison
+
+
+def test_isda_ops_refuses_an_unusable_out_before_counting():
+    with pytest.raises(ConfigError) as info:
+        perf.main(["isda-ops", "--out", "/proc/isda-bench-no"])
+    assert info.value.key == "--out"
