@@ -135,22 +135,11 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader: tags cannot construct objects
 
 
-def _arch_names() -> list[str]:
+def _archs() -> dict[str, Any]:
+    """bench.models.ARCHS, imported when first needed: it loads torch and timm."""
     from bench.models import ARCHS
 
-    return sorted(ARCHS)
-
-
-def _has_dropout(arch: str) -> bool:
-    from bench.models import ARCHS
-
-    return ARCHS[arch].dropout
-
-
-def _min_size(arch: str) -> int:
-    from bench.models import ARCHS
-
-    return ARCHS[arch].min_size
+    return ARCHS
 
 
 def _check_type(key: str, value: Any, kind: str) -> Any:
@@ -223,20 +212,21 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
         values[key] = value
     dataset = values.get("dataset", RunConfig.dataset)
     arch = values.get("arch", RunConfig.arch)
-    if arch not in _arch_names():
-        raise ConfigError("arch", arch, _arch_names())
+    archs = _archs()
+    if arch not in archs:
+        raise ConfigError("arch", arch, sorted(archs))
     if "sweep" in values and not NAME_RE.match(values["sweep"]):
         raise ConfigError("sweep", values["sweep"], "letters, digits, '_', '.', '-' (no path separators)")
     for key in ("drop_rate", "momentum"):  # 1 drops everything / never forgets a gradient (diverges)
         if values.get(key, 0.0) >= 1.0:
             raise ConfigError(key, values[key], "a value in [0, 1)")
-    size, smallest = IMAGE_SIZES[dataset], _min_size(arch)
+    size, smallest = IMAGE_SIZES[dataset], archs[arch].min_size
     if size < smallest:  # its pooling would shrink the feature map to nothing: refused before any file
         raise ConfigError("arch", arch, f"a network for {size}×{size} images ({arch} needs at least "
                           f"{smallest}×{smallest}; dataset {dataset})")
-    if values.get("drop_rate", 0.0) > 0 and not _has_dropout(arch):
+    if values.get("drop_rate", 0.0) > 0 and not archs[arch].dropout:
         raise ConfigError("drop_rate", values["drop_rate"], f"0 for {arch}, which has no dropout (networks with "
-                          f"dropout: {', '.join(a for a in _arch_names() if _has_dropout(a))})")
+                          f"dropout: {', '.join(sorted(a for a, info in archs.items() if info.dropout))})")
     if "milestones" in values:
         if any(m < 0 for m in values["milestones"]):
             raise ConfigError("milestones", list(values["milestones"]), "epochs >= 0")

@@ -327,15 +327,21 @@ class WorkerBatches:
             self.dataset, batch_size=self.batch_size, shuffle=train, generator=generator,
             num_workers=self.workers, pin_memory=self.device.type == "cuda",
             persistent_workers=False, multiprocessing_context="spawn" if self.workers else None)
+        holes = None
         if train and self.method.cutout:
-            n = self.num_samples
-            cy, cx = torch.randint(0, self.info.size, (2, n), generator=generator)
+            holes = torch.randint(0, self.info.size, (2, self.num_samples), generator=generator)
         for i, (x, y) in enumerate(loader):
-            x = x.to(self.device, non_blocking=True)
-            if train and self.method.cutout:
-                sl = slice(i * self.batch_size, i * self.batch_size + len(y))
-                x = cutout(x, cy[sl].to(self.device), cx[sl].to(self.device), self.info.cutout)
-            yield self.normalise(x), y.to(self.device, non_blocking=True)
+            sl = slice(i * self.batch_size, i * self.batch_size + len(y))
+            yield self._on_device(x, y, holes[:, sl] if holes is not None else None)
+
+    def _on_device(self, x: torch.Tensor, y: torch.Tensor,
+                   holes: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A loaded uint8 batch on the device: Cutout at ``holes`` (centres, [2, n]) if given, normalised."""
+        x = x.to(self.device, non_blocking=True)
+        if holes is not None:
+            holes = holes.to(self.device)
+            x = cutout(x, holes[0], holes[1], self.info.cutout)
+        return self.normalise(x), y.to(self.device, non_blocking=True)
 
     def _sharded(self, generator: torch.Generator | None, rank: int,
                  world: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -346,9 +352,9 @@ class WorkerBatches:
         train = self.method is not None
         n = self.num_samples
         order = torch.randperm(n, generator=generator) if train else torch.arange(n)
-        cy = cx = None
+        holes = None
         if train and self.method.cutout:
-            cy, cx = torch.randint(0, self.info.size, (2, n), generator=generator)
+            holes = torch.randint(0, self.info.size, (2, n), generator=generator)
         seed = int(torch.randint(0, 2**62, (1,), generator=generator)) if train else 0
         shards, start = [], 0
         for b in self.batch_sizes(world):
@@ -361,11 +367,8 @@ class WorkerBatches:
             num_workers=self.workers, pin_memory=self.device.type == "cuda",
             persistent_workers=False, multiprocessing_context="spawn" if self.workers else None)
         for idx, (x, y) in zip(shards, loader):
-            x = x.to(self.device, non_blocking=True)
-            if cy is not None:
-                sel = torch.tensor(idx)  # Cutout drawn per sample, as Batches does
-                x = cutout(x, cy[sel].to(self.device), cx[sel].to(self.device), self.info.cutout)
-            yield self.normalise(x), y.to(self.device, non_blocking=True)
+            # Cutout drawn per sample, as Batches does
+            yield self._on_device(x, y, holes[:, torch.tensor(idx)] if holes is not None else None)
 
 
 def make_batches(data, info: DatasetInfo, batch_size: int, device: torch.device, method: Method | None,

@@ -56,12 +56,18 @@ def _mapping(key: str, value: Any) -> dict[str, Any]:
     return value
 
 
+def _check_fields(section: str, mapping: dict[str, Any], allowed: tuple[str, ...] = FIELD_NAMES) -> None:
+    """Every key of a sweep's ``section`` names a run field."""
+    for key, value in mapping.items():
+        if key not in allowed:
+            raise ConfigError(f"{section}.{key}", value, f"valid keys: {', '.join(allowed)}")
+
+
 def _runs_from_grid(grid: dict[str, Any], default_method: Any) -> list[dict[str, Any]]:
     """The grid's run specs; ``default_method`` (the overrides') for a grid without a method axis."""
+    _check_fields("grid", grid)
     axes: dict[str, list[Any]] = {}
     for key, values in grid.items():
-        if key not in FIELD_NAMES:
-            raise ConfigError(f"grid.{key}", values, f"valid keys: {', '.join(FIELD_NAMES)}")
         values = values if isinstance(values, list) else [values]
         if not values:
             raise ConfigError(f"grid.{key}", values, "a non-empty list")
@@ -82,9 +88,8 @@ def _runs_from_grid(grid: dict[str, Any], default_method: Any) -> list[dict[str,
     return specs
 
 
-def _excluded(cfg: RunConfig, pattern: dict[str, Any]) -> bool:
-    """Whether the resolved run matches every key of an ``exclude`` pattern."""
-    have = cfg.to_dict()
+def _excluded(have: dict[str, Any], pattern: dict[str, Any]) -> bool:
+    """Whether a resolved run (``RunConfig.to_dict()``) matches every key of an ``exclude`` pattern."""
     for key, want in pattern.items():
         got = have.get(key)
         if key == "method":
@@ -108,9 +113,7 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep
         raise ConfigError("name", name, "letters, digits, '_', '.', '-', not starting with '.' or '-' "
                           "(it names folders under results/ and reports/)")
     overrides = _mapping("overrides", data.get("overrides"))
-    for key in overrides:
-        if key not in FIELD_NAMES or key == "sweep":
-            raise ConfigError(f"overrides.{key}", overrides[key], f"valid keys: {', '.join(FIELD_NAMES)}")
+    _check_fields("overrides", overrides, tuple(k for k in FIELD_NAMES if k != "sweep"))
     grid = data.get("grid")
     specs = _runs_from_grid(_mapping("grid", grid), overrides.get("method", "ce")) if grid is not None else []
     for key in ("include", "exclude"):
@@ -120,9 +123,7 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep
     specs += list(data.get("include") or [])
     excludes: list[dict[str, Any]] = list(data.get("exclude") or [])
     for pattern in excludes:
-        for key in pattern:
-            if key not in FIELD_NAMES:
-                raise ConfigError(f"exclude.{key}", pattern[key], f"valid keys: {', '.join(FIELD_NAMES)}")
+        _check_fields("exclude", pattern)
     if not specs:
         raise ConfigError("grid", grid, "at least one run (a grid or an include list)")
     resources = _resources(data.get("resources"))
@@ -140,8 +141,9 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep
                               "as its `resources` give them (nodes × gpus_per_node; none: 1)")
         cfg = resolve(merged)
         runs.setdefault(cfg.run_id, cfg)  # the same experiment listed twice runs once
+    resolved = {run_id: cfg.to_dict() for run_id, cfg in runs.items()}
     for pattern in excludes:  # matched against the resolved runs: overrides and recipe values count
-        matched = [i for i, cfg in runs.items() if _excluded(cfg, pattern)]
+        matched = [i for i in runs if _excluded(resolved[i], pattern)]
         if not matched:
             raise ConfigError("exclude", pattern, "a pattern that matches a run of the grid or include list "
                               "(this one matches none)")
