@@ -18,14 +18,13 @@ from typing import Any
 
 import yaml
 
+from bench import methods
 from bench.errors import ConfigError
 from bench.methods import parse_method
 from bench.recipes import recipe_for, scale_milestones
 
 DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "imagenet")
 IMAGE_SIZES = {"digits": 8, "synthetic": 32, "cifar10": 32, "cifar100": 32, "imagenet": 224}  # bench.data
-COV_MODES = ("full", "diagonal")
-ISDA_SYNCS = ("global", "local")
 SCHEDULES = ("step", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -40,12 +39,9 @@ class RunConfig:
     dataset: str = "digits"
     arch: str = "resnet32"
     method: str = "ce"
-    lambda0: float | None = None  # ISDA methods only
-    cov_mode: str | None = None  # ISDA methods only: full | diagonal
-    # ISDA methods only: global | local, how the statistics follow a multi-process run (bench.isda).
-    # It changes results under DDP, so it is part of the experiment; one process: both are the same.
-    isda_sync: str | None = None
-    focal_gamma: float | None = None  # focal methods only
+    # The values of the parameters the method's loss declares (bench.methods), in declaration order.
+    # They are run fields like the others: config.yaml, --set and sweep axes name them directly.
+    params: tuple[tuple[str, Any], ...] = ()
     # Training processes (GPUs) of the run, set from a sweep's `resources`. BatchNorm normalises each
     # process's share of the batch, so results depend on it; the run refuses another process count.
     world_size: int = 1
@@ -77,21 +73,49 @@ class RunConfig:
     # code generation (no Triton needed). Same computation, other kernels: rounding may differ.
     compile: str = "off"
 
+    def param(self, name: str) -> Any:
+        """The value of the method's parameter ``name``; None if the method does not take it."""
+        return dict(self.params).get(name)
+
+    @property
+    def lambda0(self) -> float | None:
+        return self.param("lambda0")
+
+    @property
+    def cov_mode(self) -> str | None:
+        return self.param("cov_mode")
+
+    @property
+    def isda_sync(self) -> str | None:
+        return self.param("isda_sync")
+
+    @property
+    def focal_gamma(self) -> float | None:
+        return self.param("focal_gamma")
+
     def to_dict(self) -> dict[str, Any]:
+        """Every field, with the method's parameters as fields of their own after ``method``."""
         d = asdict(self)
+        del d["params"]
         d["milestones"] = list(self.milestones)
-        return d
+        head = {k: d.pop(k) for k in ("dataset", "arch", "method")}
+        return {**head, **dict.fromkeys(ID_PARAMS), **dict(self.params), **d}
 
     @property
     def experiment(self) -> dict[str, Any]:
         d = self.to_dict()
-        return {k: d[k] for k in EXPERIMENT_FIELDS}
+        return {k: v for k, v in d.items() if k not in _SCHEDULING}
 
     @property
     def run_id(self) -> str:
-        # Fields added after ids were first handed out are left out of the hash while they hold
-        # the value every earlier run implicitly had, so existing result folders keep their names.
-        experiment = {k: v for k, v in self.experiment.items() if v not in _ID_IMPLICIT.get(k, ())}
+        # Fields and parameters added after ids were first handed out are left out of the hash while
+        # they hold the value every earlier run implicitly had, so existing result folders keep their names.
+        omitted = {k: (None,) for k in ID_PARAMS if k not in _HASHED_ALWAYS}
+        omitted.update(_ID_IMPLICIT)
+        for key, _ in self.params:
+            if methods.param(key).id_default:
+                omitted[key] = (None, methods.param(key).default_for(self.dataset, self.arch))
+        experiment = {k: v for k, v in self.experiment.items() if v not in omitted.get(k, ())}
         blob = json.dumps(experiment, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -105,6 +129,10 @@ class RunConfig:
             parts.append(f"g{self.focal_gamma:g}")
         if self.isda_sync == "local":
             parts.append("local")
+        for key, value in self.params:
+            label = methods.param(key).label
+            if label is None:
+                parts.append(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}")
         if self.world_size > 1:
             parts.append(f"w{self.world_size}")
         parts.append(f"s{self.seed}")
@@ -113,10 +141,25 @@ class RunConfig:
 
 _SCHEDULING = ("sweep", "data_root", "download", "device", "threads", "fast_loader", "channels_last", "workers",
                "tracking", "compile")
-FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
+# The method parameters of the first run ids: every run's config has them (None where its method does
+# not take them), and lambda0, cov_mode and focal_gamma are hashed into every run id, None or not.
+ID_PARAMS = ("lambda0", "cov_mode", "isda_sync", "focal_gamma")
+_HASHED_ALWAYS = ("lambda0", "cov_mode", "focal_gamma")
+FIELD_NAMES = tuple(f.name for f in fields(RunConfig) if f.name != "params") + ID_PARAMS
 EXPERIMENT_FIELDS = tuple(n for n in FIELD_NAMES if n not in _SCHEDULING)
-# See RunConfig.run_id. Earlier runs were single-process, where "global" is what they computed.
-_ID_IMPLICIT: dict[str, tuple[Any, ...]] = {"isda_sync": (None, "global"), "world_size": (1,)}
+# See RunConfig.run_id. Earlier runs were single-process.
+_ID_IMPLICIT: dict[str, tuple[Any, ...]] = {"world_size": (1,)}
+methods.registry.RESERVED_PARAM_NAMES.update(set(FIELD_NAMES) - set(ID_PARAMS))
+
+
+def run_field_names() -> tuple[str, ...]:
+    """Every key a run takes: the fields, then the parameters of every registered loss."""
+    return FIELD_NAMES + tuple(k for k in methods.param_names() if k not in FIELD_NAMES)
+
+
+def experiment_keys() -> tuple[str, ...]:
+    """The keys that make up an experiment: EXPERIMENT_FIELDS and every loss parameter."""
+    return EXPERIMENT_FIELDS + tuple(k for k in methods.param_names() if k not in EXPERIMENT_FIELDS)
 _RECIPE_FIELDS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "schedule",
                   "milestones", "gamma", "schedule_offset", "drop_rate")
 
@@ -170,8 +213,7 @@ def _check_type(key: str, value: Any, kind: str) -> Any:
 
 
 _KINDS = {
-    "dataset": "str", "arch": "str", "method": "str", "lambda0": "float", "cov_mode": "str",
-    "isda_sync": "str", "focal_gamma": "float", "world_size": "int", "seed": "int", "epochs": "int",
+    "dataset": "str", "arch": "str", "method": "str", "world_size": "int", "seed": "int", "epochs": "int",
     "batch_size": "int", "lr": "float",
     "momentum": "float", "nesterov": "bool", "weight_decay": "float", "schedule": "str",
     "milestones": "ints", "gamma": "float", "schedule_offset": "int", "drop_rate": "float",
@@ -179,11 +221,11 @@ _KINDS = {
     "threads": "int", "fast_loader": "bool", "channels_last": "bool", "workers": "int", "tracking": "str",
     "compile": "str",
 }
-_CHOICES = {"dataset": DATASETS, "cov_mode": COV_MODES, "isda_sync": ISDA_SYNCS, "schedule": SCHEDULES,
+_CHOICES = {"dataset": DATASETS, "schedule": SCHEDULES,
             "precision": PRECISIONS, "device": DEVICES, "tracking": TRACKING, "compile": COMPILE}
 _MIN = {"seed": (0, ">= 0"), "epochs": (1, ">= 1"), "batch_size": (2, ">= 2"), "lr": (0.0, "> 0"),
         "momentum": (0.0, ">= 0"), "weight_decay": (0.0, ">= 0"), "gamma": (0.0, "> 0"),
-        "lambda0": (0.0, ">= 0"), "focal_gamma": (0.0, ">= 0"), "threads": (0, ">= 0"), "workers": (0, ">= 0"),
+        "threads": (0, ">= 0"), "workers": (0, ">= 0"),
         "schedule_offset": (0, ">= 0"), "drop_rate": (0.0, ">= 0"), "world_size": (1, ">= 1")}
 _STRICT = {"lr", "gamma"}
 # Seeds stay below 2**31 so that every seed derived from them (epoch and rank) fits torch's int64;
@@ -193,12 +235,17 @@ _MAX = {"seed": 2**31 - 1, "threads": 1024, "workers": 256, "world_size": 4096}
 
 def resolve(spec: Mapping[str, Any]) -> RunConfig:
     """Validate a partial run description and fill it from the paper's recipe and method defaults."""
-    unknown = sorted(set(spec) - set(FIELD_NAMES))
+    names = run_field_names()
+    unknown = sorted(set(spec) - set(names))
     if unknown:
-        raise ConfigError(unknown[0], spec[unknown[0]], f"valid keys: {', '.join(FIELD_NAMES)}")
+        raise ConfigError(unknown[0], spec[unknown[0]], f"valid keys: {', '.join(names)}")
     values: dict[str, Any] = {}
+    given: dict[str, Any] = {}  # method parameters, checked once the method is known
     for key, value in spec.items():
         if value is None:
+            continue
+        if key not in _KINDS:
+            given[key] = value
             continue
         value = _check_type(key, value, _KINDS[key])
         if key in _CHOICES and value not in _CHOICES[key]:
@@ -234,10 +281,13 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
         values["milestones"] = tuple(sorted(values["milestones"]))
     method = parse_method(values.get("method", RunConfig.method))
     values["method"] = method.name
-    for param in ("lambda0", "cov_mode", "isda_sync", "focal_gamma"):
-        if param in values and param not in method.params:
-            raise ConfigError(param, values[param], f"only for methods using it (method {method.name!r} has "
-                              f"parameters: {', '.join(method.params) or 'none'})")
+    declared = methods.get_loss(method.loss).params
+    for key, value in given.items():
+        if key not in declared:
+            raise ConfigError(key, value, f"only for methods using it (method {method.name!r} has "
+                              f"parameters: {', '.join(declared) or 'none'})")
+        given[key] = declared[key].check(key, value)
+    values["params"] = tuple((k, given[k] if k in given else p.default_for(dataset, arch)) for k, p in declared.items())
 
     recipe = recipe_for(dataset, arch)
     for key in _RECIPE_FIELDS:
@@ -245,11 +295,4 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
     if "milestones" not in spec or spec.get("milestones") is None:
         values["milestones"] = scale_milestones(recipe.milestones, recipe.epochs, values["epochs"],
                                                 values["schedule_offset"])
-    if "lambda0" in method.params:
-        values.setdefault("lambda0", recipe.lambda0)
-        values.setdefault("cov_mode", recipe.cov_mode)
-    if "isda_sync" in method.params:
-        values.setdefault("isda_sync", "global")
-    if "focal_gamma" in method.params:
-        values.setdefault("focal_gamma", 2.0)
     return replace(RunConfig(), **values)

@@ -2,7 +2,7 @@
 
 ``cuda_settings`` is shared with the benchmarks so that they measure what training does;
 ``compiled`` wraps a function in torch.compile for a RunConfig ``compile`` mode, and
-``lambda_input`` gives it ISDA's λ;
+``scalar_input`` gives it a number that changes between epochs (the run's progress, ISDA's λ);
 ``static_addresses`` lets CUDA graphs update weights and statistics in place;
 ``deterministic_if_compiled_on_cpu`` keeps compiled CPU runs bit-identical when repeated;
 ``drop_batchnorm_counters`` removes a kernel per BatchNorm layer and step that nothing reads.
@@ -104,10 +104,11 @@ def cudagraph_skips() -> int:
     return int(counters["inductor"]["cudagraph_skips"])
 
 
-def lambda_input(lam: float, mode: str, device: torch.device) -> float | torch.Tensor:
-    """ISDA's λ as the step function takes it: compiled, a device tensor, an input of the graph, since
-    a Python number would be a constant baked into it and recompiled whenever λ changes."""
-    return lam if mode == "off" else torch.tensor(lam, device=device)
+def scalar_input(value: float, mode: str, device: torch.device) -> float | torch.Tensor:
+    """A number that changes between epochs (the run's progress, ISDA's λ) as the step function takes
+    it: compiled, a device tensor, an input of the graph, since a Python number would be a constant
+    baked into it and recompiled whenever it changes."""
+    return value if mode == "off" else torch.tensor(value, device=device)
 
 
 def static_addresses(*modules: nn.Module | None) -> None:

@@ -449,6 +449,31 @@ class ISDALoss(nn.Module):
         return loss, logits
 
 
+class ISDAMethod(ISDALoss):
+    """ISDA as a method of the registry (bench.methods): λ = λ0 · progress, progress = epoch / epochs."""
+
+    accepts_pad_to = True  # bench.train gives the step's largest local batch under global sync
+
+    def __init__(self, num_classes: int, feature_dim: int, lambda0: float, mode: str = "full",
+                 sync: str = "local") -> None:
+        super().__init__(num_classes, feature_dim, mode, sync)
+        self.lambda0 = lambda0
+
+    @property
+    def synchronised(self) -> bool:
+        """Every rank holds the same statistics (global sync): bench.train broadcasts rather than gathers."""
+        return self.stats.sync == "global"
+
+    def strength(self, progress: float) -> float:
+        return self.lambda0 * progress
+
+    def forward(  # type: ignore[override]
+        self, features: Tensor, fc: nn.Linear, labels: Tensor, progress: float | Tensor, *,
+        pad_to: int | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        return super().forward(features, fc, labels, self.lambda0 * progress, pad_to=pad_to)
+
+
 def lambda_at(lambda0: float, epoch: int, epochs: int) -> float:
     """ISDA strength for 0-based ``epoch`` of ``epochs``: λ0·epoch/epochs (0 in the first epoch)."""
     if epochs <= 0:

@@ -37,7 +37,7 @@ from bench.fastpath import (
     cuda_settings,
     cudagraph_skips,
     drop_batchnorm_counters,
-    lambda_input,
+    scalar_input,
     static_addresses,
 )
 from bench.fsutil import atomic_write_csv, atomic_write_text, make_dir
@@ -105,7 +105,7 @@ def _train_step(model, crit, method: str, opt, bf16: bool, lam: float,
 
     mode = "off" if method == "reference" else compile_mode
     fwd = compiled(forward, mode)
-    lam_in = lambda_input(lam, mode, next(model.parameters()).device)
+    lam_in = scalar_input(lam, mode, next(model.parameters()).device)
     graphs = mode in CUDA_GRAPH_MODES
     if graphs:
         static_addresses(model, crit)

@@ -21,15 +21,14 @@ from typing import Any
 
 import yaml
 
-from bench.config import FIELD_NAMES, NAME_RE, RunConfig, load_yaml, resolve
+from bench.config import NAME_RE, RunConfig, load_yaml, resolve, run_field_names
 from bench.errors import ConfigError
-from bench.methods import parse_method
+from bench.methods import param_names, parse_method
 
 SWEEP_KEYS = ("name", "description", "grid", "overrides", "include", "exclude", "cluster", "profile",
               "tracking", "parallel", "resources")
 # What one run needs, overriding the profile's: ``nodes`` × ``gpus_per_node`` GPUs, one process each.
 RESOURCE_KEYS = ("nodes", "gpus_per_node")
-METHOD_AXES = ("lambda0", "cov_mode", "isda_sync", "focal_gamma")
 
 
 @dataclass
@@ -56,8 +55,9 @@ def _mapping(key: str, value: Any) -> dict[str, Any]:
     return value
 
 
-def _check_fields(section: str, mapping: dict[str, Any], allowed: tuple[str, ...] = FIELD_NAMES) -> None:
+def _check_fields(section: str, mapping: dict[str, Any], allowed: tuple[str, ...] | None = None) -> None:
     """Every key of a sweep's ``section`` names a run field."""
+    allowed = allowed or run_field_names()
     for key, value in mapping.items():
         if key not in allowed:
             raise ConfigError(f"{section}.{key}", value, f"valid keys: {', '.join(allowed)}")
@@ -72,17 +72,18 @@ def _runs_from_grid(grid: dict[str, Any], default_method: Any) -> list[dict[str,
         if not values:
             raise ConfigError(f"grid.{key}", values, "a non-empty list")
         axes[key] = values
-    common = [k for k in axes if k not in METHOD_AXES]
+    method_axes = param_names()  # the methods' parameters multiply only the methods that take them
+    common = [k for k in axes if k not in method_axes]
     specs: list[dict[str, Any]] = []
     used: set[str] = set()
     for combo in itertools.product(*(axes[k] for k in common)):
         base = dict(zip(common, combo))
         method = parse_method(base.get("method", default_method))
-        own = [k for k in METHOD_AXES if k in axes and k in method.params]
+        own = [k for k in method_axes if k in axes and k in method.params]
         used.update(own)
         for extra in itertools.product(*(axes[k] for k in own)):
             specs.append({**base, **dict(zip(own, extra))})
-    for key in (k for k in METHOD_AXES if k in axes and k not in used):
+    for key in (k for k in method_axes if k in axes and k not in used):
         raise ConfigError(f"grid.{key}", axes[key], "an axis of a sweep with a method that takes it "
                           f"(no method of this sweep does: {key} would multiply no run)")
     return specs
@@ -113,7 +114,7 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep
         raise ConfigError("name", name, "letters, digits, '_', '.', '-', not starting with '.' or '-' "
                           "(it names folders under results/ and reports/)")
     overrides = _mapping("overrides", data.get("overrides"))
-    _check_fields("overrides", overrides, tuple(k for k in FIELD_NAMES if k != "sweep"))
+    _check_fields("overrides", overrides, tuple(k for k in run_field_names() if k != "sweep"))
     grid = data.get("grid")
     specs = _runs_from_grid(_mapping("grid", grid), overrides.get("method", "ce")) if grid is not None else []
     for key in ("include", "exclude"):
@@ -131,7 +132,7 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep
     runs: dict[str, RunConfig] = {}
     for spec in specs:
         method = parse_method(spec.get("method", overrides.get("method", "ce")))
-        merged = {k: v for k, v in overrides.items() if k not in METHOD_AXES or k in method.params}
+        merged = {k: v for k, v in overrides.items() if k not in param_names() or k in method.params}
         merged.update(spec)
         merged["sweep"] = name
         if data.get("tracking") is not None:

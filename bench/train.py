@@ -34,7 +34,7 @@ from torch import nn
 from tqdm import tqdm
 
 from bench import distributed
-from bench.config import RunConfig
+from bench.config import ID_PARAMS, RunConfig
 from bench.data import load_dataset, make_batches
 from bench.errors import ConfigError
 from bench.fastpath import (
@@ -44,15 +44,13 @@ from bench.fastpath import (
     cudagraph_skips,
     deterministic_if_compiled_on_cpu,
     drop_batchnorm_counters,
-    lambda_input,
     load_model_state,
+    scalar_input,
     static_addresses,
     with_batchnorm_counters,
 )
 from bench.fsutil import atomic_write, atomic_write_json, atomic_write_text, make_dir
-from bench.isda import ISDALoss, lambda_at
-from bench.losses import focal_loss
-from bench.methods import parse_method
+from bench.methods import create_loss, parse_method
 from bench.models import ARCHS, create_model
 from bench.provenance import device_name, git_sha, versions
 from bench.recipes import lr_at
@@ -124,9 +122,9 @@ class _Step(nn.Module):
         self.model = run.model
         self._run = (run,)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, lam: float | torch.Tensor,
+    def forward(self, x: torch.Tensor, y: torch.Tensor, progress: float | torch.Tensor,
                 pad_to: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._run[0].loss_fn(x, y, lam, pad_to)
+        return self._run[0].loss_fn(x, y, progress, pad_to)
 
 
 class Run:
@@ -160,9 +158,14 @@ class Run:
         self.channels_last = cfg.channels_last and self.device.type == "cuda"
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.isda = (ISDALoss(self.info.num_classes, self.model.num_features, mode=cfg.cov_mode,
-                              sync=cfg.isda_sync or "global").to(self.device)
-                     if self.method.loss == "isda" else None)
+        # The method's loss (bench.methods): ISDA's statistics, or a plugin's state, live in it.
+        self.crit: nn.Module = create_loss(self.method.loss, self.info.num_classes, self.model.num_features,
+                                           dict(cfg.params)).to(self.device)
+        if self.world > 1 and any(True for _ in self.crit.parameters()):
+            raise ConfigError("method", cfg.method, "a method whose loss has no trainable parameters in a "
+                              "multi-process run (they would not be averaged over the processes)")
+        # Only a loss that merges the global batch itself (ISDA under global sync) is told its size.
+        self.pad_to = bool(getattr(self.crit, "accepts_pad_to", False))
         # Compiled, the whole forward with the ISDA update and loss is one graph (and its backward
         # another): on a GPU whose CPU launches kernels slowly that is what removes ISDA's op cost.
         if cfg.compile != "off":
@@ -172,7 +175,7 @@ class Run:
         self.loss_fn = compiled(self._loss, cfg.compile)
         self.cudagraphs = cfg.compile in CUDA_GRAPH_MODES and self.device.type == "cuda"
         if self.cudagraphs:
-            static_addresses(self.model, self.isda)
+            static_addresses(self.model, self.crit)
         self.ddp: nn.Module | None = None
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -182,10 +185,11 @@ class Run:
             # reference's), while each rank's BatchNorm normalises with its own sub-batch.
             self.ddp = DistributedDataParallel(
                 _Step(self), device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        # Under local sync each rank's ISDA statistics differ; rank 0 checkpoints all of them.
-        self.isda_ranks: list[dict[str, torch.Tensor]] | None = None
-        # Weight decay on every parameter, as the reference does.
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+        # Where each rank's loss state differs (ISDA under local sync), rank 0 checkpoints all of them.
+        self.loss_ranks: list[dict[str, torch.Tensor]] | None = None
+        # Weight decay on every parameter, as the reference does; a loss's own parameters train with them.
+        params = [*self.model.parameters(), *self.crit.parameters()]
+        self.optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
                                          nesterov=cfg.nesterov and cfg.momentum > 0,
                                          weight_decay=cfg.weight_decay)
         self.epoch, self.rows, self.elapsed, self.train_time = 0, [], 0.0, 0.0
@@ -199,10 +203,12 @@ class Run:
                  "tracking_id": self.tracking_id}
         if self.world > 1:
             state["world_size"] = self.world
-        if self.isda is not None:
-            state["isda"] = self.isda.state_dict()
-            if self.isda_ranks is not None:
-                state["isda_ranks"] = self.isda_ranks
+        loss_state = self.crit.state_dict()
+        if loss_state:
+            # Under "isda", where checkpoints have kept ISDA's statistics since before other losses had state.
+            state[self._loss_key] = loss_state
+            if self.loss_ranks is not None:
+                state[self._loss_key + "_ranks"] = self.loss_ranks
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         return state
@@ -215,12 +221,12 @@ class Run:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         load_model_state(self.model, state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        if self.isda is not None:
-            ranks = state.get("isda_ranks")
-            # Each rank its own statistics when the checkpoint has one set per rank of this world
-            # size; otherwise (another world size, global sync, one process) the shared set.
-            own = ranks[self.rank] if ranks is not None and len(ranks) == self.world else state["isda"]
-            self.isda.load_state_dict(own)
+        if self._loss_key in state:
+            ranks = state.get(self._loss_key + "_ranks")
+            # Each rank its own state when the checkpoint has one per rank of this world size;
+            # otherwise (another world size, global sync, one process) the shared one.
+            own = ranks[self.rank] if ranks is not None and len(ranks) == self.world else state[self._loss_key]
+            self.crit.load_state_dict(own)
         torch.set_rng_state(state["torch_rng"])
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -232,23 +238,24 @@ class Run:
         atomic_write(self.dir / "checkpoint.pt", lambda fh: torch.save(self.state_dict(), fh))
         atomic_write_text(self.dir / "metrics.csv", _metrics_csv(self.rows))
 
+    @property
+    def _loss_key(self) -> str:
+        return "isda" if self.method.loss == "isda" else "loss"
+
     # --- one epoch ---
-    def _loss(self, x: torch.Tensor, y: torch.Tensor, lam: float | torch.Tensor,
+    def _loss(self, x: torch.Tensor, y: torch.Tensor, progress: float | torch.Tensor,
               pad_to: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             feats = self.model.features(x)
-            if self.isda is not None:
-                return self.isda(feats, self.model.fc, y, lam, pad_to=pad_to)
-            logits = self.model.fc(feats)
-        if self.method.loss == "focal":
-            return focal_loss(logits, y, self.cfg.focal_gamma), logits
-        return F.cross_entropy(logits.float(), y), logits
+            if self.pad_to:
+                return self.crit(feats, self.model.fc, y, progress, pad_to=pad_to)
+            return self.crit(feats, self.model.fc, y, progress)
 
-    def train_epoch(self, lam: float, bar: tqdm | None) -> tuple[float, float]:
+    def train_epoch(self, progress: float, bar: tqdm | None) -> tuple[float, float]:
         self.model.train()
-        lam_in = lambda_input(lam, self.cfg.compile, self.device)
+        progress_in = scalar_input(progress, self.cfg.compile, self.device)
         g = torch.Generator().manual_seed(epoch_seed(self.cfg.seed, self.epoch))
         # Metrics stay on the device and are read once per epoch: no per-step host sync.
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
@@ -260,9 +267,9 @@ class Run:
                 torch.compiler.cudagraph_mark_step_begin()  # the last step's outputs are no longer read
             self.optimizer.zero_grad(set_to_none=True)  # before the forward, whose peak then holds no gradients
             if self.ddp is None:
-                loss, logits = self.loss_fn(x, y, lam_in)
+                loss, logits = self.loss_fn(x, y, progress_in)
             else:
-                loss, logits = self.ddp(x, y, lam_in, distributed.max_shard(b, self.world))
+                loss, logits = self.ddp(x, y, progress_in, distributed.max_shard(b, self.world))
             if self.ddp is not None and len(y) * self.world != b:
                 # DDP averages the ranks' gradients; with unequal shards (a last batch) weighting
                 # each rank's mean by its share makes that average the gradient of the global mean.
@@ -299,22 +306,23 @@ class Run:
         (once an epoch) removes any drift from non-deterministic GPU reductions.
         """
         distributed.broadcast_tensors(list(self.model.buffers()))
-        if self.isda is None:
+        buffers = list(self.crit.buffers())
+        if not buffers:
             return
-        if self.isda.stats.sync == "global":
-            distributed.broadcast_tensors(list(self.isda.buffers()))
+        if getattr(self.crit, "synchronised", False):  # equal on every rank by construction
+            distributed.broadcast_tensors(buffers)
             return
         import torch.distributed as dist
 
         # Gathered to rank 0 only, a buffer at a time: the others allocate nothing for it.
         states: list[dict[str, torch.Tensor]] = [{} for _ in range(self.world)]
-        for key, t in self.isda.state_dict().items():
+        for key, t in self.crit.state_dict().items():
             parts = [torch.empty_like(t) for _ in range(self.world)] if self.main else None
             dist.gather(t.contiguous(), parts, dst=0)
             if parts is not None:
                 for r, part in enumerate(parts):
                     states[r][key] = part.cpu()
-        self.isda_ranks = states if self.main else None
+        self.loss_ranks = states if self.main else None
 
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float, float]:
@@ -345,12 +353,14 @@ class Run:
                    gamma=cfg.gamma, schedule_offset=cfg.schedule_offset)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        lam = lambda_at(cfg.lambda0, self.epoch, cfg.epochs) if self.isda is not None else 0.0
+        progress = self.epoch / cfg.epochs
+        strength = getattr(self.crit, "strength", None)
+        lam = float(strength(progress)) if strength is not None else 0.0
         # Rank r seeds epoch_seed·world + r (one process: the single-process seed), so dropout and
         # per-image transforms differ between ranks; the data order comes from its own generator.
         torch.manual_seed(epoch_seed(cfg.seed, self.epoch) * self.world + self.rank)
         start = time.perf_counter()
-        train_loss, train_error = self.train_epoch(lam, bar)
+        train_loss, train_error = self.train_epoch(progress, bar)
         if self.world > 1:
             self._sync_state()
         train_s = time.perf_counter() - start
@@ -386,8 +396,7 @@ def summarise(cfg: RunConfig, run: Run, status: str, **extra: Any) -> dict[str, 
     final5, last10_5 = _final_and_last10([r.get("test_top5_error") for r in rows])
     result = {
         "run_id": cfg.run_id, "sweep": cfg.sweep, "dataset": cfg.dataset, "arch": cfg.arch,
-        "method": cfg.method, "lambda0": cfg.lambda0, "cov_mode": cfg.cov_mode, "isda_sync": cfg.isda_sync,
-        "focal_gamma": cfg.focal_gamma, "world_size": run.world,
+        "method": cfg.method, **{k: cfg.param(k) for k in ID_PARAMS}, **dict(cfg.params), "world_size": run.world,
         "seed": cfg.seed, "epochs": cfg.epochs, "epochs_done": len(run.rows), "status": status,
         "final_test_error": final, "best_test_error": min(finite) if finite else None,
         "last10_test_error": last10, "final_top5_test_error": final5, "last10_top5_test_error": last10_5,

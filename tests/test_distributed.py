@@ -252,7 +252,7 @@ def _train_worker(rank: int, specs: list[dict], dirs: list[str], out: str) -> No
     results = []
     for spec, run_dir in zip(specs, dirs):
         results.append(train.run(resolve(spec), run_dir, progress=False))
-    isda = [{k: v.clone() for k, v in r.isda.state_dict().items()} for r in runs]
+    isda = [{k: v.clone() for k, v in r.crit.state_dict().items()} for r in runs]
     torch.save({"results": results, "writes": writes, "isda": isda,
                 "params": [[p.detach().clone() for p in r.model.parameters()] for r in runs]},
                Path(out) / f"rank{rank}.pt")
@@ -386,7 +386,7 @@ def _imagenet_worker(rank: int, data: str, run_dir: str, out: str) -> None:
     cfg = resolve({"dataset": "imagenet", "arch": "resnet50", "method": "isda", "epochs": 2, "batch_size": 4,
                    "data_root": data, "threads": 1, "device": "cpu", "world_size": WORLD})
     res = train.run(cfg, run_dir, progress=False)
-    torch.save({"result": res, "isda": runs[0].isda.state_dict()}, Path(out) / f"imagenet{rank}.pt")
+    torch.save({"result": res, "isda": runs[0].crit.state_dict()}, Path(out) / f"imagenet{rank}.pt")
 
 
 def test_imagenet_folder_trains_two_epochs_on_two_processes(tmp_path):

@@ -1,7 +1,9 @@
-"""Method registry: a method is one loss plus at most one extra augmentation.
+"""Methods: a method is one registered loss plus at most one extra augmentation.
 
 Names are written ``loss+augmentation`` (``isda+autoaugment``); a bare augmentation means
 cross-entropy with it (``cutout``), and a bare loss means the standard augmentation (``isda``).
+Losses come from :func:`register_loss` (bench.methods.registry): the built-in ones
+(bench.methods.builtin) and those of plugins.
 """
 
 from __future__ import annotations
@@ -9,13 +11,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.errors import ConfigError
+from bench.methods.registry import (
+    LossSpec,
+    Param,
+    create_loss,
+    get_loss,
+    loss_names,
+    param,
+    param_names,
+    register_loss,
+    reserve,
+)
 
-LOSSES = ("ce", "isda", "focal")
+__all__ = ["AUGMENTS", "LossSpec", "Method", "Param", "create_loss", "get_loss", "loss_names", "method_names",
+           "param", "param_names", "parse_method", "register_loss"]
+
 # "autoaugment" is the paper's "AA": the CIFAR-10 AutoAugment policy plus Cutout(16) (on ImageNet
 # the ImageNet policy, bench.data._policy).
 AUGMENTS = ("standard", "cutout", "autoaugment", "randaugment")
-# Which sweep/config parameters each loss takes; any other loss leaves them unset.
-LOSS_PARAMS = {"ce": (), "isda": ("lambda0", "cov_mode", "isda_sync"), "focal": ("focal_gamma",)}
+reserve(*AUGMENTS)
 
 
 @dataclass(frozen=True)
@@ -31,33 +45,36 @@ class Method:
 
     @property
     def params(self) -> tuple[str, ...]:
-        return LOSS_PARAMS[self.loss]
+        """The run fields this method's loss takes."""
+        return tuple(get_loss(self.loss).params)
 
     @property
     def cutout(self) -> bool:
         return self.augment in ("cutout", "autoaugment")
 
 
-def _allowed() -> list[str]:
-    names = list(LOSSES) + [a for a in AUGMENTS if a != "standard"]
-    names += [f"{l}+{a}" for l in LOSSES if l != "ce" for a in AUGMENTS if a != "standard"]
-    return names
-
-
-METHODS: tuple[str, ...] = tuple(_allowed())
+def method_names() -> tuple[str, ...]:
+    """Every method name: each loss, each augmentation, and each loss other than ce with each."""
+    losses = loss_names()
+    extra = [a for a in AUGMENTS if a != "standard"]
+    return (*losses, *extra, *(f"{l}+{a}" for l in losses if l != "ce" for a in extra))
 
 
 def parse_method(name: object) -> Method:
     """``"isda+cutout"`` → Method("isda", "cutout"); unknown names raise ConfigError."""
     if not isinstance(name, str) or not name:
-        raise ConfigError("method", name, METHODS)
+        raise ConfigError("method", name, method_names())
     loss, augment = "ce", "standard"
     seen_loss = seen_aug = False
+    losses = loss_names()
     for part in name.strip().lower().split("+"):
-        if part in LOSSES and not seen_loss:
+        if part in losses and not seen_loss:
             loss, seen_loss = part, True
         elif part in AUGMENTS and part != "standard" and not seen_aug:
             augment, seen_aug = part, True
         else:
-            raise ConfigError("method", name, METHODS)
+            raise ConfigError("method", name, method_names())
     return Method(loss, augment)
+
+
+from bench.methods import builtin  # noqa: E402,F401 - registers ce, focal and isda

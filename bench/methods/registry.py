@@ -1,0 +1,214 @@
+"""The loss registry: every loss a run can train with, built-in or from a plugin, and its parameters.
+
+A loss is registered once under a name with a factory and the run fields it takes::
+
+    from torch import nn
+    import torch.nn.functional as F
+    from bench.methods import register_loss
+
+    class LabelSmoothing(nn.Module):
+        def __init__(self, num_classes, feature_dim, params):
+            super().__init__()
+            self.eps = params["smoothing"]
+
+        def forward(self, features, fc, labels, progress):
+            logits = fc(features)
+            return F.cross_entropy(logits.float(), labels, label_smoothing=self.eps), logits
+
+    register_loss("label_smoothing", LabelSmoothing, params={"smoothing": 0.1})
+
+``factory(num_classes, feature_dim, params)`` returns an ``nn.Module`` whose
+``forward(features, fc, labels, progress)`` returns ``(loss, logits)``: ``features`` [N, A] from the
+network, ``fc`` its last linear layer, ``progress`` = epoch / epochs in [0, 1) (a 0-d tensor when the
+run is compiled), and ``logits`` the plain ones, from which the run measures its error. It is called
+inside the run's autocast (bf16 on a GPU): compute in float32 where precision matters. State kept in
+buffers is checkpointed with the run; parameters are trained by the run's optimizer.
+
+Each parameter becomes a run field: ``--set smoothing=0.2``, a sweep axis that multiplies only the
+methods that take it, validated like the built-in fields, recorded in config.yaml and part of the
+run id. Declare it with its default, or with a :class:`Param` for bounds and choices.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.errors import ConfigError
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+KINDS = ("float", "int", "bool", "str")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A loss parameter: its default and what values it takes.
+
+    ``default``: the value, or a function ``(dataset, arch) -> value`` where it follows the recipe.
+    ``kind``: float, int, bool or str (from the default when it is a value). Bounds are inclusive
+    (``min``, ``max``) or strict (``above``, ``below``). ``id_default``: a parameter added to a loss
+    after its runs were first named; at its default it is left out of the run id, so those runs
+    keep their names. ``label``: how a run's readable name (its slug) shows the value: None shows
+    ``name=value``, "" nothing, any other text is put before the value (``l0.5``).
+    """
+
+    default: Any
+    kind: str | None = None
+    choices: tuple[Any, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    above: float | None = None
+    below: float | None = None
+    help: str = ""
+    id_default: bool = False
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        kind = self.kind
+        if kind is None:
+            if callable(self.default):
+                raise TypeError("a Param whose default is a function needs kind=")
+            kind = _kind_of(self.default)
+            object.__setattr__(self, "kind", kind)
+        if kind not in KINDS:
+            raise TypeError(f"Param kind must be one of {KINDS}, got {kind!r}")
+        if self.choices is not None:
+            object.__setattr__(self, "choices", tuple(self.choices))
+
+    def default_for(self, dataset: str, arch: str) -> Any:
+        return self.default(dataset, arch) if callable(self.default) else self.default
+
+    def allowed(self) -> str:
+        """What the parameter takes, as an error message says it."""
+        if self.choices is not None:
+            return "one of: " + ", ".join(str(c) for c in self.choices)
+        what = {"float": "a number", "int": "an integer", "bool": "true or false", "str": "a string"}[self.kind or ""]
+        bounds = [f">= {_g(self.min)}" if self.min is not None else "", f"> {_g(self.above)}" if self.above is not None
+                  else "", f"<= {_g(self.max)}" if self.max is not None else "",
+                  f"< {_g(self.below)}" if self.below is not None else ""]
+        bounds = [b for b in bounds if b]
+        return f"{what} {' and '.join(bounds)}" if bounds else what
+
+    def check(self, key: str, value: Any) -> Any:
+        """``value`` as this parameter holds it; a ConfigError naming ``key`` if it is not allowed."""
+        if self.kind == "float":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            value = float(value) if ok else value
+        elif self.kind == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif self.kind == "bool":
+            ok = isinstance(value, bool)
+        else:
+            ok = isinstance(value, str)
+        if ok and self.choices is not None:
+            ok = value in self.choices
+        if ok and self.kind in ("float", "int"):
+            ok = ((self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+                  and (self.above is None or value > self.above) and (self.below is None or value < self.below))
+        if not ok:
+            raise ConfigError(key, value, self.allowed())
+        return value
+
+
+def _g(x: float) -> str:
+    return f"{x:g}"
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    raise TypeError(f"a parameter's default must be a number, a bool or a string, got {value!r}")
+
+
+Factory = Callable[[int, int, Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    name: str
+    factory: Factory
+    params: dict[str, Param] = field(default_factory=dict)
+    module: str = ""  # where the factory is defined: bench.* for built-ins, else the plugin's module
+    help: str = ""
+
+    @property
+    def builtin(self) -> bool:
+        return self.module == "bench" or self.module.startswith("bench.")
+
+
+_LOSSES: dict[str, LossSpec] = {}
+_PARAMS: dict[str, Param] = {}  # every parameter of every registered loss; one name, one meaning
+# Names that are not losses: the augmentations and modifiers a method name may add to a loss.
+_RESERVED: set[str] = set()
+# Run fields and result keys a parameter may not shadow; bench.config fills it (it imports this module).
+RESERVED_PARAM_NAMES: set[str] = set()
+
+
+def register_loss(name: str, factory: Factory, params: Mapping[str, Any] | None = None, *,
+                  help: str = "") -> LossSpec:
+    """Make ``name`` a method: ``isda-bench train --method name``, ``name+cutout``, sweep grids.
+
+    ``params`` maps each run field the loss takes to its default or to a :class:`Param`. Registering
+    the same factory again under its name is a no-op (a plugin imported twice); another loss under a
+    taken name, or a parameter name that means something else already, is a ValueError.
+    """
+    if not isinstance(name, str) or not NAME_RE.match(name) or name in _RESERVED:
+        raise ValueError(f"loss name {name!r}: lower-case letters, digits and '_', starting with a letter, "
+                         f"and not one of {', '.join(sorted(_RESERVED))}")
+    declared = {k: (v if isinstance(v, Param) else Param(v)) for k, v in (params or {}).items()}
+    for key, param in declared.items():
+        if not isinstance(key, str) or not NAME_RE.match(key):
+            raise ValueError(f"loss {name!r}: parameter name {key!r} must be lower-case letters, digits and '_'")
+        if key in RESERVED_PARAM_NAMES:
+            raise ValueError(f"loss {name!r}: parameter {key!r} is a run field already")
+        other = _PARAMS.get(key)
+        if other is not None and other != param:
+            raise ValueError(f"loss {name!r}: parameter {key!r} is declared by another loss with another "
+                             f"meaning ({other}); choose another name")
+    module = getattr(factory, "__module__", "") or ""
+    spec = LossSpec(name, factory, declared, module, help)
+    old = _LOSSES.get(name)
+    if old is not None:
+        if old.factory is factory and old.params == declared:
+            return old
+        where = "a built-in method" if old.builtin else f"registered by {old.module}"
+        raise ValueError(f"loss {name!r} is taken ({where})")
+    _LOSSES[name] = spec
+    _PARAMS.update(declared)
+    return spec
+
+
+def reserve(*names: str) -> None:
+    """Names a loss may not take (augmentations, modifiers)."""
+    _RESERVED.update(names)
+
+
+def loss_names() -> tuple[str, ...]:
+    return tuple(_LOSSES)
+
+
+def get_loss(name: str) -> LossSpec:
+    return _LOSSES[name]
+
+
+def param_names() -> tuple[str, ...]:
+    """Every parameter of every registered loss, in registration order."""
+    return tuple(_PARAMS)
+
+
+def param(name: str) -> Param:
+    return _PARAMS[name]
+
+
+def create_loss(name: str, num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
+    """The loss module of a run: its factory called with the run's parameter values."""
+    return _LOSSES[name].factory(num_classes, feature_dim, dict(params))
