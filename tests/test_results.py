@@ -49,6 +49,7 @@ def make_config(
         "schedule": "step",
         "milestones": [6, 9],
         "gamma": 0.1,
+        "precision": "auto",
     }
     cfg.update(extra)
     cfg["run_id"] = f"{dataset}-{arch}-{method}-l{cfg['lambda0']}-s{seed}".replace("+", "_")
@@ -115,6 +116,7 @@ def write_run(
         "wall_time_s": float(metrics["epoch_time_s"].sum()),
         "images_per_s": 5000.0,
         "device": "cpu",
+        "precision": "fp32",
         "torch_version": "2.4.0",
         "git_sha": "abc1234",
         "focal_gamma": cfg["focal_gamma"],
