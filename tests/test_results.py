@@ -83,7 +83,9 @@ def write_run(
     metrics = pd.DataFrame(
         {
             "epoch": e,
-            "lr": 0.1 * np.ones(n),
+            # The engine's per-epoch learning rate (step decay): a column that shares its name with
+            # the run's initial lr, and takes several values within one run.
+            "lr": cfg["lr"] * cfg["gamma"] ** np.searchsorted(cfg["milestones"], e + 1, side="right"),
             "lambda": (cfg["lambda0"] or 0) * e / epochs,
             "train_loss": 2 * np.exp(-e / 3),
             "train_error": test_error - 3,
