@@ -43,12 +43,12 @@ FIGURES_DIR = "figures"
 HOW_TO_READ = (
     "How to read: errors are test errors in percent (lower is better). A cell of ours is the mean over "
     "the last 10 epochs of a run's test error (the paper's convention), given as mean ± sample std "
-    "(n − 1) over seeds, with n the number of completed runs; bold = lowest in its row; "
-    f"† = n < {stats.SMALL_N}, where std and intervals are not meaningful. Runs that are missing, "
-    "running, diverged or failed are counted in their cell, never averaged. Each table says which "
-    "precision its cells trained in (bf16 autocast, the GPU default, or fp32). Paper values are the "
-    "published numbers; their source (table and version) is listed under each table; – where a "
-    "number is not available here."
+    "(n − 1) over seeds, with n the number of completed runs; bold = lowest of ours in its row (in its "
+    f"column where the rows are methods or settings); † = n < {stats.SMALL_N}, where std and intervals "
+    "are not meaningful. Runs that are missing, running, diverged or failed are counted in their cell, "
+    "never averaged. Each table says which precision its cells trained in (bf16 autocast, the GPU "
+    "default, or fp32). Paper values are the published numbers; their source (table and version) is "
+    "listed under each table; – where a number is not available here."
 )
 
 
