@@ -79,9 +79,14 @@ def varying_keys(sub: pd.DataFrame, keys: Sequence[str] | None = None) -> list[s
     Values that differ only between architectures (each recipe's epochs and lr) make no variants.
     """
     out = []
+    pairs = list(zip(sub["dataset"].astype(str), sub["arch"].astype(str)))
     for k in variant_keys(sub) if keys is None else keys:
-        if k in sub.columns and any(len(set(filled(grp, k))) > 1
-                                    for _, grp in sub.groupby(["dataset", "arch"], dropna=False)):
+        if k not in sub.columns:
+            continue
+        seen: dict[tuple[str, str], set] = {}
+        for pair, value in zip(pairs, filled(sub, k)):
+            seen.setdefault(pair, set()).add(value)
+        if any(len(values) > 1 for values in seen.values()):
             out.append(k)
     return out
 
