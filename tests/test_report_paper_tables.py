@@ -53,6 +53,8 @@ def test_ablation_table_laid_out_like_the_paper(ablation):
     header, rows = md_table(md, "Ablation of ISDA")
     assert [r[0] for r in rows] == ["Basic (CE)", "Identity matrix", "Diagonal covariance",
                                     "Single covariance matrix", "Constant λ0", "ISDA"]
+    [table] = [t for t in build_tables(results.collect(sweep_dir)) if t.key == "ablation"]
+    assert table.groups == [("", 1), ("ResNet-110", 4), ("Wide-ResNet-28-10", 4)]  # a network spans its datasets
     # Markdown writes the spanning network header in front of each of its columns.
     assert header[1:] == [f"{net}: {ds}: {w}" for net in ("ResNet-110", "Wide-ResNet-28-10")
                           for ds in ("CIFAR-10", "CIFAR-100") for w in ("ours", "paper (Δ)")]
@@ -204,3 +206,21 @@ def test_every_cell_names_its_precision(tmp_path):
     header, rows = md_table(md, "All runs")
     assert rows[0][2].replace("*", "").endswith("(n=2)†")
     assert "Precision: bf16 (bfloat16 autocast) in every cell of ours" in md
+
+
+def test_a_field_the_code_does_not_know_still_makes_its_own_cells(tmp_path):
+    """A plugin's parameter whose plugin is not imported here: its values come from config.yaml,
+    and runs that differ in it are never averaged into one cell."""
+    rng = np.random.default_rng(6)
+    sweep_dir = tmp_path / "results" / "plugin"
+    for smoothing, level in ((0.1, 7.0), (0.2, 9.0)):
+        for seed in range(2):
+            cfg = rs.cfg_of("plugin", "cifar10", "resnet32", "label_smoothing", seed, smoothing=smoothing)
+            fx.write_run(sweep_dir, cfg, level, rng=rng)
+    runs = results.collect(sweep_dir)
+    assert "smoothing" in runs.attrs["config_keys"]
+    df = read_runs(sweep_dir)
+    header, rows = md_table(report_md(sweep_dir), "All runs")
+    for smoothing in (0.1, 0.2):
+        column = header.index(f"label_smoothing (smoothing={smoothing:g})")
+        assert cell(df[df["smoothing"] == smoothing]["last10_test_error"]) in rows[0][column]
