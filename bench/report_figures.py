@@ -120,11 +120,13 @@ def draw_curves(runs: pd.DataFrame, curves: pd.DataFrame) -> plt.Figure | None:
         if n > 1:
             ax.fill_between(mean.index + 1, by_epoch.min().to_numpy(), by_epoch.max().to_numpy(),
                             color=colour[label], alpha=0.2, lw=0)
-    for ax, (ds, arch) in zip(axes, cells):
+    for i, (ax, (ds, arch)) in enumerate(zip(axes, cells)):
         # Log scale: the last epochs, where methods differ by a point or less, are not squeezed
         # under the first ones' tens of points.
-        log_y(ax)
-        style_panel(ax, panel_title(ds, arch), "epoch", "test error (%, log scale)")
+        lows = [rows["test_error"].min() for j, _, rows in series if j == i]
+        scale = log_y(ax, min((float(v) for v in lows if pd.notna(v)), default=1.0))
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # epochs are whole numbers
+        style_panel(ax, panel_title(ds, arch), "epoch", f"test error (%, {scale})")
     fig.suptitle("Test error per epoch (mean over seeds; band: min–max over seeds)", fontsize=11)
     legend_below(fig, [handles[lb] for lb in labels], [f"{lb} ({n_text(ns[lb])})" for lb in labels])
     return fig
@@ -135,14 +137,22 @@ def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame, out_dir: Path) -> Fi
     return None if fig is None else save(fig, out_dir, "curves", "Test error per epoch")
 
 
-def log_y(ax: plt.Axes) -> None:
-    """A log y axis labelled with plain numbers (1, 2, 3, 5, 10, 20 …; every integer step on a short range)."""
-    ax.set_yscale("log")
+def log_y(ax: plt.Axes, lowest: float) -> str:
+    """A log y axis labelled with plain numbers (1, 2, 3, 5, 10, 20 …; every integer step on a short
+    range). ``lowest``: the smallest value drawn; a 0 % error (a small test set) gets a symmetric-log
+    axis, linear below 1 %, so that it is drawn rather than dropped."""
+    if lowest > 0:
+        ax.set_yscale("log")
+    else:
+        ax.set_yscale("symlog", linthresh=1.0, linscale=0.5)
+        ax.set_ylim(bottom=0)
     lo, hi = ax.get_ylim()
-    subs = (1.0, 2.0, 3.0, 5.0) if hi / lo > 4 else tuple(float(k) for k in range(1, 10))
-    ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=subs))
+    subs = (1.0, 2.0, 3.0, 5.0) if hi / max(lo, 1.0) > 4 else tuple(float(k) for k in range(1, 10))
+    ax.yaxis.set_major_locator(ticker.SymmetricalLogLocator(base=10, linthresh=1.0, subs=subs) if lowest <= 0
+                               else ticker.LogLocator(base=10, subs=subs))
     ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda y, _: f"{y:g}"))
     ax.yaxis.set_minor_locator(ticker.NullLocator())
+    return "log scale" if lowest > 0 else "log scale above 1"
 
 
 def style_panel(ax: plt.Axes, title: str, xlabel: str, ylabel: str) -> None:

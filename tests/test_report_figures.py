@@ -167,3 +167,21 @@ def test_explicit_figure_error_and_cost_against_m_with_isda_as_a_line(tmp_path):
     assert "ms per training step" in cost_ax.get_ylabel()
     _legend_outside(fig)
     plt.close(fig)
+
+
+def test_curves_keep_a_zero_error(tmp_path):
+    """A small test set can be classified without error: 0 % is drawn (a symmetric-log axis, linear
+    below 1 %), not dropped as a log axis would."""
+    sweep_dir = tmp_path / "results" / "zero"
+    for seed in range(2):
+        run_dir = fx.write_run(sweep_dir, fx.make_config("zero", "digits", "resnet32", "ce", seed), 1.0)
+        metrics = pd.read_csv(run_dir / "metrics.csv")
+        metrics.loc[metrics.index[-3:], "test_error"] = 0.0
+        metrics.to_csv(run_dir / "metrics.csv", index=False)
+    runs = results.collect(sweep_dir)
+    fig = draw_curves(runs, results.load_curves(sweep_dir, runs["run_id"]))
+    [ax] = [a for a in fig.axes if a.get_visible()]
+    assert ax.get_yscale() == "symlog" and ax.get_ylim()[0] == 0
+    [line] = ax.get_lines()
+    assert list(line.get_ydata()[-3:]) == [0.0, 0.0, 0.0]
+    plt.close(fig)
