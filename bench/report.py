@@ -13,8 +13,9 @@ The report never trains and never reads run directories itself; it takes the Dat
     report.write_report(runs, curves, Path("reports") / "smoke", formats=("md", "tex", "html"), paper=True)
 
 Output in ``out_dir``: ``report.md`` (always), ``report.tex`` and ``report.html`` on request, and
-``figures/*.png|pdf``. Tables: :mod:`bench.report_tables` (rendered by :mod:`bench.report_render`);
-figures: :mod:`bench.report_figures`; the HTML page: :mod:`bench.report_html`.
+``figures/*.png|pdf``. Tables: :mod:`bench.report_tables` (cells: :mod:`bench.report_model`; rendered
+by :mod:`bench.report_render`); figures: :mod:`bench.report_figures` and :mod:`bench.report_param_figures`;
+the HTML page: :mod:`bench.report_html`.
 """
 
 from __future__ import annotations
@@ -27,23 +28,27 @@ import pandas as pd
 from bench import stats
 from bench.errors import ConfigError
 from bench.fsutil import atomic_write_text
-from bench.report_figures import Figure, build_figures
+from bench.report_figures import Figure, curves_figure, gap_figure
 from bench.report_html import render_page
+from bench.report_model import Table
+from bench.report_param_figures import explicit_figure, lambda_figure
 from bench.report_render import tex_escape, to_latex, to_markdown
-from bench.report_tables import Table, build_tables
+from bench.report_tables import build_tables
 from bench.results import STATUSES
 
 FORMATS: tuple[str, ...] = ("md", "tex", "html")
-FIGURE_KEYS = ("curves", "lambda", "gap")
+FIGURE_KEYS = ("curves", "lambda", "explicit", "gap")
 FIGURES_DIR = "figures"
 
 HOW_TO_READ = (
     "How to read: errors are test errors in percent (lower is better). A cell of ours is the mean over "
     "the last 10 epochs of a run's test error (the paper's convention), given as mean ± sample std "
-    "(n − 1) over seeds, with n the number of completed runs; bold = lowest in its row; "
-    f"† = n < {stats.SMALL_N}, where std and intervals are not meaningful. Runs that are missing, "
-    "running, diverged or failed are counted in their cell, never averaged. Paper values are the "
-    "published numbers; their source (table and version) is listed under each table."
+    "(n − 1) over seeds, with n the number of completed runs; bold = lowest of ours in its row (in its "
+    f"column where the rows are methods or settings); † = n < {stats.SMALL_N}, where std and intervals "
+    "are not meaningful. Runs that are missing, running, diverged or failed are counted in their cell, "
+    "never averaged. Each table says which precision its cells trained in (bf16 autocast, the GPU "
+    "default, or fp32). Paper values are the published numbers; their source (table and version) is "
+    "listed under each table; – where a number is not available here."
 )
 
 
@@ -63,6 +68,14 @@ def parse_formats(formats: Iterable[str] | str) -> list[str]:
 def _default_title(runs: pd.DataFrame) -> str:
     sweeps = sorted({str(s) for s in runs.get("sweep", pd.Series(dtype=object)).dropna()})
     return f"ISDA benchmark: {', '.join(sweeps)}" if sweeps else "ISDA benchmark report"
+
+
+def build_figures(runs: pd.DataFrame, curves: pd.DataFrame, out_dir: Path) -> list[Figure]:
+    """Every figure the sweep has data for, written into ``out_dir``."""
+    out_dir = Path(out_dir)
+    figs = [curves_figure(runs, curves, out_dir), lambda_figure(runs, out_dir), explicit_figure(runs, out_dir),
+            gap_figure(runs, out_dir)]
+    return [f for f in figs if f is not None]
 
 
 def summary_lines(runs: pd.DataFrame, curves: pd.DataFrame | None = None) -> list[tuple[str, bool]]:

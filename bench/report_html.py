@@ -8,8 +8,8 @@ import html
 from collections.abc import Sequence
 
 from bench.report_figures import Figure
+from bench.report_model import Table
 from bench.report_render import to_html
-from bench.report_tables import Table
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto; max-width: 1400px;

@@ -1,4 +1,4 @@
-"""Markdown, LaTeX and HTML for a :class:`~bench.report_tables.Table`.
+"""Markdown, LaTeX and HTML for a :class:`~bench.report_model.Table`.
 
 Every format renders the same cells, so the three cannot disagree about a number; each translates
 the cells' plain Unicode (``±``, ``†``, ``Δ``, ``λ0``) in its own way.
@@ -10,7 +10,7 @@ import html
 import re
 
 from bench import stats
-from bench.report_tables import DAGGER, Cell, Table
+from bench.report_model import DAGGER, Cell, Table
 
 
 def _md_text(cell: Cell) -> str:
@@ -63,6 +63,9 @@ _TEX_UNICODE = {
     "<": r"$<$",
     ">": r"$>$",
     "≥": r"$\geq$",
+    "≤": r"$\leq$",
+    "∞": r"$\infty$",
+    "→": r"$\to$",
 }
 
 

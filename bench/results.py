@@ -167,13 +167,15 @@ def _run_dirs(sweep_dir: Path) -> list[Path]:
     )
 
 
-def _read_run(run_dir: Path, unreadable: list[str]) -> dict[str, Any] | None:
-    """One row from one run directory, or None (recorded in ``unreadable``) if a file is corrupt."""
+def _read_run(run_dir: Path, unreadable: list[str], config_keys: set[str]) -> dict[str, Any] | None:
+    """One row from one run directory, or None (recorded in ``unreadable``) if a file is corrupt.
+    The keys of its config.yaml are added to ``config_keys``."""
     row: dict[str, Any] = {}
     cfg_path, res_path = run_dir / CONFIG_FILE, run_dir / RESULT_FILE
     if cfg_path.is_file():
         try:
             row.update(_flatten(_read_yaml(cfg_path)))
+            config_keys.update(row)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             _warn(f"unreadable {cfg_path}: {exc}; run skipped")
             unreadable.append(str(cfg_path))
@@ -228,12 +230,15 @@ def collect(sweep_dir: Path, planned: list[dict] | None = None) -> pd.DataFrame:
     With ``planned``, folders of runs the plan does not hold (left by an earlier version of the
     sweep, with other settings) are left out, in a warning: a table cell is one experiment.
     Columns: :data:`CORE_COLUMNS` first, then every other config/result key (nested keys dotted,
-    lists as JSON text). ``df.attrs["unreadable"]`` lists the files that could not be parsed.
+    lists as JSON text). ``df.attrs["unreadable"]`` lists the files that could not be parsed, and
+    ``df.attrs["config_keys"]`` the keys of the runs' configs (what makes up an experiment, including
+    parameters of methods whose plugin is not imported here).
     """
     sweep_dir = Path(sweep_dir)
     unreadable: list[str] = []
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
+    config_keys: set[str] = set()
     run_dirs = _run_dirs(sweep_dir)
     if planned is not None:
         wanted = {str(_as_mapping(cfg).get("run_id")) for cfg in planned}
@@ -244,12 +249,13 @@ def collect(sweep_dir: Path, planned: list[dict] | None = None) -> pd.DataFrame:
         run_dirs = [d for d in run_dirs if d.name in wanted]
     for run_dir in run_dirs:
         seen.add(run_dir.name)
-        row = _read_run(run_dir, unreadable)
+        row = _read_run(run_dir, unreadable, config_keys)
         if row is not None:
             rows.append(row)
             seen.add(str(row["run_id"]))
     for cfg in planned or []:
         flat = _flatten(_as_mapping(cfg))
+        config_keys.update(flat)
         if "run_id" not in flat:
             raise ValueError("a planned run config has no 'run_id'")
         # An unreadable run is already reported; calling it "missing" as well would mislead.
@@ -259,6 +265,7 @@ def collect(sweep_dir: Path, planned: list[dict] | None = None) -> pd.DataFrame:
         rows.append({**flat, "status": "missing", "epochs_done": 0})
     df = _finish(rows)
     df.attrs["unreadable"] = unreadable
+    df.attrs["config_keys"] = sorted(config_keys)
     return df
 
 

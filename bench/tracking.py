@@ -295,7 +295,7 @@ class Tracker:
 
 
 def _as_frame(table: Any) -> Any:
-    """A pandas DataFrame from a DataFrame or a bench.report_tables.Table (header + rows of cells)."""
+    """A pandas DataFrame from a DataFrame or a bench.report_model.Table (header + rows of cells)."""
     import pandas as pd
 
     if isinstance(table, pd.DataFrame):
@@ -322,7 +322,7 @@ def _as_frame(table: Any) -> Any:
 def log_report(sweep_name: str, tables: Mapping[str, Any], figures: list[Path], mode: str, *,
                dir: Path | str | None = None, project: str | None = None) -> str | None:
     """Log a sweep's report as one new W&B run (name, group and job_type ``report``): ``tables`` as
-    ``wandb.Table`` (DataFrames or bench.report_tables.Table), ``figures`` (PNG/JPEG; others are
+    ``wandb.Table`` (DataFrames or bench.report_model.Table), ``figures`` (PNG/JPEG; others are
     skipped) as images. Each call is a new run, a snapshot of the sweep at that time. Its files go to
     ``dir/wandb/`` (pass the sweep's results directory, where ``sync_sweep`` looks). Never raises;
     returns the W&B run id, or None when tracking is off or failed."""

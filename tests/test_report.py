@@ -284,9 +284,13 @@ def test_rich_tables(rich):
     header, rows = md_table(md, "All runs")
     assert "ISDA (λ0=0.25)" in header and "ISDA (λ0=0.5)" in header
     assert "ISDA uses the runs with λ0=0.5" in md
-    # Baselines table: Focal has no paper value; Cutout does (TPAMI augmentation table).
-    header, rows = md_table(md, "Baselines")
-    assert "Focal" in header and header[header.index("Focal") + 1] != "paper (Δ)"
+    # The regularisers' table: methods as rows; Focal has no paper value (no regularizers.csv ships).
+    header, rows = md_table(md, "Comparison with other regularisers")
+    assert [r[0] for r in rows] == ["Basic (CE)", "Focal Loss", "ISDA"]  # augmentations are not regularisers
+    focal = done[(done["method"] == "focal") & (done["dataset"] == "cifar100")]["last10_test_error"]
+    assert rows[1][1:] == [f"{focal.mean():.2f} ± {focal.std(ddof=1):.2f} (n=3)", "–"]
+    # Cutout's paper value (TPAMI augmentation table) sits beside ours in the augmentation table.
+    header, rows = md_table(md, "Augmentation")
     row = next(r for r in rows if r[1] == "Wide-ResNet-28-10")
     cut = done[(done["method"] == "cutout") & (done["dataset"] == "cifar100")]["last10_test_error"]
     assert row[header.index("Cutout") + 1] == f"18.05 ± 0.25 (Δ {cut.mean() - 18.05:+.2f})"

@@ -99,3 +99,20 @@ def test_missing_chromium_fails_only_in_ci(monkeypatch):
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="chromium not installed"):
         _chromium()
+
+
+def test_paper_tables_in_the_browser(tmp_path):
+    """The ablation's report as Chromium builds it: its three tables, a network header spanning its
+    datasets' columns, and the figure of curves."""
+    from tests import report_sweeps as rs
+
+    browser = _chromium()
+    sweep_dir = rs.build_ablation(tmp_path, seeds=2)
+    runs = results.collect(sweep_dir)
+    report.write_report(runs, results.load_curves(sweep_dir, runs["run_id"]), tmp_path / "out", formats=("html",))
+    proc = _run(browser, tmp_path / "profile", "--dump-dom", (tmp_path / "out" / "report.html").as_uri())
+    dom = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert re.findall(r'<table class="results" id="table-([a-z_]+)"', dom) == ["generic", "cifar_main", "ablation"]
+    assert '<th colspan="4">ResNet-110</th>' in dom and "Single covariance matrix" in dom
+    assert len(re.findall(r'<img[^>]*src="data:image/png;base64,', dom)) == 2  # curves + ISDA − CE gap

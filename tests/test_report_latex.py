@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from tests import report_sweeps as rs
 from tests.test_report import _report, build_rich, fx
 
 
@@ -22,13 +23,15 @@ def _pdflatex() -> str:
     pytest.skip("pdflatex not installed (apt-get install texlive-latex-base texlive-latex-recommended)")
 
 
-@pytest.mark.parametrize("which", ["basic", "rich"])
+@pytest.mark.parametrize("which", ["basic", "rich", "ablation", "regularizers", "explicit", "lambda", "imagenet"])
 def test_report_tex_compiles_to_a_pdf(tmp_path, which):
     pdflatex = _pdflatex()
     if which == "basic":
         sweep_dir, planned = fx.build_sweep(tmp_path)
-    else:
+    elif which == "rich":
         sweep_dir, planned = build_rich(tmp_path), None
+    else:  # every paper-style table and figure, with all the symbols their cells and notes use
+        sweep_dir, planned = getattr(rs, f"build_{which}")(tmp_path, seeds=2), None
     _, out, paths = _report(tmp_path, sweep_dir, planned, formats=("md", "tex"))
     tex = out / "report.tex"
     assert tex in paths

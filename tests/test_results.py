@@ -49,6 +49,7 @@ def make_config(
         "schedule": "step",
         "milestones": [6, 9],
         "gamma": 0.1,
+        "precision": "auto",
     }
     cfg.update(extra)
     cfg["run_id"] = f"{dataset}-{arch}-{method}-l{cfg['lambda0']}-s{seed}".replace("+", "_")
@@ -82,7 +83,9 @@ def write_run(
     metrics = pd.DataFrame(
         {
             "epoch": e,
-            "lr": 0.1 * np.ones(n),
+            # The engine's per-epoch learning rate (step decay): a column that shares its name with
+            # the run's initial lr, and takes several values within one run.
+            "lr": cfg["lr"] * cfg["gamma"] ** np.searchsorted(cfg["milestones"], e + 1, side="right"),
             "lambda": (cfg["lambda0"] or 0) * e / epochs,
             "train_loss": 2 * np.exp(-e / 3),
             "train_error": test_error - 3,
@@ -115,6 +118,7 @@ def write_run(
         "wall_time_s": float(metrics["epoch_time_s"].sum()),
         "images_per_s": 5000.0,
         "device": "cpu",
+        "precision": "fp32",
         "torch_version": "2.4.0",
         "git_sha": "abc1234",
         "focal_gamma": cfg["focal_gamma"],

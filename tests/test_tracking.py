@@ -392,7 +392,7 @@ def test_log_report(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from bench.report_tables import Cell, Table
+    from bench.report_model import Cell, Table
 
     fig_path = tmp_path / "curves.png"
     fig, ax = plt.subplots(figsize=(2, 2))
