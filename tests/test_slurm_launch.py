@@ -261,6 +261,9 @@ def test_status_run_statuses_are_typed():
 # ---------------------------------------------------------------- the real cluster
 
 LONG_EPOCHS = 12
+# Hang guards: how long a wait may last before the test calls it a hang. Generous, since a busy
+# 2-core machine is slow, not broken; nothing in these tests depends on how fast it is.
+HANG_S = 900
 SWEEP = f"""
 name: slurmit
 include:   # order = array task order: the short runs take the first two slots (2 cores)
@@ -271,7 +274,7 @@ include:   # order = array task order: the short runs take the first two slots (
 """
 
 
-def _cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:  # a hang guard, not a limit
+def _cli(*args: str, timeout: float = HANG_S) -> subprocess.CompletedProcess[str]:  # a hang guard, not a limit
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO,
                           check=False)
 
@@ -283,7 +286,7 @@ def _epochs(run_dir: Path) -> int:
         return 0
 
 
-def _wait_for(what, cond, timeout: float, poll: float = 0.25):
+def _wait_for(what, cond, timeout: float = HANG_S, poll: float = 0.25):
     """``what``: a description, or a function giving one when the wait fails (what was seen by then)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -293,6 +296,23 @@ def _wait_for(what, cond, timeout: float, poll: float = 0.25):
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what() if callable(what) else what}")
         time.sleep(poll)
+
+
+def _suspend(job_id: str) -> None:
+    """Stop a running job's processes (SIGSTOP) where they are, so that it is interrupted mid-run
+    however fast the machine trains; `_resume` lets it go on."""
+    subprocess.run(["scontrol", "suspend", job_id], check=True, timeout=60)
+
+
+def _resume(job_id: str) -> None:
+    subprocess.run(["scontrol", "resume", job_id], check=True, timeout=60)
+
+
+def _communicate(proc: subprocess.Popen, what: str) -> tuple[str, str]:
+    try:
+        return proc.communicate(timeout=HANG_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{what} did not end within {HANG_S} s")
 
 
 def _partition(state: str) -> None:
@@ -334,7 +354,6 @@ def test_sweep_on_slurm_survives_preemption_and_external_requeue(tmp_path):
     cannot be identical between two runs."""
     import submitit
 
-    t0 = time.monotonic()
     sweep_file = tmp_path / "slurmit.yaml"
     sweep_file.write_text(SWEEP)
     root = tmp_path / "results"
@@ -356,7 +375,7 @@ def test_sweep_on_slurm_survives_preemption_and_external_requeue(tmp_path):
                               stderr=subprocess.PIPE, text=True)
     try:
         jobs_file = sweep_dir / ".jobs.json"
-        _wait_for("the submission record", jobs_file.exists, 60)
+        _wait_for("the submission record", jobs_file.exists)
         records = json.loads(jobs_file.read_text())["runs"]
         assert len(records) == 4 and len({r["array_job_id"] for r in records.values()}) == 1  # one array
 
@@ -367,18 +386,28 @@ def test_sweep_on_slurm_survives_preemption_and_external_requeue(tmp_path):
         assert "nothing submitted" in again.stdout
         assert json.loads(jobs_file.read_text())["runs"] == records
 
-        # Wait until both long runs train (≥ 1 epoch on disk), then interrupt them.
+        # Each long run is held where it is once it has an epoch on disk, so that both are interrupted
+        # mid-run whichever starts first and however fast they train.
         pre_dir, req_dir = sweep.run_dir(root, preempt), sweep.run_dir(root, requeue)
-        _wait_for("both long runs to finish an epoch",
-                  lambda: _epochs(pre_dir) >= 1 and _epochs(req_dir) >= 1, 90, poll=0.1)
-        assert _epochs(pre_dir) < LONG_EPOCHS - 2 and _epochs(req_dir) < LONG_EPOCHS - 2
-        job = submitit.SlurmJob(folder=sweep_dir / ".slurm" / "%j", job_id=records[preempt.run_id]["job_id"])
+        pre_id, req_id = records[preempt.run_id]["job_id"], records[requeue.run_id]["job_id"]
+        held = {}
+        for run_dir, job_id in ((pre_dir, pre_id), (req_dir, req_id)):
+            _wait_for(f"an epoch of job {job_id} on disk", lambda d=run_dir: _epochs(d) >= 1, poll=0.1)
+            _suspend(job_id)
+            held[job_id] = _epochs(run_dir)
+        assert max(held.values()) < LONG_EPOCHS - 1, held
         # The requeued jobs wait until the partition is up again, so that status is sure to see
         # them waiting; on an idle cluster they would restart within seconds, and a poll under load
-        # could miss that window.
+        # could miss that window. A job is signalled only once it trains again after its resume
+        # (an epoch more on disk): signals sent while it wakes up are lost.
         _partition("DOWN")
-        job._interrupt()
-        subprocess.run(["scontrol", "requeue", records[requeue.run_id]["job_id"]], check=True, timeout=30)
+        for run_dir, job_id in ((pre_dir, pre_id), (req_dir, req_id)):
+            _resume(job_id)
+            _wait_for(f"job {job_id} to train again", lambda d=run_dir, j=job_id: _epochs(d) > held[j], poll=0.1)
+            if job_id == pre_id:
+                submitit.SlurmJob(folder=sweep_dir / ".slurm" / "%j", job_id=pre_id)._interrupt()
+            else:
+                subprocess.run(["scontrol", "requeue", req_id], check=True, timeout=60)
 
         # status tells the truth during: preempted / requeued (not failed), then running again.
         seen: dict[str, set[str]] = {preempt.run_id: set(), requeue.run_id: set()}
@@ -390,22 +419,20 @@ def test_sweep_on_slurm_survives_preemption_and_external_requeue(tmp_path):
                 assert s.state != "failed", s
             return "preempted" in seen[preempt.run_id] and "requeued" in seen[requeue.run_id]
 
-        _wait_for(lambda: f"status to show preempted and requeued (seen: {seen})", observe, 45, poll=0.3)
+        _wait_for(lambda: f"status to show preempted and requeued (seen: {seen})", observe, poll=0.3)
         mid = _cli("status", str(sweep_file), "--results", str(root), "-v")
         assert mid.returncode == 0 and "failed" not in mid.stdout, mid.stdout
         assert "preempted" in mid.stdout and "requeued" in mid.stdout, mid.stdout  # still waiting
         _partition("UP")
 
-        out, err = waiter.communicate(timeout=max(10.0, 170 - (time.monotonic() - t0)))
+        out, err = _communicate(waiter, "launch --wait")
         assert waiter.returncode == 0, err[-2000:]
     finally:
         _partition("UP")
         if waiter.poll() is None:
             waiter.kill()
             subprocess.run(["scancel", "--name", f"isda-{sweep.name}"], check=False)
-        for p in ref_procs:
-            if p.poll() is None:
-                p.wait(timeout=max(5.0, 175 - (time.monotonic() - t0)))
+        ref_errors = [_communicate(p, "a reference run trained by hand")[1] for p in ref_procs]
     assert "finished" in err and "completed 4" in out
 
     # Every result arrived; the two interrupted runs really were restarted.
@@ -419,8 +446,8 @@ def test_sweep_on_slurm_survives_preemption_and_external_requeue(tmp_path):
     assert any((pre_dir / "logs").glob("slurm-*.out"))
 
     # Equal to the uninterrupted runs, timings aside.
-    for p in ref_procs:
-        assert p.returncode == 0, p.stderr.read()[-2000:] if p.stderr else ""
+    for p, stderr in zip(ref_procs, ref_errors):
+        assert p.returncode == 0, stderr[-2000:]
     for cfg, run_dir in ((preempt, pre_dir), (requeue, req_dir)):
         ref = refs / cfg.run_id
         assert metric_rows(run_dir) == metric_rows(ref)
@@ -460,11 +487,15 @@ def test_a_two_process_run_on_slurm_survives_preemption_and_equals_the_same_run_
                                "--results", str(root), "--wait", "--poll", "1"], cwd=REPO, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for("the first epoch", lambda: _epochs(run_dir) >= 1, 120, poll=0.1)
-        assert _epochs(run_dir) < epochs - 1
+        _wait_for("the first epoch", lambda: _epochs(run_dir) >= 1, poll=0.1)
         record = json.loads((root / "ddp" / ".jobs.json").read_text())["runs"][cfg.run_id]
+        _suspend(record["job_id"])  # held mid-run however fast it trains
+        held = _epochs(run_dir)
+        assert held < epochs - 1
+        _resume(record["job_id"])  # signalled once it trains again: signals sent while it wakes up are lost
+        _wait_for("the job to train again", lambda: _epochs(run_dir) > held, poll=0.1)
         submitit.SlurmJob(folder=root / "ddp" / ".slurm" / "%j", job_id=record["job_id"])._interrupt()
-        out, err = waiter.communicate(timeout=240)
+        out, err = _communicate(waiter, "launch --wait")
         assert waiter.returncode == 0, err[-2000:]
     finally:
         if waiter.poll() is None:
@@ -474,7 +505,7 @@ def test_a_two_process_run_on_slurm_survives_preemption_and_equals_the_same_run_
     assert job["attempt"] >= 2 and job["history"][-1]["signal"] == "preempted" and job["cluster"] == "slurm"
 
     by_hand = tmp_path / "by-hand"
-    _wait(_launch({**cfg.to_dict(), "threads": 1}, by_hand, free_port()), timeout=180)
+    _wait(_launch({**cfg.to_dict(), "threads": 1}, by_hand, free_port()), timeout=HANG_S)
     assert metric_rows(run_dir) == metric_rows(by_hand)
     assert result_json(run_dir) == result_json(by_hand)
     assert result_json(run_dir)["world_size"] == 2
