@@ -123,16 +123,15 @@ class RunConfig:
     def slug(self) -> str:
         """Readable name: cifar100-wrn28_10-isda-l0.5-s3."""
         parts = [self.dataset, self.arch, self.method]
-        if self.lambda0 is not None:
-            parts.append(f"l{self.lambda0:g}")
-        if self.focal_gamma is not None:
-            parts.append(f"g{self.focal_gamma:g}")
-        if self.isda_sync == "local":
-            parts.append("local")
         for key, value in self.params:
             label = methods.param(key).label
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
             if label is None:
-                parts.append(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}")
+                parts.append(f"{key}={shown}")
+            elif label:
+                parts.append(f"{label}{shown}")
+        if self.isda_sync == "local":
+            parts.append("local")
         if self.world_size > 1:
             parts.append(f"w{self.world_size}")
         parts.append(f"s{self.seed}")

@@ -50,7 +50,7 @@ def test_baselines_methods():
     assert {c.arch for c in sweep.runs} == {"resnet110", "wrn28_10"}
     assert {c.method for c in sweep.runs} == {"ce", "focal", "cutout", "autoaugment", "isda", "isda+cutout",
                                               "isda+autoaugment"}
-    assert {c.focal_gamma for c in sweep.runs if c.method == "focal"} == {2.0}
+    assert {(c.focal_gamma, c.param("focal_alpha")) for c in sweep.runs if c.method == "focal"} == {(1.0, 0.5)}
 
 
 def test_augmentation_table_single_seed_for_the_largest_shake_shake():
