@@ -2,8 +2,8 @@
 
 Every dataset becomes two ``Split``s of uint8 images [N, C, H, W] plus labels. Crop, flip and cutout
 are index arithmetic on the batch, so the same code runs on the CPU and, with the data resident
-on the GPU, without a worker pool. AutoAugment and RandAugment are torchvision's per-image
-transforms and run on the CPU.
+on the GPU, without a worker pool. AutoAugment (the authors' CIFAR-10 policy, bench.autoaugment, or
+torchvision's) and RandAugment are per-image transforms and run on the CPU.
 """
 
 from __future__ import annotations
@@ -198,8 +198,13 @@ def cutout(x: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, size: int) -> to
 def _policy(augment: str, dataset: str):
     from torchvision import transforms as T
 
-    if augment == "autoaugment":
-        # The paper's AA is the CIFAR-10 policy (for CIFAR-100 too); ImageNet gets its own policy.
+    if augment == "autoaugment" and dataset != "imagenet":
+        # The paper's AA: the authors' CIFAR-10 policy (bench.autoaugment), on CIFAR-100 too.
+        from bench.autoaugment import AuthorsCIFAR10Policy
+
+        return AuthorsCIFAR10Policy()
+    if augment in ("autoaugment", "tv_autoaugment"):
+        # torchvision's policies: the searched CIFAR-10 one with black fill, or ImageNet's.
         return T.AutoAugment(T.AutoAugmentPolicy.IMAGENET if dataset == "imagenet" else T.AutoAugmentPolicy.CIFAR10)
     if augment == "randaugment":
         # The journal's RandAugment settings were never released: torchvision's defaults, N = 2
