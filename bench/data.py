@@ -195,7 +195,7 @@ def cutout(x: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, size: int) -> to
     return x * keep[:, None].to(x.dtype)
 
 
-def _policy(augment: str, dataset: str):
+def _policy(augment: str, dataset: str, randaugment: tuple[int, int] | None = None):
     from torchvision import transforms as T
 
     if augment == "autoaugment" and dataset != "imagenet":
@@ -207,9 +207,9 @@ def _policy(augment: str, dataset: str):
         # torchvision's policies: the searched CIFAR-10 one with black fill, or ImageNet's.
         return T.AutoAugment(T.AutoAugmentPolicy.IMAGENET if dataset == "imagenet" else T.AutoAugmentPolicy.CIFAR10)
     if augment == "randaugment":
-        # The journal's RandAugment settings were never released: torchvision's defaults, N = 2
-        # operations at magnitude M = 9 (of 31 bins). Not tuned per architecture.
-        return T.RandAugment(num_ops=2, magnitude=9)
+        # (N, M) from the run (bench.recipes.RANDAUGMENT); M is one of torchvision's 31 magnitude bins.
+        n, m = randaugment or (2, 9)
+        return T.RandAugment(num_ops=n, magnitude=m, num_magnitude_bins=31)
     return None
 
 
@@ -377,11 +377,14 @@ class WorkerBatches:
 
 
 def make_batches(data, info: DatasetInfo, batch_size: int, device: torch.device, method: Method | None,
-                 *, resident: bool = True, workers: int = 0):
-    """The right loader for a split: device-batched where possible, per-image workers otherwise."""
+                 *, resident: bool = True, workers: int = 0, randaugment: tuple[int, int] | None = None):
+    """The right loader for a split: device-batched where possible, per-image workers otherwise.
+
+    ``randaugment``: RandAugment's (N, M) for a method with RandAugment (torchvision's (2, 9) if None).
+    """
     from torchvision import transforms as T
 
-    policy = _policy(method.augment, info.name) if method is not None else None
+    policy = _policy(method.augment, info.name, randaugment) if method is not None else None
     if isinstance(data, Split) and policy is None:
         return Batches(data, info, batch_size, device, method, resident)
     if isinstance(data, Split):
