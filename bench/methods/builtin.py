@@ -28,7 +28,7 @@ def _isda(num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
     from bench.isda import ISDAMethod
 
     return ISDAMethod(num_classes, feature_dim, lambda0=params["lambda0"], mode=params["cov_mode"],
-                      sync=params["isda_sync"])
+                      sync=params["isda_sync"], schedule=params["lambda_schedule"])
 
 
 register_loss("ce", _ce, help="cross-entropy")
@@ -41,13 +41,19 @@ register_loss("focal", _focal, {"focal_gamma": Param(1.0, min=0.0, label="g", he
 # diagonal on ImageNet.
 LAMBDA0 = Param(lambda dataset, arch: recipe_for(dataset, arch).lambda0, kind="float", min=0.0, label="l",
                 help="ISDA strength λ0; λ = λ0·epoch/epochs")
+# identity and shared are the TPAMI ablation's: Σ = I, and one covariance of all features whatever the class.
 COV_MODE = Param(lambda dataset, arch: recipe_for(dataset, arch).cov_mode, kind="str",
-                 choices=("full", "diagonal"), label="", help="class covariance: full A×A, or its diagonal")
+                 choices=("full", "diagonal", "identity", "shared"), label="",
+                 help="covariance: per class full A×A or its diagonal; identity (Σ = I); shared (one for all classes)")
+# Runs named before it existed had the papers' linear schedule.
+LAMBDA_SCHEDULE = Param("linear", choices=("linear", "constant"), id_default=True, label="",
+                        help="λ = λ0·epoch/epochs (linear), or λ0 from the first epoch (constant)")
 # How the statistics follow a multi-process run (bench.isda). It changes results under DDP, so it is
 # part of the experiment; with one process both are the same, and runs named before it existed
 # computed "global".
 ISDA_SYNC = Param("global", choices=("global", "local"), id_default=True, label="",
                   help="multi-process runs: merge every rank's batch (global) or the rank's own (local)")
 
-register_loss("isda", _isda, {"lambda0": LAMBDA0, "cov_mode": COV_MODE, "isda_sync": ISDA_SYNC},
+register_loss("isda", _isda, {"lambda0": LAMBDA0, "cov_mode": COV_MODE, "isda_sync": ISDA_SYNC,
+                              "lambda_schedule": LAMBDA_SCHEDULE},
               help="implicit semantic data augmentation")
