@@ -78,4 +78,4 @@ def parse_method(name: object) -> Method:
     return Method(loss, augment)
 
 
-from bench.methods import builtin  # noqa: E402,F401 - registers ce, focal and isda
+from bench.methods import builtin  # noqa: E402,F401 - registers ce, focal, isda and explicit

@@ -54,6 +54,20 @@ LAMBDA_SCHEDULE = Param("linear", choices=("linear", "constant"), id_default=Tru
 ISDA_SYNC = Param("global", choices=("global", "local"), id_default=True, label="",
                   help="multi-process runs: merge every rank's batch (global) or the rank's own (local)")
 
-register_loss("isda", _isda, {"lambda0": LAMBDA0, "cov_mode": COV_MODE, "isda_sync": ISDA_SYNC,
-                              "lambda_schedule": LAMBDA_SCHEDULE},
+ISDA_PARAMS = {"lambda0": LAMBDA0, "cov_mode": COV_MODE, "isda_sync": ISDA_SYNC, "lambda_schedule": LAMBDA_SCHEDULE}
+register_loss("isda", _isda, ISDA_PARAMS,
               help="implicit semantic data augmentation")
+
+
+def _explicit(num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
+    from bench.explicit import ExplicitSemanticAugmentation
+
+    return ExplicitSemanticAugmentation(num_classes, feature_dim, lambda0=params["lambda0"],
+                                        samples=params["explicit_samples"], mode=params["cov_mode"],
+                                        sync=params["isda_sync"], schedule=params["lambda_schedule"])
+
+
+# The same statistics, λ and schedule as ISDA, under the same names; M feature draws per sample.
+register_loss("explicit", _explicit, {**ISDA_PARAMS, "explicit_samples": Param(1, min=1, label="M",
+                                                                               help="feature draws M per sample")},
+              help="explicit semantic augmentation: M draws from N(a, λΣ_y) per sample, the loss ISDA bounds")
