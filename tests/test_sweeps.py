@@ -17,7 +17,7 @@ SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
 NINE = {"resnet32", "resnet110", "se_resnet110", "wrn16_8", "wrn28_10", "resnext29_8x64d",
         "densenet_bc_100_12", "shake_shake26_2x32d", "shake_shake26_2x112d"}
 PAPER_SWEEPS = {"cifar_main": 180, "cifar_baselines": 140, "cifar_augmentation": 156,
-                "lambda_sensitivity": 120}
+                "lambda_sensitivity": 220, "ablation": 120, "explicit": 120}
 
 
 @pytest.mark.parametrize("name, n", sorted(PAPER_SWEEPS.items()))
@@ -26,7 +26,8 @@ def test_paper_sweeps_load_use_the_recipes_and_name_their_table(name, n):
     sweep = load_sweep(path)
     assert sweep.name == name and len(sweep.runs) == n
     comment = "\n".join(line for line in path.read_text().splitlines() if line.startswith("#"))
-    assert re.search(r"Table \d|sensitivity", comment), "each file says which paper table it reproduces"
+    assert re.search(r"Table \d|sensitivity|ablation study|comparison of explicit", comment), \
+        "each file says which paper table it reproduces"
     for cfg in sweep.runs:
         recipe = CIFAR[cfg.arch]
         assert cfg.dataset in ("cifar10", "cifar100")
@@ -100,10 +101,49 @@ def test_baselines_label_the_rows_without_a_paper_counterpart_as_extensions():
     assert re.search(r"Extensions.*ResNet-110 with Cutout, AutoAugment", (SWEEPS / "cifar_baselines.yaml").read_text())
 
 
+def test_ablation_rows_share_ce_and_full_isda_with_cifar_main():
+    sweep = load_sweep(SWEEPS / "ablation.yaml")
+    rows = Counter((c.method, c.cov_mode, c.param("lambda_schedule")) for c in sweep.runs)
+    assert rows == {("ce", None, None): 20, ("isda", "identity", "linear"): 20, ("isda", "diagonal", "linear"): 20,
+                    ("isda", "shared", "linear"): 20, ("isda", "full", "linear"): 20, ("isda", "full", "constant"): 20}
+    assert {c.arch for c in sweep.runs} == {"resnet110", "wrn28_10"} and {c.seed for c in sweep.runs} == set(range(5))
+    main = {c.run_id for c in load_sweep(SWEEPS / "cifar_main.yaml").runs}
+    same = {c.run_id for c in sweep.runs if c.method == "ce" or (c.cov_mode, c.param("lambda_schedule")) == (
+        "full", "linear")}
+    assert len(same) == 40 and same <= main
+
+
+def test_explicit_sweep_compares_isda_with_explicit_at_five_sample_counts():
+    sweep = load_sweep(SWEEPS / "explicit.yaml")
+    rows = Counter((c.method, c.param("explicit_samples")) for c in sweep.runs)
+    assert rows == {("isda", None): 20, **{("explicit", m): 20 for m in (1, 2, 5, 10, 20)}}
+    explicit = [c for c in sweep.runs if c.method == "explicit"]
+    assert {(c.lambda0, c.cov_mode, c.param("lambda_schedule")) for c in explicit} == {(0.5, "full", "linear")}
+
+
 def test_lambda_sensitivity_values():
     sweep = load_sweep(SWEEPS / "lambda_sensitivity.yaml")
-    assert {c.lambda0 for c in sweep.runs if c.method == "isda"} == {0.1, 0.25, 0.5, 0.75, 1.0}
-    assert {c.arch for c in sweep.runs} == {"resnet110", "wrn28_10"}
+    assert {c.lambda0 for c in sweep.runs if c.method == "isda"} == {0, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+    assert {c.arch for c in sweep.runs} == {"resnet110", "wrn28_10"} and len(sweep.runs) == 220
     # The CE baseline runs are the same experiments as cifar_main's: same run ids.
     main = {c.run_id for c in load_sweep(SWEEPS / "cifar_main.yaml").runs}
-    assert {c.run_id for c in sweep.runs if c.method == "ce"} <= main
+    assert {c.run_id for c in sweep.runs if c.method == "ce" or c.lambda0 == 0.5} <= main
+
+
+def test_imagenet_neurips_is_the_conference_protocol_beside_the_journals():
+    neurips, tpami = load_sweep(SWEEPS / "imagenet_neurips.yaml"), load_sweep(SWEEPS / "imagenet.yaml")
+    assert {(c.arch, c.method) for c in neurips.runs} == {(c.arch, c.method) for c in tpami.runs}
+    for c in neurips.runs:
+        assert (c.recipe, c.epochs, c.batch_size, c.lr, c.schedule, c.milestones, c.world_size) == (
+            "neurips", 120, 256, 0.1, "step", (30, 60, 90), 8)
+    assert {c.recipe for c in tpami.runs} == {"tpami"}
+    assert not {c.run_id for c in neurips.runs} & {c.run_id for c in tpami.runs}
+
+
+@pytest.mark.parametrize("path", sorted(SWEEPS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_plan_prints_every_sweep_with_its_gpu_hours(path, capsys):
+    from bench.cli import main
+
+    assert main(["plan", str(path), "--results", "/nonexistent-isda-bench-results"]) == 0
+    out = capsys.readouterr().out
+    assert f"pending: {len(load_sweep(path).runs)}" in out and "estimated GPU-hours still to go" in out
