@@ -93,3 +93,23 @@ def test_a_sweep_pins_fp32_through_its_overrides_and_the_run_records_it(tmp_path
     written = yaml.safe_load((tmp_path / cfg.run_id / "config.yaml").read_text())
     assert written["precision"] == "fp32" and result["precision"] == "fp32"
     assert json.loads((tmp_path / cfg.run_id / "result.json").read_text())["precision"] == "fp32"
+
+
+def test_a_run_written_before_a_field_existed_takes_the_planned_value_in_the_results(tmp_path):
+    # An ISDA run's config.yaml from before recipe, lambda_schedule and the RandAugment fields: the
+    # same run id is the same experiment, so the table gets the plan's values, not blanks that would
+    # make it a variant of its own.
+    from bench.results import collect
+
+    cfg = resolve({"method": "isda", "epochs": 1, "batch_size": 512, "sweep": "old"})
+    run(cfg, tmp_path / "old" / cfg.run_id, progress=False)
+    path = tmp_path / "old" / cfg.run_id / "config.yaml"
+    old = {k: v for k, v in yaml.safe_load(path.read_text()).items()
+           if k not in ("recipe", "lambda_schedule", "randaugment_n", "randaugment_m")}
+    path.write_text(yaml.safe_dump(old))
+    twin = resolve({**cfg.to_dict(), "seed": 1})
+    df = collect(tmp_path / "old", planned=[cfg, twin])
+    got = df.set_index("run_id")
+    assert got.loc[cfg.run_id, "recipe"] == "tpami" and got.loc[cfg.run_id, "lambda_schedule"] == "linear"
+    assert got.loc[cfg.run_id, "status"] == "completed" and got.loc[twin.run_id, "status"] == "missing"
+    assert got.loc[cfg.run_id, "recipe"] == got.loc[twin.run_id, "recipe"]
