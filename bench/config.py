@@ -21,7 +21,7 @@ import yaml
 from bench import methods
 from bench.errors import ConfigError
 from bench.methods import parse_method
-from bench.recipes import recipe_for, scale_milestones
+from bench.recipes import RECIPES, randaugment_for, recipe_for, scale_milestones
 
 DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "imagenet")
 IMAGE_SIZES = {"digits": 8, "synthetic": 32, "cifar10": 32, "cifar100": 32, "imagenet": 224}  # bench.data
@@ -57,6 +57,12 @@ class RunConfig:
     gamma: float = 0.1
     schedule_offset: int = 1
     drop_rate: float = 0.0
+    # RandAugment's operations per image and magnitude (bench.recipes.RANDAUGMENT), for methods with
+    # RandAugment only (None for the others).
+    randaugment_n: int | None = None
+    randaugment_m: int | None = None
+    # The paper whose recipe fills the fields above (bench.recipes): the journal's or the conference's.
+    recipe: str = "tpami"
     precision: str = "auto"
     # --- scheduling: where and how it runs, not what it computes ---
     sweep: str = "adhoc"
@@ -123,16 +129,23 @@ class RunConfig:
     def slug(self) -> str:
         """Readable name: cifar100-wrn28_10-isda-l0.5-s3."""
         parts = [self.dataset, self.arch, self.method]
-        if self.lambda0 is not None:
-            parts.append(f"l{self.lambda0:g}")
-        if self.focal_gamma is not None:
-            parts.append(f"g{self.focal_gamma:g}")
-        if self.isda_sync == "local":
-            parts.append("local")
         for key, value in self.params:
             label = methods.param(key).label
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
             if label is None:
-                parts.append(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}")
+                parts.append(f"{key}={shown}")
+            elif label:
+                parts.append(f"{label}{shown}")
+        if self.isda_sync == "local":
+            parts.append("local")
+        if self.cov_mode is not None and self.cov_mode != recipe_for(self.dataset, self.arch).cov_mode:
+            parts.append(self.cov_mode)
+        if self.param("lambda_schedule") == "constant":
+            parts.append("const")
+        if self.randaugment_n is not None:
+            parts.append(f"N{self.randaugment_n}M{self.randaugment_m}")
+        if self.recipe != "tpami":
+            parts.append(self.recipe)
         if self.world_size > 1:
             parts.append(f"w{self.world_size}")
         parts.append(f"s{self.seed}")
@@ -147,8 +160,10 @@ ID_PARAMS = ("lambda0", "cov_mode", "isda_sync", "focal_gamma")
 _HASHED_ALWAYS = ("lambda0", "cov_mode", "focal_gamma")
 FIELD_NAMES = tuple(f.name for f in fields(RunConfig) if f.name != "params") + ID_PARAMS
 EXPERIMENT_FIELDS = tuple(n for n in FIELD_NAMES if n not in _SCHEDULING)
-# See RunConfig.run_id. Earlier runs were single-process.
-_ID_IMPLICIT: dict[str, tuple[Any, ...]] = {"world_size": (1,)}
+# See RunConfig.run_id. Earlier runs were single-process, with the journal's recipes; only RandAugment
+# runs have RandAugment settings.
+_ID_IMPLICIT: dict[str, tuple[Any, ...]] = {"world_size": (1,), "randaugment_n": (None,), "randaugment_m": (None,),
+                                            "recipe": ("tpami",)}
 methods.registry.RESERVED_PARAM_NAMES.update(set(FIELD_NAMES) - set(ID_PARAMS))
 
 
@@ -219,18 +234,21 @@ _KINDS = {
     "milestones": "ints", "gamma": "float", "schedule_offset": "int", "drop_rate": "float",
     "precision": "str", "sweep": "str", "data_root": "str", "download": "bool", "device": "str",
     "threads": "int", "fast_loader": "bool", "channels_last": "bool", "workers": "int", "tracking": "str",
-    "compile": "str",
+    "compile": "str", "randaugment_n": "int", "randaugment_m": "int", "recipe": "str",
 }
-_CHOICES = {"dataset": DATASETS, "schedule": SCHEDULES,
+_CHOICES = {"dataset": DATASETS, "schedule": SCHEDULES, "recipe": RECIPES,
             "precision": PRECISIONS, "device": DEVICES, "tracking": TRACKING, "compile": COMPILE}
 _MIN = {"seed": (0, ">= 0"), "epochs": (1, ">= 1"), "batch_size": (2, ">= 2"), "lr": (0.0, "> 0"),
         "momentum": (0.0, ">= 0"), "weight_decay": (0.0, ">= 0"), "gamma": (0.0, "> 0"),
         "threads": (0, ">= 0"), "workers": (0, ">= 0"),
-        "schedule_offset": (0, ">= 0"), "drop_rate": (0.0, ">= 0"), "world_size": (1, ">= 1")}
+        "schedule_offset": (0, ">= 0"), "drop_rate": (0.0, ">= 0"), "world_size": (1, ">= 1"),
+        "randaugment_n": (1, ">= 1"), "randaugment_m": (0, ">= 0")}
 _STRICT = {"lr", "gamma"}
 # Seeds stay below 2**31 so that every seed derived from them (epoch and rank) fits torch's int64;
 # thread and worker counts past these are typing mistakes (torch crashes on a million threads).
-_MAX = {"seed": 2**31 - 1, "threads": 1024, "workers": 256, "world_size": 4096}
+# RandAugment's magnitude is one of torchvision's 31 bins.
+_MAX = {"seed": 2**31 - 1, "threads": 1024, "workers": 256, "world_size": 4096, "randaugment_n": 100,
+        "randaugment_m": 30}
 
 
 def resolve(spec: Mapping[str, Any]) -> RunConfig:
@@ -289,10 +307,29 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
         given[key] = declared[key].check(key, value)
     values["params"] = tuple((k, given[k] if k in given else p.default_for(dataset, arch)) for k, p in declared.items())
 
-    recipe = recipe_for(dataset, arch)
+    _randaugment(values, method.augment, dataset, arch)
+    name = values.get("recipe", RunConfig.recipe)
+    if name != "tpami" and dataset != "imagenet":
+        raise ConfigError("recipe", name, f"tpami for dataset {dataset} (the NeurIPS and TPAMI recipes differ on "
+                          "imagenet only)")
+    recipe = recipe_for(dataset, arch, name)
     for key in _RECIPE_FIELDS:
         values.setdefault(key, getattr(recipe, key))
     if "milestones" not in spec or spec.get("milestones") is None:
-        values["milestones"] = scale_milestones(recipe.milestones, recipe.epochs, values["epochs"],
-                                                values["schedule_offset"])
+        # A cosine schedule has no decay points, whichever schedule the recipe had.
+        values["milestones"] = () if values["schedule"] == "cosine" else scale_milestones(
+            recipe.milestones, recipe.epochs, values["epochs"], values["schedule_offset"])
     return replace(RunConfig(), **values)
+
+
+def _randaugment(values: dict[str, Any], augment: str, dataset: str, arch: str) -> None:
+    """RandAugment's (N, M): the recipe's where the method uses RandAugment, refused elsewhere."""
+    if augment == "randaugment":
+        setting = randaugment_for(dataset, arch)
+        values.setdefault("randaugment_n", setting.n)
+        values.setdefault("randaugment_m", setting.m)
+        return
+    for key in ("randaugment_n", "randaugment_m"):
+        if key in values:
+            raise ConfigError(key, values[key], f"only for methods with randaugment (method {values['method']!r} "
+                              "has none)")

@@ -2,8 +2,8 @@
 
 Every dataset becomes two ``Split``s of uint8 images [N, C, H, W] plus labels. Crop, flip and cutout
 are index arithmetic on the batch, so the same code runs on the CPU and, with the data resident
-on the GPU, without a worker pool. AutoAugment and RandAugment are torchvision's per-image
-transforms and run on the CPU.
+on the GPU, without a worker pool. AutoAugment (the authors' CIFAR-10 policy, bench.autoaugment, or
+torchvision's) and RandAugment are per-image transforms and run on the CPU.
 """
 
 from __future__ import annotations
@@ -195,16 +195,21 @@ def cutout(x: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, size: int) -> to
     return x * keep[:, None].to(x.dtype)
 
 
-def _policy(augment: str, dataset: str):
+def _policy(augment: str, dataset: str, randaugment: tuple[int, int] | None = None):
     from torchvision import transforms as T
 
-    if augment == "autoaugment":
-        # The paper's AA is the CIFAR-10 policy (for CIFAR-100 too); ImageNet gets its own policy.
+    if augment == "autoaugment" and dataset != "imagenet":
+        # The paper's AA: the authors' CIFAR-10 policy (bench.autoaugment), on CIFAR-100 too.
+        from bench.autoaugment import AuthorsCIFAR10Policy
+
+        return AuthorsCIFAR10Policy()
+    if augment in ("autoaugment", "tv_autoaugment"):
+        # torchvision's policies: the searched CIFAR-10 one with black fill, or ImageNet's.
         return T.AutoAugment(T.AutoAugmentPolicy.IMAGENET if dataset == "imagenet" else T.AutoAugmentPolicy.CIFAR10)
     if augment == "randaugment":
-        # The journal's RandAugment settings were never released: torchvision's defaults, N = 2
-        # operations at magnitude M = 9 (of 31 bins). Not tuned per architecture.
-        return T.RandAugment(num_ops=2, magnitude=9)
+        # (N, M) from the run (bench.recipes.RANDAUGMENT); M is one of torchvision's 31 magnitude bins.
+        n, m = randaugment or (2, 9)
+        return T.RandAugment(num_ops=n, magnitude=m, num_magnitude_bins=31)
     return None
 
 
@@ -372,11 +377,14 @@ class WorkerBatches:
 
 
 def make_batches(data, info: DatasetInfo, batch_size: int, device: torch.device, method: Method | None,
-                 *, resident: bool = True, workers: int = 0):
-    """The right loader for a split: device-batched where possible, per-image workers otherwise."""
+                 *, resident: bool = True, workers: int = 0, randaugment: tuple[int, int] | None = None):
+    """The right loader for a split: device-batched where possible, per-image workers otherwise.
+
+    ``randaugment``: RandAugment's (N, M) for a method with RandAugment (torchvision's (2, 9) if None).
+    """
     from torchvision import transforms as T
 
-    policy = _policy(method.augment, info.name) if method is not None else None
+    policy = _policy(method.augment, info.name, randaugment) if method is not None else None
     if isinstance(data, Split) and policy is None:
         return Batches(data, info, batch_size, device, method, resident)
     if isinstance(data, Split):

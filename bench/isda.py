@@ -27,7 +27,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-MODES = ("full", "diagonal")
+MODES = ("full", "diagonal")  # the class covariances ClassCovariance keeps
+# The losses' covariance modes: per class (full, diagonal) or one for all classes, the ablation's
+# identity (Σ = I) and shared (the covariance of all features; bench.isda_shared).
+LOSS_MODES = (*MODES, "identity", "shared")
+# How λ follows training: λ0·epoch/epochs (the papers') or λ0 from the first epoch (the ablation's).
+SCHEDULES = ("linear", "constant")
 # How the statistics follow a multi-process run: "global" merges every rank's batch, so each rank
 # holds what one process fed the whole global batch would; "local" merges the rank's own batch only
 # (the reference ImageNet code). One process: both are the same.
@@ -395,6 +400,18 @@ def isda_sigma2(weight: Tensor, cov: Tensor, labels: Tensor) -> Tensor:
         return sigma2 if onehot is None else onehot @ sigma2
 
 
+def make_statistics(num_classes: int, feature_dim: int, mode: str, sync: str) -> ClassCovariance | None:
+    """The statistics a loss in covariance ``mode`` (LOSS_MODES) keeps: per class, one shared
+    full covariance (as a single class), or none for the identity."""
+    if mode not in LOSS_MODES:
+        raise ValueError(f"mode must be one of {LOSS_MODES}, got {mode!r}")
+    if mode == "identity":
+        return None
+    if mode == "shared":
+        return ClassCovariance(1, feature_dim, "full", sync)
+    return ClassCovariance(num_classes, feature_dim, mode, sync)
+
+
 class ISDALoss(nn.Module):
     """Cross-entropy on ISDA-augmented logits; holds the class statistics as a submodule.
 
@@ -402,12 +419,13 @@ class ISDALoss(nn.Module):
     first (the reference's order), then returns the loss on
     ``fc(features) + lam/2 · σ²`` and the plain, unaugmented logits (use those for accuracy).
     ``update=False`` uses the statistics as they are, e.g. to check gradients with the
-    statistics held fixed. ``sync`` and ``pad_to``: see ``ClassCovariance``.
+    statistics held fixed. ``mode``: one of LOSS_MODES. ``sync`` and ``pad_to``: see ``ClassCovariance``.
     """
 
     def __init__(self, num_classes: int, feature_dim: int, mode: str = "full", sync: str = "local") -> None:
         super().__init__()
-        self.stats = ClassCovariance(num_classes, feature_dim, mode, sync)
+        self.mode = mode
+        self.stats = make_statistics(num_classes, feature_dim, mode, sync)
 
     def forward(
         self, features: Tensor, fc: nn.Linear, labels: Tensor, lam: float | Tensor, *, update: bool = True,
@@ -417,6 +435,10 @@ class ISDALoss(nn.Module):
         # statistics, so this order gives the same result as updating first, and everything
         # after it runs in one autocast-off region instead of entering and leaving one per part.
         logits = fc(features)
+        if self.mode in ("identity", "shared"):
+            from bench.isda_shared import one_covariance_loss
+
+            return one_covariance_loss(self.stats, features, logits, fc, labels, lam, update, pad_to), logits
         stats = self.stats
         with torch.autocast(device_type=features.device.type, enabled=False):
             # float32 at least (float64 stays float64, for gradient checks)
@@ -449,29 +471,37 @@ class ISDALoss(nn.Module):
         return loss, logits
 
 
+def strength(lambda0: float, progress: float | Tensor, schedule: str = "linear") -> float | Tensor:
+    """λ at ``progress`` = epoch / epochs: λ0·progress (linear, the papers') or λ0 (constant)."""
+    return lambda0 * progress if schedule == "linear" else lambda0
+
+
 class ISDAMethod(ISDALoss):
-    """ISDA as a method of the registry (bench.methods): λ = λ0 · progress, progress = epoch / epochs."""
+    """ISDA as a method of the registry (bench.methods): λ = strength(λ0, progress, schedule),
+    progress = epoch / epochs."""
 
     accepts_pad_to = True  # bench.train gives the step's largest local batch under global sync
 
     def __init__(self, num_classes: int, feature_dim: int, lambda0: float, mode: str = "full",
-                 sync: str = "local") -> None:
+                 sync: str = "local", schedule: str = "linear") -> None:
         super().__init__(num_classes, feature_dim, mode, sync)
-        self.lambda0 = lambda0
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        self.lambda0, self.schedule = lambda0, schedule
 
     @property
     def synchronised(self) -> bool:
         """Every rank holds the same statistics (global sync): bench.train broadcasts rather than gathers."""
-        return self.stats.sync == "global"
+        return self.stats is None or self.stats.sync == "global"
 
     def strength(self, progress: float) -> float:
-        return self.lambda0 * progress
+        return float(strength(self.lambda0, progress, self.schedule))
 
     def forward(  # type: ignore[override]
         self, features: Tensor, fc: nn.Linear, labels: Tensor, progress: float | Tensor, *,
         pad_to: int | None = None,
     ) -> tuple[Tensor, Tensor]:
-        return super().forward(features, fc, labels, self.lambda0 * progress, pad_to=pad_to)
+        return super().forward(features, fc, labels, strength(self.lambda0, progress, self.schedule), pad_to=pad_to)
 
 
 def lambda_at(lambda0: float, epoch: int, epochs: int) -> float:

@@ -247,10 +247,15 @@ def collect(sweep_dir: Path, planned: list[dict] | None = None) -> pd.DataFrame:
             _warn(f"{len(stray)} run folder(s) under {sweep_dir} are not runs of the sweep as it is now "
                   f"(other settings; left out): {', '.join(stray[:5])}{', …' if len(stray) > 5 else ''}")
         run_dirs = [d for d in run_dirs if d.name in wanted]
+    plan = {str(flat.get("run_id")): flat for flat in (_flatten(_as_mapping(cfg)) for cfg in planned or [])}
     for run_dir in run_dirs:
         seen.add(run_dir.name)
         row = _read_run(run_dir, unreadable, config_keys)
         if row is not None:
+            # A run written before a field existed lacks it in its config.yaml; its run id says it
+            # is the planned experiment, so the plan's value (the one it implicitly had) fills it.
+            for key, value in plan.get(str(row["run_id"]), {}).items():
+                row.setdefault(key, value)
             rows.append(row)
             seen.add(str(row["run_id"]))
     for cfg in planned or []:

@@ -67,6 +67,11 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether a run computes under bf16 autocast: ``bf16``, or ``auto`` on a GPU; ``fp32`` never."""
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch + 1
 
@@ -141,11 +146,12 @@ class Run:
             torch.set_num_threads(cfg.threads)
         cuda_settings(self.device)
         self.method = parse_method(cfg.method)
-        self.bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.device.type == "cuda")
+        self.bf16 = uses_bf16(cfg.precision, self.device)
         train, test, self.info = load_dataset(cfg.dataset, cfg.data_root, cfg.download)
         resident = cfg.fast_loader or self.device.type == "cpu"
+        randaugment = (cfg.randaugment_n, cfg.randaugment_m) if cfg.randaugment_n is not None else None
         self.train = make_batches(train, self.info, cfg.batch_size, self.device, self.method,
-                                  resident=resident, workers=cfg.workers)
+                                  resident=resident, workers=cfg.workers, randaugment=randaugment)
         self.test = make_batches(test, self.info, max(cfg.batch_size, 256), self.device, None,
                                  resident=resident, workers=cfg.workers)
 

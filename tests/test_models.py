@@ -238,3 +238,17 @@ def test_a_network_too_deep_for_the_dataset_is_refused_before_anything_runs():
     with pytest.raises(ConfigError, match=r"arch: 'densenet121'.*8×8 images.*needs at least 29×29"):
         resolve({"dataset": "digits", "arch": "densenet121"})
     assert resolve({"dataset": "cifar10", "arch": "densenet121"}).arch == "densenet121"
+
+
+@pytest.mark.parametrize("name", ["resnet50", "resnext50_32x4d"])
+def test_imagenet_resnets_do_not_zero_the_last_batchnorm_of_a_block(name: str) -> None:
+    # The authors build them with zero_init_residual=False: every BatchNorm starts at weight 1.
+    from timm.models.resnet import Bottleneck
+
+    model = create_model(name, num_classes=10)
+    blocks = [m for m in model.modules() if isinstance(m, Bottleneck)]
+    assert len(blocks) == 16
+    for block in blocks:
+        assert torch.equal(block.bn3.weight, torch.ones_like(block.bn3.weight))
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(torch.equal(m.weight, torch.ones_like(m.weight)) for m in norms)

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.recipes import CIFAR
+from bench.methods import parse_method
+from bench.recipes import AUGMENT_SCHEDULES, CIFAR
 from bench.slurm import load_profile
 from bench.sweep import load_sweep
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
 NINE = {"resnet32", "resnet110", "se_resnet110", "wrn16_8", "wrn28_10", "resnext29_8x64d",
         "densenet_bc_100_12", "shake_shake26_2x32d", "shake_shake26_2x112d"}
-PAPER_SWEEPS = {"cifar_main": 180, "cifar_baselines": 140, "cifar_augmentation": 132,
-                "lambda_sensitivity": 120}
+PAPER_SWEEPS = {"cifar_main": 180, "cifar_baselines": 140, "cifar_augmentation": 156,
+                "lambda_sensitivity": 220, "ablation": 120, "explicit": 120}
 
 
 @pytest.mark.parametrize("name, n", sorted(PAPER_SWEEPS.items()))
@@ -25,13 +26,19 @@ def test_paper_sweeps_load_use_the_recipes_and_name_their_table(name, n):
     sweep = load_sweep(path)
     assert sweep.name == name and len(sweep.runs) == n
     comment = "\n".join(line for line in path.read_text().splitlines() if line.startswith("#"))
-    assert re.search(r"Table \d|sensitivity", comment), "each file says which paper table it reproduces"
+    assert re.search(r"Table \d|sensitivity|ablation study|comparison of explicit", comment), \
+        "each file says which paper table it reproduces"
     for cfg in sweep.runs:
         recipe = CIFAR[cfg.arch]
         assert cfg.dataset in ("cifar10", "cifar100")
         assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay) == (
             recipe.epochs, recipe.batch_size, recipe.lr, recipe.weight_decay), cfg.slug
-        assert tuple(cfg.milestones) == recipe.milestones and cfg.drop_rate == recipe.drop_rate
+        assert cfg.drop_rate == recipe.drop_rate
+        row = AUGMENT_SCHEDULES.get((cfg.arch, parse_method(cfg.method).augment))
+        if row is not None and row.schedule == "cosine":  # the augmentation table's own schedule
+            assert cfg.schedule == "cosine" and cfg.milestones == (), cfg.slug
+        else:
+            assert (cfg.schedule, tuple(cfg.milestones)) == (recipe.schedule, recipe.milestones), cfg.slug
     prof = load_profile(sweep.profile, sweep.path)
     assert sweep.cluster == "slurm" and prof.gpus_per_node == 1  # one GPU per run, whatever the batch
 
@@ -50,22 +57,93 @@ def test_baselines_methods():
     assert {c.arch for c in sweep.runs} == {"resnet110", "wrn28_10"}
     assert {c.method for c in sweep.runs} == {"ce", "focal", "cutout", "autoaugment", "isda", "isda+cutout",
                                               "isda+autoaugment"}
-    assert {c.focal_gamma for c in sweep.runs if c.method == "focal"} == {2.0}
+    assert {(c.focal_gamma, c.param("focal_alpha")) for c in sweep.runs if c.method == "focal"} == {(1.0, 0.5)}
 
 
-def test_augmentation_table_single_seed_for_the_largest_shake_shake():
+def test_augmentation_table_seeds_five_except_the_unique_cifar10_numbers_of_the_largest_shake_shake():
     sweep = load_sweep(SWEEPS / "cifar_augmentation.yaml")
-    seeds = {a: {c.seed for c in sweep.runs if c.arch == a} for a in {c.arch for c in sweep.runs}}
-    assert seeds == {"wrn28_10": set(range(5)), "shake_shake26_2x32d": set(range(5)),
-                     "shake_shake26_2x112d": {0}}
+    seeds = {(c.dataset, c.arch): set() for c in sweep.runs}
+    for c in sweep.runs:
+        seeds[(c.dataset, c.arch)].add(c.seed)
+    # The paper gives a std (five runs) everywhere but for Shake-Shake 2x112d on CIFAR-10.
+    assert seeds.pop(("cifar10", "shake_shake26_2x112d")) == {0}
+    assert all(s == set(range(5)) for s in seeds.values()) and len(seeds) == 5
     assert {c.method for c in sweep.runs} == {"cutout", "isda+cutout", "autoaugment", "isda+autoaugment",
                                               "randaugment", "isda+randaugment"}
 
 
+@pytest.mark.parametrize("name", ["cifar_augmentation", "cifar_baselines"])
+def test_every_augmentation_row_runs_the_schedule_the_table_gives_it(name):
+    sweep = load_sweep(SWEEPS / f"{name}.yaml")
+    rows = 0
+    for cfg in sweep.runs:
+        row = AUGMENT_SCHEDULES.get((cfg.arch, parse_method(cfg.method).augment))
+        if row is not None:
+            rows += 1
+            assert cfg.schedule == row.schedule, cfg.slug
+    assert rows == (156 if name == "cifar_augmentation" else 40)
+    text = (SWEEPS / f"{name}.yaml").read_text()
+    assert "cosine" in text and "--cos_lr" in text  # the file says which schedule and why
+
+
+def test_randaugment_rows_take_the_randaugment_papers_values_and_the_file_says_so():
+    sweep = load_sweep(SWEEPS / "cifar_augmentation.yaml")
+    got = {(c.dataset, c.arch, c.randaugment_n, c.randaugment_m) for c in sweep.runs if "randaugment" in c.method}
+    assert got == {("cifar10", "wrn28_10", 3, 5), ("cifar100", "wrn28_10", 2, 14),
+                   *{(d, a, 3, 9) for d in ("cifar10", "cifar100")
+                     for a in ("shake_shake26_2x32d", "shake_shake26_2x112d")}}
+    assert "Cubuk et al. 2020" in (SWEEPS / "cifar_augmentation.yaml").read_text()
+
+
+def test_baselines_label_the_rows_without_a_paper_counterpart_as_extensions():
+    sweep = load_sweep(SWEEPS / "cifar_baselines.yaml")
+    assert "extension" in sweep.description.lower()
+    assert re.search(r"Extensions.*ResNet-110 with Cutout, AutoAugment", (SWEEPS / "cifar_baselines.yaml").read_text())
+
+
+def test_ablation_rows_share_ce_and_full_isda_with_cifar_main():
+    sweep = load_sweep(SWEEPS / "ablation.yaml")
+    rows = Counter((c.method, c.cov_mode, c.param("lambda_schedule")) for c in sweep.runs)
+    assert rows == {("ce", None, None): 20, ("isda", "identity", "linear"): 20, ("isda", "diagonal", "linear"): 20,
+                    ("isda", "shared", "linear"): 20, ("isda", "full", "linear"): 20, ("isda", "full", "constant"): 20}
+    assert {c.arch for c in sweep.runs} == {"resnet110", "wrn28_10"} and {c.seed for c in sweep.runs} == set(range(5))
+    main = {c.run_id for c in load_sweep(SWEEPS / "cifar_main.yaml").runs}
+    same = {c.run_id for c in sweep.runs if c.method == "ce" or (c.cov_mode, c.param("lambda_schedule")) == (
+        "full", "linear")}
+    assert len(same) == 40 and same <= main
+
+
+def test_explicit_sweep_compares_isda_with_explicit_at_five_sample_counts():
+    sweep = load_sweep(SWEEPS / "explicit.yaml")
+    rows = Counter((c.method, c.param("explicit_samples")) for c in sweep.runs)
+    assert rows == {("isda", None): 20, **{("explicit", m): 20 for m in (1, 2, 5, 10, 20)}}
+    explicit = [c for c in sweep.runs if c.method == "explicit"]
+    assert {(c.lambda0, c.cov_mode, c.param("lambda_schedule")) for c in explicit} == {(0.5, "full", "linear")}
+
+
 def test_lambda_sensitivity_values():
     sweep = load_sweep(SWEEPS / "lambda_sensitivity.yaml")
-    assert {c.lambda0 for c in sweep.runs if c.method == "isda"} == {0.1, 0.25, 0.5, 0.75, 1.0}
-    assert {c.arch for c in sweep.runs} == {"resnet110", "wrn28_10"}
+    assert {c.lambda0 for c in sweep.runs if c.method == "isda"} == {0, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+    assert {c.arch for c in sweep.runs} == {"resnet110", "wrn28_10"} and len(sweep.runs) == 220
     # The CE baseline runs are the same experiments as cifar_main's: same run ids.
     main = {c.run_id for c in load_sweep(SWEEPS / "cifar_main.yaml").runs}
-    assert {c.run_id for c in sweep.runs if c.method == "ce"} <= main
+    assert {c.run_id for c in sweep.runs if c.method == "ce" or c.lambda0 == 0.5} <= main
+
+
+def test_imagenet_neurips_is_the_conference_protocol_beside_the_journals():
+    neurips, tpami = load_sweep(SWEEPS / "imagenet_neurips.yaml"), load_sweep(SWEEPS / "imagenet.yaml")
+    assert {(c.arch, c.method) for c in neurips.runs} == {(c.arch, c.method) for c in tpami.runs}
+    for c in neurips.runs:
+        assert (c.recipe, c.epochs, c.batch_size, c.lr, c.schedule, c.milestones, c.world_size) == (
+            "neurips", 120, 256, 0.1, "step", (30, 60, 90), 8)
+    assert {c.recipe for c in tpami.runs} == {"tpami"}
+    assert not {c.run_id for c in neurips.runs} & {c.run_id for c in tpami.runs}
+
+
+@pytest.mark.parametrize("path", sorted(SWEEPS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_plan_prints_every_sweep_with_its_gpu_hours(path, capsys):
+    from bench.cli import main
+
+    assert main(["plan", str(path), "--results", "/nonexistent-isda-bench-results"]) == 0
+    out = capsys.readouterr().out
+    assert f"pending: {len(load_sweep(path).runs)}" in out and "estimated GPU-hours still to go" in out

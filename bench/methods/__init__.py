@@ -26,9 +26,10 @@ from bench.methods.registry import (
 __all__ = ["AUGMENTS", "LossSpec", "Method", "Param", "create_loss", "get_loss", "loss_names", "method_names",
            "param", "param_names", "parse_method", "register_loss"]
 
-# "autoaugment" is the paper's "AA": the CIFAR-10 AutoAugment policy plus Cutout(16) (on ImageNet
-# the ImageNet policy, bench.data._policy).
-AUGMENTS = ("standard", "cutout", "autoaugment", "randaugment")
+# "autoaugment" is the paper's "AA": the authors' CIFAR-10 AutoAugment policy plus Cutout(16) (on
+# ImageNet torchvision's ImageNet policy, bench.data._policy); "tv_autoaugment" is torchvision's
+# CIFAR-10 policy plus Cutout(16), for comparison.
+AUGMENTS = ("standard", "cutout", "autoaugment", "randaugment", "tv_autoaugment")
 reserve(*AUGMENTS)
 
 
@@ -50,7 +51,7 @@ class Method:
 
     @property
     def cutout(self) -> bool:
-        return self.augment in ("cutout", "autoaugment")
+        return self.augment in ("cutout", "autoaugment", "tv_autoaugment")
 
 
 def method_names() -> tuple[str, ...]:
@@ -77,4 +78,4 @@ def parse_method(name: object) -> Method:
     return Method(loss, augment)
 
 
-from bench.methods import builtin  # noqa: E402,F401 - registers ce, focal and isda
+from bench.methods import builtin  # noqa: E402,F401 - registers ce, focal, isda and explicit

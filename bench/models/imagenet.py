@@ -1,6 +1,9 @@
 """ImageNet networks built by timm (random init, nothing downloaded), adapted to the
 benchmark's ``features`` / ``fc`` interface.
 
+ResNets and ResNeXts start with every block's last BatchNorm at weight 1, as the authors trained
+them (torchvision's ``zero_init_residual=False``); timm's default sets it to 0 (``zero_init_last``).
+
 DenseNet-264: timm's ``densenet264d`` is a different network (growth rate 48 and a deep
 stem, 72.7M parameters). The ISDA paper's "DenseNet-BC-265" with 33.3M parameters is the
 DenseNet-264 of Huang et al. (growth rate 32, blocks 6-12-64-48, 33.34M with a 1000-way
@@ -45,9 +48,15 @@ class TimmFeatureClassifier(FeatureClassifier):
         return self.backbone.forward_head(x, pre_logits=True)
 
 
+# timm families built by its ResNet class, which takes ``zero_init_last``.
+_RESNET_FAMILIES = ("resnet", "resnext")
+
+
 def create_timm_classifier(
     timm_name: str, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any
 ) -> TimmFeatureClassifier:
+    if timm_name.startswith(_RESNET_FAMILIES):
+        kwargs.setdefault("zero_init_last", False)
     model = timm.create_model(
         timm_name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs
     )
