@@ -23,9 +23,10 @@ import pandas as pd  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 
 from bench import paper, stats  # noqa: E402
+from bench.config import RunConfig  # noqa: E402
 from bench.fsutil import atomic_write  # noqa: E402
 from bench.report_model import METRIC  # noqa: E402
-from bench.report_variants import FALLBACK_DEFAULTS, method_variants, pick_variant, recipes_of  # noqa: E402
+from bench.report_variants import method_variants, pick_variant, recipes_of  # noqa: E402
 
 DPI = 110
 
@@ -177,7 +178,7 @@ def draw_gap(runs: pd.DataFrame, reps: int = stats.DEFAULT_REPS, seed: int = sta
         sub = done[(done["dataset"] == ds) & (done["arch"] == arch)]
         recipe = recipes_of(sub)
         # Each training recipe (ImageNet's journal and conference ones) is its own experiment.
-        for name in sorted(set(recipe), key=lambda r: (r != FALLBACK_DEFAULTS["recipe"], r)):
+        for name in sorted(set(recipe), key=lambda r: (r != RunConfig.recipe, r)):
             runs_r = sub[recipe == name]
             if not ((runs_r["method"] == "ce").any() and (runs_r["method"] == "isda").any()):
                 continue

@@ -28,9 +28,6 @@ from bench.report_model import fmt_value
 _NOT_VARIANTS = frozenset({"dataset", "arch", "method", "seed", "precision", "run_id"})
 _LABELS = {"lambda0": "λ0", "focal_gamma": "γ", "focal_alpha": "α", "cov_mode": "cov",
            "lambda_schedule": "λ schedule", "explicit_samples": "M"}
-# Defaults of run fields that the report's own tables name (the ablation's rows, the ImageNet recipe
-# split), for runs recorded before the field existed; the method registry and RunConfig answer first.
-FALLBACK_DEFAULTS: dict[str, Any] = {"lambda_schedule": "linear", "recipe": "tpami"}
 
 
 def label_of(key: str) -> str:
@@ -142,9 +139,7 @@ def default_value(key: str, dataset: str, arch: str) -> Any:
     if key in methods.param_names():
         return methods.param(key).default_for(dataset, arch)
     field = {f.name: f for f in dataclasses.fields(config.RunConfig)}.get(key)
-    if field is not None and field.default is not dataclasses.MISSING:
-        return field.default
-    return FALLBACK_DEFAULTS.get(key)
+    return field.default if field is not None and field.default is not dataclasses.MISSING else None
 
 
 def is_default(key: str, value: object, dataset: str, arch: str) -> bool:
@@ -186,7 +181,7 @@ def pick_variant(sub: pd.DataFrame, method: str, notes: set[str]) -> pd.DataFram
 
 def recipes_of(runs: pd.DataFrame) -> pd.Series:
     """Each run's recipe name; runs recorded before the field existed ran the journal's."""
-    default = FALLBACK_DEFAULTS["recipe"]
+    default = config.RunConfig.recipe
     if "recipe" not in runs:
         return pd.Series(default, index=runs.index, dtype=object)
     return runs["recipe"].map(lambda r: default if r is None or pd.isna(r) else str(r))
