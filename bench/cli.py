@@ -16,6 +16,8 @@ from bench.errors import ConfigError, OneLineParser
 from bench.fsutil import atomic_write_text, make_dir
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
+PLUGIN_HELP = ("a module that registers losses (bench.methods.register_loss), imported first; repeatable. "
+               "Installed packages' isda_bench.methods entry points load by themselves")
 
 
 def _results_root(args: argparse.Namespace) -> Path:
@@ -47,6 +49,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from bench.train import run
 
     spec = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None}
+    if args.plugin:
+        from bench.plugins import load
+
+        load(args.plugin)  # first, so that a bad one is named as the --plugin it came from
+        spec["plugins"] = args.plugin
     if args.download:
         spec["download"] = True
     if args.wandb:
@@ -65,7 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace):
     from bench.sweep import load_sweep
 
-    return load_sweep(args.sweep)
+    return load_sweep(args.sweep, plugins=args.plugin or ())
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -269,12 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--wandb", choices=WANDB_MODES, help="W&B tracking (default auto: online if logged in, "
                    "else offline)")
     t.add_argument("--results", help="results root (default: results, or $ISDA_BENCH_RESULTS)")
+    t.add_argument("--plugin", action="append", metavar="MODULE", help=PLUGIN_HELP)
     t.set_defaults(func=cmd_train)
 
     def sweep_cmd(name: str, func, help: str) -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=help)
         s.add_argument("sweep", help="sweep YAML file")
         s.add_argument("--results", help="results root (default: results, or $ISDA_BENCH_RESULTS)")
+        s.add_argument("--plugin", action="append", metavar="MODULE", help=PLUGIN_HELP)
         s.set_defaults(func=func)
         return s
 
@@ -311,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument("--results", help="results root (default: results, or $ISDA_BENCH_RESULTS)")
     ws.add_argument("--dry-run", action="store_true", help="list what would be synced")
     ws.add_argument("--include-synced", action="store_true", help="sync folders already synced again")
+    ws.add_argument("--plugin", action="append", metavar="MODULE", help=PLUGIN_HELP)
     ws.set_defaults(func=cmd_wandb_sync)
 
     pf = sub.add_parser("perf", help="benchmarks: isda | isda-ops | step | loader | epoch | accuracy "
