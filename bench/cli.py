@@ -225,8 +225,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench.results import collect, load_curves, write_runs
 
     formats = parse_formats(args.format)  # refuse a bad format before anything is written
-    sweep = _load(args)
     root = _results_root(args)
+    try:
+        sweep = _load(args)
+    except ConfigError as exc:
+        _name_missing_plugins(args, root, exc)
+        raise
     planned = [{"run_id": cfg.run_id, **cfg.to_dict()} for cfg in sweep.runs]
     sweep_dir = root / sweep.name
     runs = collect(sweep_dir, planned)
@@ -247,6 +251,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     missing = int((runs["status"] != "completed").sum()) if "status" in runs else 0
     print(f"report for sweep {sweep.name} ({len(runs)} runs, {missing} not completed): {out_dir / 'report.md'}")
     return 0
+
+
+def _name_missing_plugins(args: argparse.Namespace, root: Path, exc: ConfigError) -> None:
+    """A sweep that does not resolve here, whose runs were trained with plugins that are not
+    installed here (an entry point the sweep file does not name): say which, in one line."""
+    from bench.plugins import recorded_missing
+    from bench.sweep import read_yaml
+
+    path = Path(args.sweep)
+    try:
+        data = read_yaml(path, "sweep")
+    except ConfigError:
+        return
+    name = data.get("name", path.stem) if isinstance(data, dict) else path.stem
+    if not isinstance(name, str) or "/" in name or name in ("", ".", ".."):
+        return
+    missing = recorded_missing(root / name)
+    if missing:
+        raise ConfigError("sweep", str(path), f"a sweep whose plugins load: its runs were trained with "
+                          f"{', '.join(missing)}, which cannot be imported here (install it, or give --plugin); "
+                          f"{exc}") from exc
 
 
 def cmd_wandb_sync(args: argparse.Namespace) -> int:

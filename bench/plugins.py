@@ -187,3 +187,42 @@ def add_search_paths(paths: Iterable[str]) -> None:
 
 
 registry._autoload = load_entry_points
+
+
+def recorded_missing(sweep_dir: Any) -> list[str]:
+    """The plugins that the runs in ``sweep_dir`` were trained with (their result.json and config.yaml
+    say) and that this process can neither import nor has loaded, as ``module (package version)``."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    found: dict[str, str] = {}
+    for run_dir in sorted(Path(sweep_dir).glob("*/")):
+        try:
+            result = json.loads((run_dir / "result.json").read_text())
+            records = result.get("plugins") or [] if isinstance(result, dict) else []
+        except (OSError, ValueError):
+            records = []
+        for rec in records:
+            if isinstance(rec, dict) and isinstance(rec.get("module"), str):
+                what = " ".join(str(rec[k]) for k in ("package", "version") if rec.get(k))
+                found.setdefault(rec["module"], f"{rec['module']} ({what})" if what else rec["module"])
+        try:
+            config = yaml.safe_load((run_dir / "config.yaml").read_text())
+            modules = config.get("plugins") or [] if isinstance(config, dict) else []
+        except (OSError, yaml.YAMLError):
+            modules = []
+        for name in modules:
+            if isinstance(name, str):
+                found.setdefault(name, name)
+
+    def importable(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            return False
+
+    return [text for name, text in found.items()
+            if name not in _LOADED and MODULE_RE.match(name) and not importable(name)]

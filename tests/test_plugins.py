@@ -267,3 +267,21 @@ def test_the_job_of_a_run_imports_the_plugin_from_the_launching_folder_wherever_
                           timeout=600)
     assert proc.returncode == 0 and proc.stdout.strip() == "completed", proc.stderr
     assert json.loads((run_dir / "result.json").read_text())["plugins"][0]["module"] == "pluck_mod"
+
+
+@pytest.mark.slurm
+def test_a_slurm_job_loads_the_sweeps_plugin_and_records_it(tmp_path):
+    (tmp_path / "pluck_mod.py").write_text(PLUGIN)
+    sweep = tmp_path / "plugslurm.yaml"
+    sweep.write_text(yaml.safe_dump({"plugins": ["pluck_mod"], "grid": {
+        "dataset": ["digits"], "method": ["pluck"], "pluck_weight": [0.5], "seed": [0]},
+        "overrides": {"epochs": 1, "batch_size": 256}}))
+    results = tmp_path / "results"
+    proc = _cli(["launch", str(sweep), "--cluster", "slurm", "--profile", "local-cluster", "--results", str(results),
+                 "--wait", "--poll", "1"], cwd=tmp_path, console=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (result_file,) = (results / "plugslurm").glob("*/result.json")
+    result = json.loads(result_file.read_text())
+    assert result["status"] == "completed" and result["pluck_weight"] == 0.5
+    assert result["plugins"] == [{"module": "pluck_mod", "package": None, "version": "1.2", "losses": ["pluck"]}]
+    assert json.loads((result_file.parent / "job.json").read_text())["cluster"] == "slurm"
