@@ -261,3 +261,27 @@ def test_a_loss_with_state_resumes_from_its_checkpoint_bit_identically(tmp_path,
     assert {k: v for k, v in again.items() if k not in timing} == {k: v for k, v in rows[1].items() if k not in timing}
     for key, value in straight.crit.state_dict().items():
         assert torch.equal(value, resumed.crit.state_dict()[key])
+
+
+def _center_worker(rank: int, out: str) -> None:
+    from tests.test_distributed import A, C, step_data
+
+    torch.manual_seed(0)
+    crit, fc = CenterLoss(C, A, 0.003, 0.5), nn.Linear(A, C)
+    for step in (0, 1, 2, 4):  # uneven local batches, as a last batch of an epoch is
+        crit(step_data(step, rank)[0].float(), fc, step_data(step, rank)[1], 0.0)
+    torch.save(crit.centers, f"{out}/centers{rank}.pt")
+
+
+def test_center_loss_centres_under_ddp_equal_one_process_fed_the_whole_batches(tmp_path):
+    from tests.test_distributed import WORLD, A, C, spawn, step_data
+
+    spawn(_center_worker, str(tmp_path))
+    torch.manual_seed(0)
+    crit, fc = CenterLoss(C, A, 0.003, 0.5), nn.Linear(A, C)
+    for step in (0, 1, 2, 4):
+        x, y = (torch.cat(t) for t in zip(*(step_data(step, r) for r in range(WORLD))))
+        crit(x.float(), fc, y, 0.0)
+    assert crit.centers.abs().sum() > 0
+    for rank in range(WORLD):
+        torch.testing.assert_close(torch.load(tmp_path / f"centers{rank}.pt"), crit.centers)
