@@ -270,8 +270,8 @@ def _name_missing_plugins(args: argparse.Namespace, root: Path, exc: ConfigError
     missing = recorded_missing(root / name)
     if missing:
         raise ConfigError("sweep", str(path), f"a sweep whose plugins load: its runs were trained with "
-                          f"{', '.join(missing)}, which cannot be imported here (install it, or give --plugin); "
-                          f"{exc}") from exc
+                          f"{', '.join(missing)}, which cannot be imported here (install it, or give --plugin; "
+                          f"without it the sweep's {exc.key} {exc.value!r} is unknown)") from exc
 
 
 def cmd_wandb_sync(args: argparse.Namespace) -> int:

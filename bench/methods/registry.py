@@ -4,7 +4,7 @@ A loss is registered once under a name with a factory and the run fields it take
 
     from torch import nn
     import torch.nn.functional as F
-    from bench.methods import register_loss
+    from bench.methods import Param, register_loss
 
     class LabelSmoothing(nn.Module):
         def __init__(self, num_classes, feature_dim, params):
