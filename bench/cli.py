@@ -16,6 +16,8 @@ from bench.errors import ConfigError, OneLineParser
 from bench.fsutil import atomic_write_text, make_dir
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
+PLUGIN_HELP = ("a module that registers losses (bench.methods.register_loss), imported first; repeatable. "
+               "Installed packages' isda_bench.methods entry points load by themselves")
 
 
 def _results_root(args: argparse.Namespace) -> Path:
@@ -47,6 +49,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from bench.train import run
 
     spec = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None}
+    if args.plugin:
+        from bench.plugins import load
+
+        load(args.plugin)  # first, so that a bad one is named as the --plugin it came from
+        spec["plugins"] = args.plugin
     if args.download:
         spec["download"] = True
     if args.wandb:
@@ -65,7 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace):
     from bench.sweep import load_sweep
 
-    return load_sweep(args.sweep)
+    return load_sweep(args.sweep, plugins=args.plugin or ())
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -218,8 +225,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench.results import collect, load_curves, write_runs
 
     formats = parse_formats(args.format)  # refuse a bad format before anything is written
-    sweep = _load(args)
     root = _results_root(args)
+    try:
+        sweep = _load(args)
+    except ConfigError as exc:
+        _name_missing_plugins(args, root, exc)
+        raise
     planned = [{"run_id": cfg.run_id, **cfg.to_dict()} for cfg in sweep.runs]
     sweep_dir = root / sweep.name
     runs = collect(sweep_dir, planned)
@@ -240,6 +251,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     missing = int((runs["status"] != "completed").sum()) if "status" in runs else 0
     print(f"report for sweep {sweep.name} ({len(runs)} runs, {missing} not completed): {out_dir / 'report.md'}")
     return 0
+
+
+def _name_missing_plugins(args: argparse.Namespace, root: Path, exc: ConfigError) -> None:
+    """A sweep that does not resolve here, whose runs were trained with plugins that are not
+    installed here (an entry point the sweep file does not name): say which, in one line."""
+    from bench.plugins import recorded_missing
+    from bench.sweep import read_yaml
+
+    path = Path(args.sweep)
+    try:
+        data = read_yaml(path, "sweep")
+    except ConfigError:
+        return
+    name = data.get("name", path.stem) if isinstance(data, dict) else path.stem
+    if not isinstance(name, str) or "/" in name or name in ("", ".", ".."):
+        return
+    missing = recorded_missing(root / name)
+    if missing:
+        raise ConfigError("sweep", str(path), f"a sweep whose plugins load: its runs were trained with "
+                          f"{', '.join(missing)}, which cannot be imported here (install it, or give --plugin; "
+                          f"without it the sweep's {exc.key} {exc.value!r} is unknown)") from exc
 
 
 def cmd_wandb_sync(args: argparse.Namespace) -> int:
@@ -269,12 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--wandb", choices=WANDB_MODES, help="W&B tracking (default auto: online if logged in, "
                    "else offline)")
     t.add_argument("--results", help="results root (default: results, or $ISDA_BENCH_RESULTS)")
+    t.add_argument("--plugin", action="append", metavar="MODULE", help=PLUGIN_HELP)
     t.set_defaults(func=cmd_train)
 
     def sweep_cmd(name: str, func, help: str) -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=help)
         s.add_argument("sweep", help="sweep YAML file")
         s.add_argument("--results", help="results root (default: results, or $ISDA_BENCH_RESULTS)")
+        s.add_argument("--plugin", action="append", metavar="MODULE", help=PLUGIN_HELP)
         s.set_defaults(func=func)
         return s
 
@@ -311,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument("--results", help="results root (default: results, or $ISDA_BENCH_RESULTS)")
     ws.add_argument("--dry-run", action="store_true", help="list what would be synced")
     ws.add_argument("--include-synced", action="store_true", help="sync folders already synced again")
+    ws.add_argument("--plugin", action="append", metavar="MODULE", help=PLUGIN_HELP)
     ws.set_defaults(func=cmd_wandb_sync)
 
     pf = sub.add_parser("perf", help="benchmarks: isda | isda-ops | step | loader | epoch | accuracy "

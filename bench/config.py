@@ -78,6 +78,9 @@ class RunConfig:
     # reduce-overhead adds CUDA graphs on GPU; cudagraphs: CUDA graphs of torch's own kernels, no
     # code generation (no Triton needed). Same computation, other kernels: rounding may differ.
     compile: str = "off"
+    # Modules that register losses (bench.plugins), imported before the run is resolved, in this
+    # process and in every process that trains it; what they compute is named by method and params.
+    plugins: tuple[str, ...] = ()
 
     def param(self, name: str) -> Any:
         """The value of the method's parameter ``name``; None if the method does not take it."""
@@ -104,6 +107,7 @@ class RunConfig:
         d = asdict(self)
         del d["params"]
         d["milestones"] = list(self.milestones)
+        d["plugins"] = list(self.plugins)
         head = {k: d.pop(k) for k in ("dataset", "arch", "method")}
         return {**head, **dict.fromkeys(ID_PARAMS), **dict(self.params), **d}
 
@@ -130,7 +134,7 @@ class RunConfig:
         """Readable name: cifar100-wrn28_10-isda-l0.5-s3."""
         parts = [self.dataset, self.arch, self.method]
         for key, value in self.params:
-            label = methods.param(key).label
+            label = methods.param(key).label  # None: name=value; "": not shown; else label and value
             shown = f"{value:g}" if isinstance(value, float) else str(value)
             if label is None:
                 parts.append(f"{key}={shown}")
@@ -153,7 +157,7 @@ class RunConfig:
 
 
 _SCHEDULING = ("sweep", "data_root", "download", "device", "threads", "fast_loader", "channels_last", "workers",
-               "tracking", "compile")
+               "tracking", "compile", "plugins")
 # The method parameters of the first run ids: every run's config has them (None where its method does
 # not take them), and lambda0, cov_mode and focal_gamma are hashed into every run id, None or not.
 ID_PARAMS = ("lambda0", "cov_mode", "isda_sync", "focal_gamma")
@@ -164,7 +168,13 @@ EXPERIMENT_FIELDS = tuple(n for n in FIELD_NAMES if n not in _SCHEDULING)
 # runs have RandAugment settings.
 _ID_IMPLICIT: dict[str, tuple[Any, ...]] = {"world_size": (1,), "randaugment_n": (None,), "randaugment_m": (None,),
                                             "recipe": ("tpami",)}
-methods.registry.RESERVED_PARAM_NAMES.update(set(FIELD_NAMES) - set(ID_PARAMS))
+# The keys of result.json (bench.train.summarise) and of metrics.csv besides the run fields and the
+# methods' parameters: a parameter of that name would overwrite one of them.
+RESULT_KEYS = ("run_id", "epochs_done", "status", "final_test_error", "best_test_error", "last10_test_error",
+               "final_top5_test_error", "last10_top5_test_error", "wall_time_s", "images_per_s", "num_params",
+               "torch_version", "git_sha", "versions", "failed_epoch", "reason", "traceback", "epoch", "lambda",
+               "train_loss", "train_error", "test_loss", "test_error", "test_top5_error", "epoch_time_s")
+methods.registry.RESERVED_PARAM_NAMES.update((set(FIELD_NAMES) - set(ID_PARAMS)) | set(RESULT_KEYS))
 
 
 def run_field_names() -> tuple[str, ...]:
@@ -220,6 +230,12 @@ def _check_type(key: str, value: Any, kind: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(key, value, "a string")
         return value
+    if kind == "strs":
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, bytes) or not hasattr(value, "__iter__"):
+            raise ConfigError(key, value, "a list of strings")
+        return tuple(dict.fromkeys(_check_type(key, v, "str") for v in value))
     if kind == "ints":
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise ConfigError(key, value, "a list of integers")
@@ -234,7 +250,7 @@ _KINDS = {
     "milestones": "ints", "gamma": "float", "schedule_offset": "int", "drop_rate": "float",
     "precision": "str", "sweep": "str", "data_root": "str", "download": "bool", "device": "str",
     "threads": "int", "fast_loader": "bool", "channels_last": "bool", "workers": "int", "tracking": "str",
-    "compile": "str", "randaugment_n": "int", "randaugment_m": "int", "recipe": "str",
+    "compile": "str", "randaugment_n": "int", "randaugment_m": "int", "recipe": "str", "plugins": "strs",
 }
 _CHOICES = {"dataset": DATASETS, "schedule": SCHEDULES, "recipe": RECIPES,
             "precision": PRECISIONS, "device": DEVICES, "tracking": TRACKING, "compile": COMPILE}
@@ -252,7 +268,14 @@ _MAX = {"seed": 2**31 - 1, "threads": 1024, "workers": 256, "world_size": 4096, 
 
 
 def resolve(spec: Mapping[str, Any]) -> RunConfig:
-    """Validate a partial run description and fill it from the paper's recipe and method defaults."""
+    """Validate a partial run description and fill it from the paper's recipe and method defaults.
+
+    The ``plugins`` it names are imported first: their losses and parameters are then known here.
+    """
+    if spec.get("plugins") is not None:
+        from bench.plugins import load
+
+        load(_check_type("plugins", spec["plugins"], "strs"), key="plugins")
     names = run_field_names()
     unknown = sorted(set(spec) - set(names))
     if unknown:
@@ -305,7 +328,9 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
             raise ConfigError(key, value, f"only for methods using it (method {method.name!r} has "
                               f"parameters: {', '.join(declared) or 'none'})")
         given[key] = declared[key].check(key, value)
-    values["params"] = tuple((k, given[k] if k in given else p.default_for(dataset, arch)) for k, p in declared.items())
+    # A default that follows the recipe is checked like a given value: a plugin's function may be wrong.
+    values["params"] = tuple((k, given[k] if k in given else p.check(k, p.default_for(dataset, arch)))
+                             for k, p in declared.items())
 
     _randaugment(values, method.augment, dataset, arch)
     name = values.get("recipe", RunConfig.recipe)

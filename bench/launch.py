@@ -27,6 +27,7 @@ from typing import Any
 import submitit
 from tqdm import tqdm
 
+from bench import plugins
 from bench.config import RunConfig, resolve
 from bench.errors import ConfigError
 from bench.fsutil import atomic_write_json
@@ -114,12 +115,17 @@ class TrainJob(submitit.helpers.Checkpointable):
     ``timeout_min``: the job's time limit, to tell a timeout signal from a preemption in job.json.
     ``master_port``: the rendezvous port of a multi-process local run, chosen free by the launcher
     (an inherited MASTER_PORT would be shared by every run started at once).
+    ``plugin_paths``: folders the launching process added to sys.path to import the config's
+    plugins (bench.plugins), searched here too, whatever folder the job starts in; by default the
+    launching process's.
     """
 
     def __init__(self, config: dict[str, Any], run_dir: str, cuda_device: str | None = None,
-                 timeout_min: float | None = None, master_port: int | None = None):
+                 timeout_min: float | None = None, master_port: int | None = None,
+                 plugin_paths: list[str] | None = None):
         self.config, self.run_dir = dict(config), str(run_dir)
         self.cuda_device, self.timeout_min, self.master_port = cuda_device, timeout_min, master_port
+        self.plugin_paths = list(plugin_paths) if plugin_paths is not None else plugins.search_paths()
 
     def __call__(self) -> dict[str, Any]:
         if self.cuda_device is not None:
@@ -130,7 +136,8 @@ class TrainJob(submitit.helpers.Checkpointable):
         from bench import distributed
         from bench.train import run
 
-        cfg = resolve(self.config)
+        plugins.add_search_paths(self.plugin_paths)
+        cfg = resolve(self.config)  # imports the config's plugins first
         run_dir = Path(self.run_dir)
         rank, world, _ = distributed.environment()
         if world > 1:  # a multi-GPU run (sweep `resources`): every task is one rank of it
@@ -187,7 +194,8 @@ class TrainJob(submitit.helpers.Checkpointable):
         except OSError:
             pass  # never let bookkeeping stop the requeue
         return submitit.helpers.DelayedSubmission(
-            TrainJob(self.config, self.run_dir, self.cuda_device, self.timeout_min, self.master_port))
+            TrainJob(self.config, self.run_dir, self.cuda_device, self.timeout_min, self.master_port,
+                     self.plugin_paths))
 
 
 def run_state(run_dir: Path) -> str:

@@ -10,6 +10,7 @@
     overrides: {epochs: 20}     # any run field, for every run
     include: [{method: isda, lambda0: 1.0, seed: 0}]   # extra runs (overrides apply)
     exclude: [{method: focal, seed: 2}]                # drop the runs whose resolved config matches
+    plugins: [my_losses]        # modules that register methods (bench.plugins), imported first
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from bench.errors import ConfigError
 from bench.methods import param_names, parse_method
 
 SWEEP_KEYS = ("name", "description", "grid", "overrides", "include", "exclude", "cluster", "profile",
-              "tracking", "parallel", "resources")
+              "tracking", "parallel", "resources", "plugins")
 # What one run needs, overriding the profile's: ``nodes`` × ``gpus_per_node`` GPUs, one process each.
 RESOURCE_KEYS = ("nodes", "gpus_per_node")
 
@@ -56,8 +57,8 @@ def _mapping(key: str, value: Any) -> dict[str, Any]:
 
 
 def _check_fields(section: str, mapping: dict[str, Any], allowed: tuple[str, ...] | None = None) -> None:
-    """Every key of a sweep's ``section`` names a run field."""
-    allowed = allowed or run_field_names()
+    """Every key of a sweep's ``section`` names a run field (``plugins`` is the sweep's own key)."""
+    allowed = tuple(k for k in (allowed or run_field_names()) if k != "plugins")
     for key, value in mapping.items():
         if key not in allowed:
             raise ConfigError(f"{section}.{key}", value, f"valid keys: {', '.join(allowed)}")
@@ -102,13 +103,28 @@ def _excluded(have: dict[str, Any], pattern: dict[str, Any]) -> bool:
     return True
 
 
-def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep:
+def _plugins(value: Any, extra: tuple[str, ...]) -> tuple[str, ...]:
+    """The sweep's ``plugins`` and those given on the command line, imported (bench.plugins)."""
+    from bench.plugins import load
+
+    if value is None:
+        value = []
+    if not isinstance(value, list):
+        raise ConfigError("plugins", value, "a list of Python module names")
+    load(value, key="plugins")
+    load(extra, key="--plugin")
+    return tuple(dict.fromkeys([*value, *extra]))
+
+
+def parse_sweep(data: Any, default_name: str, path: Path | None = None, plugins: tuple[str, ...] = ()) -> Sweep:
+    """The sweep's runs; ``plugins``: modules given on the command line, loaded with the sweep's own."""
     if not isinstance(data, dict) or not data:
         raise ConfigError("sweep", data if not isinstance(data, dict) else "{}",
                           "a non-empty mapping with keys " + ", ".join(SWEEP_KEYS))
     unknown = sorted(set(data) - set(SWEEP_KEYS))
     if unknown:
         raise ConfigError(unknown[0], data[unknown[0]], f"valid sweep keys: {', '.join(SWEEP_KEYS)}")
+    modules = _plugins(data.get("plugins"), tuple(plugins))
     name = data.get("name", default_name)
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ConfigError("name", name, "letters, digits, '_', '.', '-', not starting with '.' or '-' "
@@ -121,6 +137,8 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep
         items = data.get(key) or []
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise ConfigError(key, items, "a list of mappings of run fields")
+    for item in data.get("include") or []:
+        _check_fields("include", item)
     specs += list(data.get("include") or [])
     excludes: list[dict[str, Any]] = list(data.get("exclude") or [])
     for pattern in excludes:
@@ -135,6 +153,8 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep
         merged = {k: v for k, v in overrides.items() if k not in param_names() or k in method.params}
         merged.update(spec)
         merged["sweep"] = name
+        if modules:  # the processes that train the runs import them too
+            merged["plugins"] = list(modules)
         if data.get("tracking") is not None:
             merged.setdefault("tracking", data["tracking"])
         if merged.setdefault("world_size", world) != world:
@@ -192,8 +212,9 @@ def read_yaml(path: Path, key: str) -> Any:
                           f"{getattr(exc, 'problem', exc)})") from exc
 
 
-def load_sweep(path: Path | str) -> Sweep:
+def load_sweep(path: Path | str, plugins: tuple[str, ...] | list[str] = ()) -> Sweep:
+    """A sweep file's runs; ``plugins``: modules to import besides those the file names."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError("sweep", str(path), "a path to an existing YAML file")
-    return parse_sweep(read_yaml(path, "sweep"), path.stem, path)
+    return parse_sweep(read_yaml(path, "sweep"), path.stem, path, plugins=tuple(plugins))

@@ -33,7 +33,7 @@ import yaml
 from torch import nn
 from tqdm import tqdm
 
-from bench import distributed
+from bench import distributed, plugins
 from bench.config import ID_PARAMS, RunConfig
 from bench.data import load_dataset, make_batches
 from bench.errors import ConfigError
@@ -50,7 +50,7 @@ from bench.fastpath import (
     with_batchnorm_counters,
 )
 from bench.fsutil import atomic_write, atomic_write_json, atomic_write_text, make_dir
-from bench.methods import create_loss, parse_method
+from bench.methods import HEAD_DROPOUT, create_loss, parse_method
 from bench.models import ARCHS, create_model
 from bench.provenance import device_name, git_sha, versions
 from bench.recipes import lr_at
@@ -164,6 +164,8 @@ class Run:
         self.channels_last = cfg.channels_last and self.device.type == "cuda"
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        # +dropout (bench.methods): on the classifier's input, where the network has no dropout of its own.
+        self.head_dropout = HEAD_DROPOUT if self.method.dropout and cfg.drop_rate == 0 else 0.0
         # The method's loss (bench.methods): ISDA's statistics, or a plugin's state, live in it.
         self.crit: nn.Module = create_loss(self.method.loss, self.info.num_classes, self.model.num_features,
                                            dict(cfg.params)).to(self.device)
@@ -255,6 +257,8 @@ class Run:
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             feats = self.model.features(x)
+            if self.head_dropout:  # training only: evaluation calls the model, not this
+                feats = F.dropout(feats, self.head_dropout, training=True)
             if self.pad_to:
                 return self.crit(feats, self.model.fc, y, progress, pad_to=pad_to)
             return self.crit(feats, self.model.fc, y, progress)
@@ -412,6 +416,8 @@ def summarise(cfg: RunConfig, run: Run, status: str, **extra: Any) -> dict[str, 
         "num_params": sum(p.numel() for p in run.model.parameters()),
         "torch_version": torch.__version__, "git_sha": git_sha(), "versions": versions(),
     }
+    if plugins.loaded():
+        result["plugins"] = plugins.loaded()
     result.update(extra)
     return result
 

@@ -147,3 +147,31 @@ def test_plan_prints_every_sweep_with_its_gpu_hours(path, capsys):
     assert main(["plan", str(path), "--results", "/nonexistent-isda-bench-results"]) == 0
     out = capsys.readouterr().out
     assert f"pending: {len(load_sweep(path).runs)}" in out and "estimated GPU-hours still to go" in out
+
+
+def test_regularizers_is_the_comparison_table_on_the_paper_recipes():
+    path = SWEEPS / "regularizers.yaml"
+    sweep = load_sweep(path)
+    assert sweep.name == "regularizers" and len(sweep.runs) == 160 and "Table 3" in path.read_text()
+    cells = Counter((c.dataset, c.arch, c.method) for c in sweep.runs)
+    methods = {"ce", "large_margin", "disturblabel", "focal", "center", "lq", "ce+dropout", "isda", "isda+dropout"}
+    # WRN-28-10 has dropout 0.3 of its own: its +dropout runs would be its ce and isda runs again.
+    assert set(cells) == {(d, a, m) for d in ("cifar10", "cifar100") for a in ("resnet110", "wrn28_10")
+                          for m in methods if a == "resnet110" or not m.endswith("+dropout")}
+    assert set(cells.values()) == {5}
+    for cfg in sweep.runs:
+        recipe = CIFAR[cfg.arch]
+        assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, tuple(cfg.milestones), cfg.drop_rate) == (
+            recipe.epochs, recipe.batch_size, recipe.lr, recipe.weight_decay, recipe.milestones, recipe.drop_rate)
+    rate = {(c.dataset, c.arch): c.param("disturb_rate") for c in sweep.runs if c.method == "disturblabel"}
+    assert rate == {("cifar10", "resnet110"): 0.05, ("cifar100", "resnet110"): 0.1,
+                    ("cifar10", "wrn28_10"): 0.05, ("cifar100", "wrn28_10"): 0.05}
+    assert {c.focal_gamma for c in sweep.runs if c.method == "focal"} == {1.0}
+    assert {c.param("lq_q") for c in sweep.runs if c.method == "lq"} == {0.4}
+    assert {c.param("center_lr") for c in sweep.runs if c.method == "center"} == {0.5}
+    assert {c.lambda0 for c in sweep.runs if c.method.startswith("isda")} == {0.5}
+    # The CE and ISDA runs are the same experiments as cifar_main's: same run ids.
+    main = {c.run_id for c in load_sweep(SWEEPS / "cifar_main.yaml").runs}
+    assert {c.run_id for c in sweep.runs if c.method in ("ce", "isda")} <= main
+    prof = load_profile(sweep.profile, sweep.path)
+    assert sweep.cluster == "slurm" and prof.gpus_per_node == 1

@@ -1,9 +1,13 @@
-"""Methods: a method is one registered loss plus at most one extra augmentation.
+"""Methods: a method is one registered loss plus at most one extra augmentation, and ``+dropout``.
 
 Names are written ``loss+augmentation`` (``isda+autoaugment``); a bare augmentation means
 cross-entropy with it (``cutout``), and a bare loss means the standard augmentation (``isda``).
+``+dropout`` (``isda+dropout``, ``ce+dropout``, ``isda+cutout+dropout``) adds dropout of rate
+``HEAD_DROPOUT`` to the classifier's input, for the comparison in which the paper gives every
+network without dropout a rate of 0.3; a run whose network applies dropout itself (``drop_rate`` >
+0, Wide-ResNets' 0.3) adds none, so there the method trains exactly as the one without ``+dropout``.
 Losses come from :func:`register_loss` (bench.methods.registry): the built-in ones
-(bench.methods.builtin) and those of plugins.
+(bench.methods.builtin) and those of plugins (bench.plugins).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from bench.errors import ConfigError
 from bench.methods.registry import (
     LossSpec,
     Param,
+    RegistrationError,
     create_loss,
     get_loss,
     loss_names,
@@ -23,26 +28,32 @@ from bench.methods.registry import (
     reserve,
 )
 
-__all__ = ["AUGMENTS", "LossSpec", "Method", "Param", "create_loss", "get_loss", "loss_names", "method_names",
-           "param", "param_names", "parse_method", "register_loss"]
+__all__ = ["AUGMENTS", "DROPOUT", "HEAD_DROPOUT", "LossSpec", "Method", "Param", "RegistrationError", "create_loss",
+           "get_loss", "loss_names", "method_names", "param", "param_names", "parse_method", "register_loss"]
 
 # "autoaugment" is the paper's "AA": the authors' CIFAR-10 AutoAugment policy plus Cutout(16) (on
 # ImageNet torchvision's ImageNet policy, bench.data._policy); "tv_autoaugment" is torchvision's
 # CIFAR-10 policy plus Cutout(16), for comparison.
 AUGMENTS = ("standard", "cutout", "autoaugment", "randaugment", "tv_autoaugment")
-reserve(*AUGMENTS)
+DROPOUT = "dropout"
+# The supplement's rate for the networks that have no dropout of their own (Srivastava et al.).
+HEAD_DROPOUT = 0.3
+reserve(*AUGMENTS, DROPOUT)
 
 
 @dataclass(frozen=True)
 class Method:
     loss: str
     augment: str
+    dropout: bool = False  # +dropout: HEAD_DROPOUT on the classifier's input (bench.train)
 
     @property
     def name(self) -> str:
         if self.augment == "standard":
-            return self.loss
-        return self.augment if self.loss == "ce" else f"{self.loss}+{self.augment}"
+            base = self.loss
+        else:
+            base = self.augment if self.loss == "ce" else f"{self.loss}+{self.augment}"
+        return f"{base}+{DROPOUT}" if self.dropout else base
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -55,17 +66,23 @@ class Method:
 
 
 def method_names() -> tuple[str, ...]:
-    """Every method name: each loss, each augmentation, and each loss other than ce with each."""
+    """Every method name without +dropout: each loss, each augmentation, each loss other than ce with each."""
     losses = loss_names()
     extra = [a for a in AUGMENTS if a != "standard"]
     return (*losses, *extra, *(f"{l}+{a}" for l in losses if l != "ce" for a in extra))
 
 
+def _allowed() -> str:
+    extra = [a for a in AUGMENTS if a != "standard"]
+    return (f"LOSS, AUGMENTATION or LOSS+AUGMENTATION, each optionally +{DROPOUT}; losses: "
+            f"{', '.join(loss_names())}; augmentations: {', '.join(extra)}")
+
+
 def parse_method(name: object) -> Method:
     """``"isda+cutout"`` → Method("isda", "cutout"); unknown names raise ConfigError."""
     if not isinstance(name, str) or not name:
-        raise ConfigError("method", name, method_names())
-    loss, augment = "ce", "standard"
+        raise ConfigError("method", name, _allowed())
+    loss, augment, dropout = "ce", "standard", False
     seen_loss = seen_aug = False
     losses = loss_names()
     for part in name.strip().lower().split("+"):
@@ -73,9 +90,12 @@ def parse_method(name: object) -> Method:
             loss, seen_loss = part, True
         elif part in AUGMENTS and part != "standard" and not seen_aug:
             augment, seen_aug = part, True
+        elif part == DROPOUT and not dropout:
+            dropout = True
         else:
-            raise ConfigError("method", name, method_names())
-    return Method(loss, augment)
+            raise ConfigError("method", name, _allowed())
+    return Method(loss, augment, dropout)
 
 
-from bench.methods import builtin  # noqa: E402,F401 - registers ce, focal, isda and explicit
+from bench import plugins  # noqa: E402,F401 - loads installed plugins at the first look-up of a loss
+from bench.methods import builtin  # noqa: E402,F401 - registers the built-in losses

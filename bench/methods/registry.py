@@ -4,7 +4,7 @@ A loss is registered once under a name with a factory and the run fields it take
 
     from torch import nn
     import torch.nn.functional as F
-    from bench.methods import register_loss
+    from bench.methods import Param, register_loss
 
     class LabelSmoothing(nn.Module):
         def __init__(self, num_classes, feature_dim, params):
@@ -15,7 +15,7 @@ A loss is registered once under a name with a factory and the run fields it take
             logits = fc(features)
             return F.cross_entropy(logits.float(), labels, label_smoothing=self.eps), logits
 
-    register_loss("label_smoothing", LabelSmoothing, params={"smoothing": 0.1})
+    register_loss("label_smoothing", LabelSmoothing, params={"smoothing": Param(0.1, min=0.0, below=1.0)})
 
 ``factory(num_classes, feature_dim, params)`` returns an ``nn.Module`` whose
 ``forward(features, fc, labels, progress)`` returns ``(loss, logits)``: ``features`` [N, A] from the
@@ -27,6 +27,10 @@ buffers is checkpointed with the run; parameters are trained by the run's optimi
 Each parameter becomes a run field: ``--set smoothing=0.2``, a sweep axis that multiplies only the
 methods that take it, validated like the built-in fields, recorded in config.yaml and part of the
 run id. Declare it with its default, or with a :class:`Param` for bounds and choices.
+
+Registration refuses, with a :class:`RegistrationError`, a name that is taken (a built-in method, an
+augmentation or another plugin's loss), a parameter name that is a run field or a result.json key,
+or that another loss declares with another meaning, and a default that its own Param refuses.
 """
 
 from __future__ import annotations
@@ -38,6 +42,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.errors import ConfigError
+
+
+class RegistrationError(ValueError, TypeError):
+    """A loss or a parameter that cannot be registered as declared: a mistake of the plugin's author."""
+
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 KINDS = ("float", "int", "bool", "str")
@@ -70,13 +79,20 @@ class Param:
         kind = self.kind
         if kind is None:
             if callable(self.default):
-                raise TypeError("a Param whose default is a function needs kind=")
+                raise RegistrationError("a Param whose default is a function needs kind=")
             kind = _kind_of(self.default)
             object.__setattr__(self, "kind", kind)
         if kind not in KINDS:
-            raise TypeError(f"Param kind must be one of {KINDS}, got {kind!r}")
+            raise RegistrationError(f"Param kind must be one of {KINDS}, got {kind!r}")
         if self.choices is not None:
             object.__setattr__(self, "choices", tuple(self.choices))
+        if not callable(self.default):
+            # A default the parameter itself refuses would make every run of the loss invalid;
+            # stored as check() returns it, so that a default 1 and a given 1.0 name one experiment.
+            try:
+                object.__setattr__(self, "default", self.check("default", self.default))
+            except ConfigError as exc:
+                raise RegistrationError(f"Param default {self.default!r} is not {self.allowed()}") from exc
 
     def default_for(self, dataset: str, arch: str) -> Any:
         return self.default(dataset, arch) if callable(self.default) else self.default
@@ -126,7 +142,7 @@ def _kind_of(value: Any) -> str:
         return "float"
     if isinstance(value, str):
         return "str"
-    raise TypeError(f"a parameter's default must be a number, a bool or a string, got {value!r}")
+    raise RegistrationError(f"a parameter's default must be a number, a bool or a string, got {value!r}")
 
 
 Factory = Callable[[int, int, Mapping[str, Any]], Any]
@@ -151,6 +167,15 @@ _PARAMS: dict[str, Param] = {}  # every parameter of every registered loss; one 
 _RESERVED: set[str] = set()
 # Run fields and result keys a parameter may not shadow; bench.config fills it (it imports this module).
 RESERVED_PARAM_NAMES: set[str] = set()
+# Loads the plugins installed under the entry-point group, once, before the first lookup
+# (bench.plugins sets it; a function, so that this module imports nothing of the rest).
+_autoload: Callable[[], None] | None = None
+
+
+def _same_factory(a: Factory, b: Factory) -> bool:
+    """The same function, or the same one defined again (a plugin module imported a second time)."""
+    return a is b or (getattr(a, "__module__", None) == getattr(b, "__module__", None)
+                      and getattr(a, "__qualname__", None) == getattr(b, "__qualname__", None))
 
 
 def register_loss(name: str, factory: Factory, params: Mapping[str, Any] | None = None, *,
@@ -159,29 +184,45 @@ def register_loss(name: str, factory: Factory, params: Mapping[str, Any] | None 
 
     ``params`` maps each run field the loss takes to its default or to a :class:`Param`. Registering
     the same factory again under its name is a no-op (a plugin imported twice); another loss under a
-    taken name, or a parameter name that means something else already, is a ValueError.
+    taken name, or a parameter name that means something else already, is a RegistrationError.
     """
     if not isinstance(name, str) or not NAME_RE.match(name) or name in _RESERVED:
-        raise ValueError(f"loss name {name!r}: lower-case letters, digits and '_', starting with a letter, "
-                         f"and not one of {', '.join(sorted(_RESERVED))}")
-    declared = {k: (v if isinstance(v, Param) else Param(v)) for k, v in (params or {}).items()}
-    for key, param in declared.items():
+        raise RegistrationError(f"loss name {name!r}: lower-case letters, digits and '_', starting with a "
+                                f"letter, and not one of {', '.join(sorted(_RESERVED))}")
+    if not callable(factory):
+        raise RegistrationError(f"loss {name!r}: the factory must be callable (a class or a function), "
+                                f"got {factory!r}")
+    if params is not None and not isinstance(params, Mapping):
+        raise RegistrationError(f"loss {name!r}: params must map parameter names to defaults or Params")
+    declared: dict[str, Param] = {}
+    for key, value in (params or {}).items():
         if not isinstance(key, str) or not NAME_RE.match(key):
-            raise ValueError(f"loss {name!r}: parameter name {key!r} must be lower-case letters, digits and '_'")
+            raise RegistrationError(f"loss {name!r}: parameter name {key!r} must be lower-case letters, "
+                                    "digits and '_', starting with a letter")
+        try:
+            declared[key] = value if isinstance(value, Param) else Param(value)
+        except RegistrationError as exc:
+            raise RegistrationError(f"loss {name!r}: parameter {key!r}: {exc}") from None
+    for key, param in declared.items():
         if key in RESERVED_PARAM_NAMES:
-            raise ValueError(f"loss {name!r}: parameter {key!r} is a run field already")
+            raise RegistrationError(f"loss {name!r}: parameter {key!r} is a run field or a result.json key "
+                                    "already; choose another name")
         other = _PARAMS.get(key)
         if other is not None and other != param:
-            raise ValueError(f"loss {name!r}: parameter {key!r} is declared by another loss with another "
-                             f"meaning ({other}); choose another name")
+            owner = next(s.name for s in _LOSSES.values() if key in s.params)
+            default = "set by the recipe" if callable(other.default) else repr(other.default)
+            raise RegistrationError(f"loss {name!r}: parameter {key!r} means something else already (loss "
+                                    f"{owner!r} declares it: default {default}, {other.allowed()}); "
+                                    "choose another name")
     module = getattr(factory, "__module__", "") or ""
     spec = LossSpec(name, factory, declared, module, help)
     old = _LOSSES.get(name)
     if old is not None:
-        if old.factory is factory and old.params == declared:
-            return old
+        if _same_factory(old.factory, factory) and old.params == declared:
+            _LOSSES[name] = spec
+            return spec
         where = "a built-in method" if old.builtin else f"registered by {old.module}"
-        raise ValueError(f"loss {name!r} is taken ({where})")
+        raise RegistrationError(f"loss {name!r} is taken ({where})")
     _LOSSES[name] = spec
     _PARAMS.update(declared)
     return spec
@@ -192,23 +233,32 @@ def reserve(*names: str) -> None:
     _RESERVED.update(names)
 
 
+def _loaded() -> None:
+    if _autoload is not None:
+        _autoload()
+
+
 def loss_names() -> tuple[str, ...]:
+    _loaded()
     return tuple(_LOSSES)
 
 
 def get_loss(name: str) -> LossSpec:
+    _loaded()
     return _LOSSES[name]
 
 
 def param_names() -> tuple[str, ...]:
     """Every parameter of every registered loss, in registration order."""
+    _loaded()
     return tuple(_PARAMS)
 
 
 def param(name: str) -> Param:
+    _loaded()
     return _PARAMS[name]
 
 
 def create_loss(name: str, num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
     """The loss module of a run: its factory called with the run's parameter values."""
-    return _LOSSES[name].factory(num_classes, feature_dim, dict(params))
+    return get_loss(name).factory(num_classes, feature_dim, dict(params))

@@ -1,0 +1,287 @@
+"""The paper's comparison regularisers (bench.baselines): each loss against a scalar float64 loop,
+DisturbLabel's replacement rate over many draws, +dropout, and a run of each method on digits."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from bench.baselines import CenterLoss, DisturbLabel, LargeMarginSoftmax, LqLoss
+from bench.cli import main
+from bench.config import FIELD_NAMES, RESULT_KEYS, resolve
+from bench.methods import param_names
+from bench.train import Run, _load_checkpoint
+from tests.test_fastpath import _SyncOps
+
+NEW_METHODS = ("large_margin", "disturblabel", "center", "lq", "ce+dropout", "isda+dropout")
+
+
+def _batch(n: int = 24, a: int = 6, c: int = 5, seed: int = 0) -> tuple[torch.Tensor, nn.Linear, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, a, generator=g)
+    fc = nn.Linear(a, c)
+    with torch.no_grad():
+        fc.weight.copy_(torch.randn(c, a, generator=g))
+        fc.bias.copy_(0.3 * torch.randn(c, generator=g))
+    y = torch.randint(0, c, (n,), generator=g)
+    return x, fc, y
+
+
+def _rows(x: torch.Tensor, fc: nn.Linear, y: torch.Tensor):
+    """Plain Python float lists of the batch."""
+    return x.double().tolist(), fc.weight.double().tolist(), fc.bias.double().tolist(), y.tolist()
+
+
+def _ce(z: list[float], label: int) -> float:
+    top = max(z)
+    return -(z[label] - top - math.log(sum(math.exp(v - top) for v in z)))
+
+
+def _lsoftmax_loop(x, fc, y, m: int, lam: float) -> float:
+    """L-Softmax as Liu et al. write it, one sample and one class at a time: θ from acos, cos(mθ)
+    evaluated directly, k the piece of [0, π] that θ lies in."""
+    xs, ws, bs, ys = _rows(x, fc, y)
+    total = 0.0
+    for xi, yi in zip(xs, ys):
+        z = [sum(w * v for w, v in zip(wj, xi)) + bj for wj, bj in zip(ws, bs)]
+        dot = z[yi] - bs[yi]
+        norm = math.sqrt(sum(w * w for w in ws[yi])) * math.sqrt(sum(v * v for v in xi))
+        theta = math.acos(max(-1.0, min(1.0, dot / norm)))
+        k = min(m - 1, math.floor(theta * m / math.pi))
+        psi = (-1) ** k * math.cos(m * theta) - 2 * k
+        z[yi] = (lam * dot + norm * psi) / (1 + lam) + bs[yi]
+        total += _ce(z, yi)
+    return total / len(xs)
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 4])
+@pytest.mark.parametrize("step", [0, 20_000, 200_000])
+def test_large_margin_equals_the_papers_formula_in_a_scalar_loop(m, step):
+    x, fc, y = _batch(seed=m)
+    crit = LargeMarginSoftmax(m)
+    crit.step.fill_(step)
+    lam = max(0.0, 1000.0 * (1 + 2e-5 * step) ** -45.0)  # the authors' CIFAR-10 schedule
+    loss, logits = crit(x, fc, y, 0.0)
+    assert loss.item() == pytest.approx(_lsoftmax_loop(x, fc, y, m, lam), rel=2e-5, abs=1e-6)
+    torch.testing.assert_close(logits, fc(x))  # the plain logits, from which the run's error comes
+    assert int(crit.step) == step + 1  # one training step counted
+    if step == 200_000 and m > 1:  # the margin makes the target harder than the plain softmax
+        assert loss.item() > nn.functional.cross_entropy(fc(x), y).item()
+
+
+def test_large_margin_without_margin_is_cross_entropy_and_eval_counts_no_step():
+    x, fc, y = _batch()
+    crit = LargeMarginSoftmax(1).eval()
+    loss, _ = crit(x, fc, y, 0.0)
+    torch.testing.assert_close(loss, nn.functional.cross_entropy(fc(x), y))
+    assert int(crit.step) == 0
+
+
+def test_large_margin_gradient_equals_finite_differences_of_the_loop():
+    x, fc, y = _batch(n=6, seed=3)
+    crit = LargeMarginSoftmax(2)
+    crit.step.fill_(200_000)
+    xg = x.clone().requires_grad_(True)
+    crit(xg, fc, y, 0.0)[0].backward()
+    lam = 1000.0 * (1 + 2e-5 * 200_000) ** -45.0
+    h = 1e-4
+    for i, j in [(0, 0), (2, 3), (5, 1)]:
+        up, down = x.double().clone(), x.double().clone()
+        up[i, j] += h
+        down[i, j] -= h
+        numeric = (_lsoftmax_loop(up, fc, y, 2, lam) - _lsoftmax_loop(down, fc, y, 2, lam)) / (2 * h)
+        assert xg.grad[i, j].item() == pytest.approx(numeric, rel=1e-3, abs=1e-5)
+
+
+def test_lq_equals_the_generalised_cross_entropy_in_a_scalar_loop():
+    x, fc, y = _batch()
+    for q in (0.4, 1.0, 0.05):
+        loss, logits = LqLoss(q)(x, fc, y, 0.0)
+        xs, ws, bs, ys = _rows(x, fc, y)
+        total = 0.0
+        for xi, yi in zip(xs, ys):
+            z = [sum(w * v for w, v in zip(wj, xi)) + bj for wj, bj in zip(ws, bs)]
+            p = math.exp(-_ce(z, yi))
+            total += (1 - p**q) / q
+        assert loss.item() == pytest.approx(total / len(xs), rel=2e-5)
+    torch.testing.assert_close(logits, fc(x))
+
+
+def test_center_loss_and_the_centre_update_equal_the_papers_rule_in_a_scalar_loop():
+    x, fc, y = _batch(n=16, c=4)
+    weight, rate = 0.003, 0.5
+    crit = CenterLoss(4, x.shape[1], weight, rate)
+    centres = [[0.0] * x.shape[1] for _ in range(4)]
+    for step in range(3):
+        xb = x + step  # another batch each step, so that the centres move
+        loss, _ = crit(xb, fc, y, 0.0)
+        xs, ws, bs, ys = _rows(xb, fc, y)
+        ce = spread = 0.0
+        for xi, yi in zip(xs, ys):
+            z = [sum(w * v for w, v in zip(wj, xi)) + bj for wj, bj in zip(ws, bs)]
+            ce += _ce(z, yi)
+            spread += 0.5 * sum((v - c) ** 2 for v, c in zip(xi, centres[yi]))
+        assert loss.item() == pytest.approx((ce + weight * spread) / len(xs), rel=2e-5)
+        new = []
+        for j, cj in enumerate(centres):  # Wen et al.: Δc_j = Σ_{y_i=j}(c_j − x_i) / (1 + n_j)
+            members = [xi for xi, yi in zip(xs, ys) if yi == j]
+            delta = [sum(c - xi[a] for xi in members) / (1 + len(members)) for a, c in enumerate(cj)]
+            new.append([c - rate * d for c, d in zip(cj, delta)])
+        centres = new
+        torch.testing.assert_close(crit.centers.double(), torch.tensor(centres, dtype=torch.float64),
+                                   rtol=1e-5, atol=1e-6)
+    before = crit.centers.clone()
+    crit.eval()(x, fc, y, 0.0)
+    assert torch.equal(crit.centers, before)  # no update outside training
+
+
+def test_disturblabel_replaces_labels_at_its_rate_with_uniform_ones():
+    n, c = 400_000, 10
+    labels = torch.arange(n) % c
+    torch.manual_seed(0)
+    for rate in (0.05, 0.1, 1.0):
+        out = DisturbLabel(c, rate).disturb(labels)
+        changed = (out != labels).double().mean().item()
+        expected = rate * (c - 1) / c  # a replacement may draw the true class again
+        assert abs(changed - expected) < 6 * math.sqrt(expected * (1 - expected) / n) + 1e-12, (rate, changed)
+        moved = out[out != labels]
+        # the new label is uniform: every class equally often (each class is the true one of n/c)
+        counts = torch.bincount(moved, minlength=c).double()
+        share = len(moved) / c
+        assert (counts - share).abs().max().item() < 6 * math.sqrt(share), counts
+    assert torch.equal(DisturbLabel(c, 0.0).disturb(labels), labels)
+
+
+def test_disturblabel_trains_on_the_disturbed_labels_and_evaluates_on_the_true_ones():
+    x, fc, y = _batch(n=64)
+    crit = DisturbLabel(5, 0.5)
+    torch.manual_seed(7)
+    loss, _ = crit(x, fc, y, 0.0)
+    torch.manual_seed(7)
+    drawn = crit.disturb(y)
+    assert not torch.equal(drawn, y)
+    xs, ws, bs, _ = _rows(x, fc, y)
+    loop = sum(_ce([sum(w * v for w, v in zip(wj, xi)) + bj for wj, bj in zip(ws, bs)], yi)
+               for xi, yi in zip(xs, drawn.tolist())) / len(xs)
+    assert loss.item() == pytest.approx(loop, rel=2e-5)
+    crit.eval()
+    torch.testing.assert_close(crit(x, fc, y, 0.0)[0], nn.functional.cross_entropy(fc(x), y))
+
+
+def test_the_test_error_never_goes_through_the_loss(tmp_path):
+    cfg = resolve({"dataset": "digits", "arch": "resnet32", "method": "disturblabel", "disturb_rate": 1.0,
+                   "epochs": 1, "threads": 1})
+    run = Run(cfg, tmp_path)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("evaluation called the training loss")
+
+    run.crit.forward = refuse
+    loss, err, _ = run.evaluate()
+    assert math.isfinite(loss) and 0 <= err <= 100
+
+
+def test_disturb_rate_follows_the_supplement():
+    rate = {(d, a): resolve({"dataset": d, "arch": a, "method": "disturblabel"}).param("disturb_rate")
+            for d in ("cifar10", "cifar100") for a in ("resnet110", "wrn28_10")}
+    assert rate == {("cifar10", "resnet110"): 0.05, ("cifar100", "resnet110"): 0.1,
+                    ("cifar10", "wrn28_10"): 0.05, ("cifar100", "wrn28_10"): 0.05}
+    assert resolve({"method": "lq"}).param("lq_q") == 0.4
+    assert dict(resolve({"method": "center"}).params) == {"center_weight": 0.003, "center_lr": 0.5}
+    assert resolve({"method": "large_margin"}).param("lsoftmax_margin") == 2
+
+
+def test_dropout_is_put_before_the_classifier_only_where_the_run_has_none(tmp_path):
+    cfg = resolve({"dataset": "digits", "arch": "resnet32", "method": "ce+dropout", "batch_size": 512,
+                   "threads": 1})
+    run = Run(cfg, tmp_path)
+    assert run.head_dropout == 0.3
+    seen = []
+    forward = run.crit.forward
+    run.crit.forward = lambda feats, fc, y, progress: (seen.append(feats.detach()), forward(feats, fc, y, progress))[1]
+    x, y = next(iter(run.train.epoch(torch.Generator().manual_seed(0))))
+    run.model.train()
+    run._loss(x, y, 0.0)
+    plain = run.model.features(x).detach()  # BatchNorm in training mode: the same batch, the same features
+    kept = seen[0] != 0
+    torch.testing.assert_close(seen[0][kept], plain[kept] / 0.7)  # inverted dropout: kept ones scaled
+    dropped = (seen[0][plain != 0] == 0).double().mean().item()
+    assert abs(dropped - 0.3) < 0.02, dropped
+    # A network with its own dropout gets none more; without it (drop_rate 0) it gets the head's.
+    own = Run(resolve({"dataset": "digits", "arch": "wrn16_8", "method": "isda+dropout", "drop_rate": 0.3}), tmp_path)
+    none = Run(resolve({"dataset": "digits", "arch": "wrn16_8", "method": "isda+dropout", "drop_rate": 0.0}),
+               tmp_path)
+    plain_isda = Run(resolve({"dataset": "digits", "arch": "resnet32", "method": "isda"}), tmp_path)
+    assert (own.head_dropout, none.head_dropout, plain_isda.head_dropout) == (0.0, 0.3, 0.0)
+
+
+@pytest.mark.parametrize("method", NEW_METHODS)
+def test_each_method_trains_on_digits_from_the_command_line(tmp_path, method, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--method", method, "--epochs", "1", "--batch-size", "256", "--threads", "1",
+                 "--out", str(out), "--wandb", "disabled"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "completed" and result["method"] == method
+    assert math.isfinite(result["final_test_error"])
+    # Every key result.json holds is reserved: a method's parameter cannot overwrite one.
+    assert set(result) <= set(FIELD_NAMES) | set(RESULT_KEYS) | set(param_names())
+
+
+@pytest.mark.parametrize("method", ["large_margin", "disturblabel", "center", "lq", "isda+dropout"])
+def test_a_training_epoch_of_each_baseline_reads_the_device_only_at_its_end(tmp_path, method):
+    cfg = resolve({"dataset": "digits", "arch": "resnet32", "method": method, "batch_size": 256, "epochs": 2,
+                   "seed": 0, "threads": 1})
+    run = Run(cfg, tmp_path)
+    run.epoch = 1
+    with _SyncOps() as sync:
+        loss, _ = run.train_epoch(0.5, None)
+    assert sync.seen == ["_local_scalar_dense"] * 2, sync.seen
+    assert math.isfinite(loss)
+
+
+@pytest.mark.parametrize("method", ["center", "large_margin"])
+def test_a_loss_with_state_resumes_from_its_checkpoint_bit_identically(tmp_path, method):
+    cfg = resolve({"dataset": "digits", "arch": "resnet32", "method": method, "batch_size": 256, "epochs": 2,
+                   "seed": 3, "threads": 1})
+    straight = Run(cfg, tmp_path / "a")
+    rows = [straight.step_epoch(), straight.step_epoch()]
+    first = Run(cfg, tmp_path / "b")
+    (tmp_path / "b").mkdir()
+    first.step_epoch()
+    first.save()
+    resumed = Run(cfg, tmp_path / "b")
+    resumed.load_state_dict(_load_checkpoint(tmp_path / "b" / "checkpoint.pt", cfg.run_id))
+    assert any(v.abs().sum() > 0 for v in resumed.crit.state_dict().values())  # the state came back
+    again = resumed.step_epoch()
+    timing = ("epoch_time_s",)
+    assert {k: v for k, v in again.items() if k not in timing} == {k: v for k, v in rows[1].items() if k not in timing}
+    for key, value in straight.crit.state_dict().items():
+        assert torch.equal(value, resumed.crit.state_dict()[key])
+
+
+def _center_worker(rank: int, out: str) -> None:
+    from tests.test_distributed import A, C, step_data
+
+    torch.manual_seed(0)
+    crit, fc = CenterLoss(C, A, 0.003, 0.5), nn.Linear(A, C)
+    for step in (0, 1, 2, 4):  # uneven local batches, as a last batch of an epoch is
+        crit(step_data(step, rank)[0].float(), fc, step_data(step, rank)[1], 0.0)
+    torch.save(crit.centers, f"{out}/centers{rank}.pt")
+
+
+def test_center_loss_centres_under_ddp_equal_one_process_fed_the_whole_batches(tmp_path):
+    from tests.test_distributed import WORLD, A, C, spawn, step_data
+
+    spawn(_center_worker, str(tmp_path))
+    torch.manual_seed(0)
+    crit, fc = CenterLoss(C, A, 0.003, 0.5), nn.Linear(A, C)
+    for step in (0, 1, 2, 4):
+        x, y = (torch.cat(t) for t in zip(*(step_data(step, r) for r in range(WORLD))))
+        crit(x.float(), fc, y, 0.0)
+    assert crit.centers.abs().sum() > 0
+    for rank in range(WORLD):
+        torch.testing.assert_close(torch.load(tmp_path / f"centers{rank}.pt"), crit.centers)
