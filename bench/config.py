@@ -23,8 +23,13 @@ from bench.errors import ConfigError
 from bench.methods import parse_method
 from bench.recipes import recipe_for, scale_milestones
 
-DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "imagenet")
-IMAGE_SIZES = {"digits": 8, "synthetic": 32, "cifar10": 32, "cifar100": 32, "imagenet": 224}  # bench.data
+DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "fashion_mnist", "imagenet")
+# What bench.data loads. imagenet is any ImageFolder: its numbers are ILSVRC-2012's, and a train_size is
+# checked against the folder itself when it loads.
+IMAGE_SIZES = {"digits": 8, "synthetic": 32, "cifar10": 32, "cifar100": 32, "fashion_mnist": 28, "imagenet": 224}
+TRAIN_IMAGES = {"digits": 1437, "synthetic": 1000, "cifar10": 50_000, "cifar100": 50_000, "fashion_mnist": 60_000,
+                "imagenet": 1_281_167}
+NUM_CLASSES = {"digits": 10, "synthetic": 10, "cifar10": 10, "cifar100": 100, "fashion_mnist": 10, "imagenet": 1000}
 SCHEDULES = ("step", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -45,6 +50,9 @@ class RunConfig:
     # Training processes (GPUs) of the run, set from a sweep's `resources`. BatchNorm normalises each
     # process's share of the batch, so results depend on it; the run refuses another process count.
     world_size: int = 1
+    # Train on a stratified subset of this many training images (bench.subset), the same one for every
+    # method and seed; None: the whole training set.
+    train_size: int | None = None
     seed: int = 0
     epochs: int = 0
     batch_size: int = 0
@@ -135,6 +143,8 @@ class RunConfig:
                 parts.append(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}")
         if self.world_size > 1:
             parts.append(f"w{self.world_size}")
+        if self.train_size is not None:
+            parts.append(f"n{self.train_size}")
         parts.append(f"s{self.seed}")
         return "-".join(parts)
 
@@ -147,8 +157,8 @@ ID_PARAMS = ("lambda0", "cov_mode", "isda_sync", "focal_gamma")
 _HASHED_ALWAYS = ("lambda0", "cov_mode", "focal_gamma")
 FIELD_NAMES = tuple(f.name for f in fields(RunConfig) if f.name != "params") + ID_PARAMS
 EXPERIMENT_FIELDS = tuple(n for n in FIELD_NAMES if n not in _SCHEDULING)
-# See RunConfig.run_id. Earlier runs were single-process.
-_ID_IMPLICIT: dict[str, tuple[Any, ...]] = {"world_size": (1,)}
+# See RunConfig.run_id. Earlier runs were single-process and trained on the whole training set.
+_ID_IMPLICIT: dict[str, tuple[Any, ...]] = {"world_size": (1,), "train_size": (None,)}
 methods.registry.RESERVED_PARAM_NAMES.update(set(FIELD_NAMES) - set(ID_PARAMS))
 
 
@@ -213,7 +223,8 @@ def _check_type(key: str, value: Any, kind: str) -> Any:
 
 
 _KINDS = {
-    "dataset": "str", "arch": "str", "method": "str", "world_size": "int", "seed": "int", "epochs": "int",
+    "dataset": "str", "arch": "str", "method": "str", "world_size": "int", "train_size": "int", "seed": "int",
+    "epochs": "int",
     "batch_size": "int", "lr": "float",
     "momentum": "float", "nesterov": "bool", "weight_decay": "float", "schedule": "str",
     "milestones": "ints", "gamma": "float", "schedule_offset": "int", "drop_rate": "float",
@@ -226,11 +237,21 @@ _CHOICES = {"dataset": DATASETS, "schedule": SCHEDULES,
 _MIN = {"seed": (0, ">= 0"), "epochs": (1, ">= 1"), "batch_size": (2, ">= 2"), "lr": (0.0, "> 0"),
         "momentum": (0.0, ">= 0"), "weight_decay": (0.0, ">= 0"), "gamma": (0.0, "> 0"),
         "threads": (0, ">= 0"), "workers": (0, ">= 0"),
-        "schedule_offset": (0, ">= 0"), "drop_rate": (0.0, ">= 0"), "world_size": (1, ">= 1")}
+        "schedule_offset": (0, ">= 0"), "drop_rate": (0.0, ">= 0"), "world_size": (1, ">= 1"),
+        "train_size": (1, ">= 1")}
 _STRICT = {"lr", "gamma"}
 # Seeds stay below 2**31 so that every seed derived from them (epoch and rank) fits torch's int64;
 # thread and worker counts past these are typing mistakes (torch crashes on a million threads).
 _MAX = {"seed": 2**31 - 1, "threads": 1024, "workers": 256, "world_size": 4096}
+
+
+def _check_train_size(size: int, dataset: str) -> None:
+    """Refuse a subset the dataset cannot give; bench.subset checks the loaded files again."""
+    if size > TRAIN_IMAGES[dataset]:
+        raise ConfigError("train_size", size, f"at most {TRAIN_IMAGES[dataset]}, the training images of {dataset}")
+    if size < NUM_CLASSES[dataset]:
+        raise ConfigError("train_size", size, f"at least {NUM_CLASSES[dataset]}, one image for each class of "
+                          f"{dataset}")
 
 
 def resolve(spec: Mapping[str, Any]) -> RunConfig:
@@ -271,6 +292,8 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
     if size < smallest:  # its pooling would shrink the feature map to nothing: refused before any file
         raise ConfigError("arch", arch, f"a network for {size}×{size} images ({arch} needs at least "
                           f"{smallest}×{smallest}; dataset {dataset})")
+    if "train_size" in values and dataset != "imagenet":
+        _check_train_size(values["train_size"], dataset)
     if values.get("drop_rate", 0.0) > 0 and not archs[arch].dropout:
         raise ConfigError("drop_rate", values["drop_rate"], f"0 for {arch}, which has no dropout (networks with "
                           f"dropout: {', '.join(sorted(a for a, info in archs.items() if info.dropout))})")

@@ -142,7 +142,7 @@ class Run:
         cuda_settings(self.device)
         self.method = parse_method(cfg.method)
         self.bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.device.type == "cuda")
-        train, test, self.info = load_dataset(cfg.dataset, cfg.data_root, cfg.download)
+        train, test, self.info = load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.train_size)
         resident = cfg.fast_loader or self.device.type == "cpu"
         self.train = make_batches(train, self.info, cfg.batch_size, self.device, self.method,
                                   resident=resident, workers=cfg.workers)
