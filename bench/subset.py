@@ -3,7 +3,10 @@
 Each class keeps its share of the training set (largest remainders, at least one image per class),
 and the images of a class are drawn from a generator seeded with ``SELECTION_SEED``, not with the
 run's seed: every method and seed of an experiment trains on the same images, and so does any
-later run with the same ``train_size``. The test set is never subset.
+later run with the same ``train_size``. Each class's images are drawn in one fixed order of which a
+subset takes a prefix, so where the quotas grow with the size (always for balanced classes, as in
+Fashion-MNIST and CIFAR) a smaller subset's images are among a larger one's. The test set is never
+subset.
 """
 
 from __future__ import annotations
