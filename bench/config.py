@@ -29,6 +29,8 @@ DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "fashion_mnist", "imag
 IMAGE_SIZES = {"digits": 8, "synthetic": 32, "cifar10": 32, "cifar100": 32, "fashion_mnist": 28, "imagenet": 224}
 TRAIN_IMAGES = {"digits": 1437, "synthetic": 1000, "cifar10": 50_000, "cifar100": 50_000, "fashion_mnist": 60_000,
                 "imagenet": 1_281_167}
+TEST_IMAGES = {"digits": 360, "synthetic": 500, "cifar10": 10_000, "cifar100": 10_000, "fashion_mnist": 10_000,
+               "imagenet": 50_000}
 NUM_CLASSES = {"digits": 10, "synthetic": 10, "cifar10": 10, "cifar100": 100, "fashion_mnist": 10, "imagenet": 1000}
 SCHEDULES = ("step", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")

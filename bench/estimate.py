@@ -4,8 +4,11 @@ Throughput (training images per second on one device) comes, in order of prefere
 sweep's own finished runs of the same dataset family and architecture (``images_per_s`` in
 result.json), from the measurements recorded below, or, for another architecture, from a rough
 model of those measurements (``modelled_throughput``). A run's estimate is
-``epochs × train images / throughput`` device-hours, whatever the number of devices (linear
-scaling: eight devices take an eighth of the time).
+``epochs × (train images + test images / 3) / throughput`` device-hours, whatever the number of
+devices (linear scaling: eight devices take an eighth of the time): each epoch ends with an
+evaluation of the test set, a forward pass per image, which costs about a third of a training step's
+image. On the whole training set that is a few percent; on a ``train_size`` of 1,000 it is most of
+the run.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.config import TRAIN_IMAGES, RunConfig
+from bench.config import TEST_IMAGES, TRAIN_IMAGES, RunConfig
 
 # Images/s of one whole CE training step on one NVIDIA H200, bf16 + channels_last, eager
 # (ISDA-method.md §5: ResNet-110 36.4 ms and WRN-28-10 14.6 ms at batch 128; ResNet-50 on
@@ -129,6 +132,7 @@ def estimate_run(cfg: RunConfig, devices: int, measured: dict[tuple[str, str], f
     else:
         return Estimate(devices, None, "no measurement yet")
     images = cfg.train_size if cfg.train_size is not None else TRAIN_IMAGES.get(cfg.dataset, 0)
+    images += TEST_IMAGES.get(cfg.dataset, 0) / 3
     # Per-device throughput and linear scaling: n devices take 1/n of the time, so the device-hours
     # do not depend on n.
     return Estimate(devices, cfg.epochs * images / ips / 3600, source)

@@ -69,3 +69,18 @@ def test_lambda_sensitivity_values():
     # The CE baseline runs are the same experiments as cifar_main's: same run ids.
     main = {c.run_id for c in load_sweep(SWEEPS / "cifar_main.yaml").runs}
     assert {c.run_id for c in sweep.runs if c.method == "ce"} <= main
+
+
+@pytest.mark.parametrize("name, sizes", [("fashion", (None,)), ("fashion_small", (1000, 5000))])
+def test_fashion_sweeps_are_resnet32_with_its_recipe_four_methods_five_seeds(name, sizes):
+    sweep = load_sweep(SWEEPS / f"{name}.yaml")
+    assert sweep.name == name
+    assert {(c.dataset, c.arch) for c in sweep.runs} == {("fashion_mnist", "resnet32")}
+    methods = ("ce", "focal", "autoaugment", "isda")
+    assert Counter((c.method, c.train_size) for c in sweep.runs) == {(m, s): 5 for m in methods for s in sizes}
+    recipe = CIFAR["resnet32"]
+    for cfg in sweep.runs:
+        assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, tuple(cfg.milestones)) == (
+            recipe.epochs, recipe.batch_size, recipe.lr, recipe.weight_decay, recipe.milestones), cfg.slug
+        assert cfg.lambda0 in (None, 0.5) and cfg.focal_gamma in (None, 2.0)
+    assert len({c.run_id for c in sweep.runs}) == len(sweep.runs)
