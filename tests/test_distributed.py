@@ -413,10 +413,11 @@ def test_isda_sync_option_validates_and_keeps_existing_run_ids():
     local = resolve({"method": "isda", "seed": 1, "isda_sync": "local"})
     assert local.run_id != default.run_id and local.slug.endswith("-local-s1")
     assert resolve({"method": "ce"}).isda_sync is None
-    # The id of a run from before the option (and world_size) existed: the experiment hashed without them.
+    # The id of a run from before the option (and world_size, train_size) existed: the experiment hashed
+    # without them.
     import hashlib
 
-    before = {k: v for k, v in default.experiment.items() if k not in ("isda_sync", "world_size")}
+    before = {k: v for k, v in default.experiment.items() if k not in ("isda_sync", "world_size", "train_size")}
     blob = json.dumps(before, sort_keys=True, separators=(",", ":"))
     assert default.run_id == hashlib.sha256(blob.encode()).hexdigest()[:12]
     for spec in ({"method": "isda", "isda_sync": "all"}, {"method": "ce", "isda_sync": "local"}):
@@ -450,7 +451,7 @@ def test_world_size_names_multi_process_runs_only_and_must_match_the_processes(t
     from bench.sweep import parse_sweep
 
     one = resolve({"method": "isda", "seed": 1})
-    before = {k: v for k, v in one.experiment.items() if k not in ("world_size", "isda_sync")}
+    before = {k: v for k, v in one.experiment.items() if k not in ("world_size", "isda_sync", "train_size")}
     blob = json.dumps(before, sort_keys=True, separators=(",", ":"))
     assert one.world_size == 1 and one.run_id == hashlib.sha256(blob.encode()).hexdigest()[:12]
     eight = resolve({"method": "isda", "seed": 1, "world_size": 8})

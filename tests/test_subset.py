@@ -88,8 +88,15 @@ def test_an_image_folder_stays_an_image_folder_with_fewer_samples(tmp_path):
 
 
 def test_train_size_is_in_the_run_id_only_when_set():
+    import hashlib
+    import json
+
     base = resolve({"dataset": "digits", "method": "isda", "seed": 1})
     assert base.train_size is None
+    # The id every run had before train_size existed: its experiment hashed without the field.
+    before = {k: v for k, v in base.experiment.items() if k not in ("train_size", "world_size", "isda_sync")}
+    blob = json.dumps(before, sort_keys=True, separators=(",", ":"))
+    assert base.run_id == hashlib.sha256(blob.encode()).hexdigest()[:12]
     assert resolve({**base.to_dict(), "train_size": None}).run_id == base.run_id
     sub = resolve({"dataset": "digits", "method": "isda", "seed": 1, "train_size": 500})
     assert sub.run_id != base.run_id and sub.run_id == resolve(sub.to_dict()).run_id
