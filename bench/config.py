@@ -23,8 +23,15 @@ from bench.errors import ConfigError
 from bench.methods import parse_method
 from bench.recipes import RECIPES, randaugment_for, recipe_for, scale_milestones
 
-DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "imagenet")
-IMAGE_SIZES = {"digits": 8, "synthetic": 32, "cifar10": 32, "cifar100": 32, "imagenet": 224}  # bench.data
+DATASETS = ("digits", "synthetic", "cifar10", "cifar100", "fashion_mnist", "imagenet")
+# What bench.data loads. imagenet is any ImageFolder: its numbers are ILSVRC-2012's, and a train_size is
+# checked against the folder itself when it loads.
+IMAGE_SIZES = {"digits": 8, "synthetic": 32, "cifar10": 32, "cifar100": 32, "fashion_mnist": 28, "imagenet": 224}
+TRAIN_IMAGES = {"digits": 1437, "synthetic": 1000, "cifar10": 50_000, "cifar100": 50_000, "fashion_mnist": 60_000,
+                "imagenet": 1_281_167}
+TEST_IMAGES = {"digits": 360, "synthetic": 500, "cifar10": 10_000, "cifar100": 10_000, "fashion_mnist": 10_000,
+               "imagenet": 50_000}
+NUM_CLASSES = {"digits": 10, "synthetic": 10, "cifar10": 10, "cifar100": 100, "fashion_mnist": 10, "imagenet": 1000}
 SCHEDULES = ("step", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -45,6 +52,9 @@ class RunConfig:
     # Training processes (GPUs) of the run, set from a sweep's `resources`. BatchNorm normalises each
     # process's share of the batch, so results depend on it; the run refuses another process count.
     world_size: int = 1
+    # Train on a stratified subset of this many training images (bench.subset), the same one for every
+    # method and seed; None: the whole training set.
+    train_size: int | None = None
     seed: int = 0
     epochs: int = 0
     batch_size: int = 0
@@ -152,6 +162,8 @@ class RunConfig:
             parts.append(self.recipe)
         if self.world_size > 1:
             parts.append(f"w{self.world_size}")
+        if self.train_size is not None:
+            parts.append(f"n{self.train_size}")
         parts.append(f"s{self.seed}")
         return "-".join(parts)
 
@@ -164,10 +176,10 @@ ID_PARAMS = ("lambda0", "cov_mode", "isda_sync", "focal_gamma")
 _HASHED_ALWAYS = ("lambda0", "cov_mode", "focal_gamma")
 FIELD_NAMES = tuple(f.name for f in fields(RunConfig) if f.name != "params") + ID_PARAMS
 EXPERIMENT_FIELDS = tuple(n for n in FIELD_NAMES if n not in _SCHEDULING)
-# See RunConfig.run_id. Earlier runs were single-process, with the journal's recipes; only RandAugment
-# runs have RandAugment settings.
+# See RunConfig.run_id. Earlier runs were single-process, with the journal's recipes, on the whole
+# training set; only RandAugment runs have RandAugment settings.
 _ID_IMPLICIT: dict[str, tuple[Any, ...]] = {"world_size": (1,), "randaugment_n": (None,), "randaugment_m": (None,),
-                                            "recipe": ("tpami",)}
+                                            "recipe": ("tpami",), "train_size": (None,)}
 # The keys of result.json (bench.train.summarise) and of metrics.csv besides the run fields and the
 # methods' parameters: a parameter of that name would overwrite one of them.
 RESULT_KEYS = ("run_id", "epochs_done", "status", "final_test_error", "best_test_error", "last10_test_error",
@@ -244,7 +256,8 @@ def _check_type(key: str, value: Any, kind: str) -> Any:
 
 
 _KINDS = {
-    "dataset": "str", "arch": "str", "method": "str", "world_size": "int", "seed": "int", "epochs": "int",
+    "dataset": "str", "arch": "str", "method": "str", "world_size": "int", "train_size": "int", "seed": "int",
+    "epochs": "int",
     "batch_size": "int", "lr": "float",
     "momentum": "float", "nesterov": "bool", "weight_decay": "float", "schedule": "str",
     "milestones": "ints", "gamma": "float", "schedule_offset": "int", "drop_rate": "float",
@@ -258,13 +271,22 @@ _MIN = {"seed": (0, ">= 0"), "epochs": (1, ">= 1"), "batch_size": (2, ">= 2"), "
         "momentum": (0.0, ">= 0"), "weight_decay": (0.0, ">= 0"), "gamma": (0.0, "> 0"),
         "threads": (0, ">= 0"), "workers": (0, ">= 0"),
         "schedule_offset": (0, ">= 0"), "drop_rate": (0.0, ">= 0"), "world_size": (1, ">= 1"),
-        "randaugment_n": (1, ">= 1"), "randaugment_m": (0, ">= 0")}
+        "randaugment_n": (1, ">= 1"), "randaugment_m": (0, ">= 0"), "train_size": (1, ">= 1")}
 _STRICT = {"lr", "gamma"}
 # Seeds stay below 2**31 so that every seed derived from them (epoch and rank) fits torch's int64;
 # thread and worker counts past these are typing mistakes (torch crashes on a million threads).
 # RandAugment's magnitude is one of torchvision's 31 bins.
 _MAX = {"seed": 2**31 - 1, "threads": 1024, "workers": 256, "world_size": 4096, "randaugment_n": 100,
         "randaugment_m": 30}
+
+
+def _check_train_size(size: int, dataset: str) -> None:
+    """Refuse a subset the dataset cannot give; bench.subset checks the loaded files again."""
+    if size > TRAIN_IMAGES[dataset]:
+        raise ConfigError("train_size", size, f"at most {TRAIN_IMAGES[dataset]}, the training images of {dataset}")
+    if size < NUM_CLASSES[dataset]:
+        raise ConfigError("train_size", size, f"at least {NUM_CLASSES[dataset]}, one image for each class of "
+                          f"{dataset}")
 
 
 def resolve(spec: Mapping[str, Any]) -> RunConfig:
@@ -312,6 +334,8 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
     if size < smallest:  # its pooling would shrink the feature map to nothing: refused before any file
         raise ConfigError("arch", arch, f"a network for {size}×{size} images ({arch} needs at least "
                           f"{smallest}×{smallest}; dataset {dataset})")
+    if "train_size" in values and dataset != "imagenet":
+        _check_train_size(values["train_size"], dataset)
     if values.get("drop_rate", 0.0) > 0 and not archs[arch].dropout:
         raise ConfigError("drop_rate", values["drop_rate"], f"0 for {arch}, which has no dropout (networks with "
                           f"dropout: {', '.join(sorted(a for a, info in archs.items() if info.dropout))})")

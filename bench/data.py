@@ -148,19 +148,38 @@ def _imagenet(root: str | None, size: int = 224) -> tuple[Any, Any, DatasetInfo]
     return train, val, info
 
 
-def load_dataset(name: str, root: str | None = None, download: bool = False) -> tuple[Any, Any, DatasetInfo]:
-    """(train, test, info): uint8 ``Split``s, or for ``imagenet`` torchvision ImageFolders."""
-    if name == "imagenet":
-        return _imagenet(root)
-    if name == "digits":
-        return _digits()
-    if name == "synthetic":
-        return _synthetic()
-    if name in ("cifar10", "cifar100"):
-        return _cifar(name, root, download)
-    from bench.config import DATASETS
+def _fashion_mnist(root: str | None) -> tuple[Split, Split, DatasetInfo]:
+    from bench import fashion_mnist as fm
 
-    raise ConfigError("dataset", name, DATASETS)
+    train, test = fm.load(root)
+    info = DatasetInfo("fashion_mnist", fm.CLASSES, 1, fm.SIZE, (fm.MEAN,), (fm.STD,), pad=fm.PAD, flip=fm.FLIP,
+                       cutout=fm.CUTOUT)
+    return Split(*train), Split(*test), info
+
+
+def load_dataset(name: str, root: str | None = None, download: bool = False,
+                 train_size: int | None = None) -> tuple[Any, Any, DatasetInfo]:
+    """(train, test, info): uint8 ``Split``s, or for ``imagenet`` torchvision ImageFolders.
+
+    ``train_size``: a stratified subset of the training set (bench.subset); the test set stays whole.
+    """
+    from bench.subset import take
+
+    if name == "imagenet":
+        train, test, info = _imagenet(root)
+    elif name == "digits":
+        train, test, info = _digits()
+    elif name == "synthetic":
+        train, test, info = _synthetic()
+    elif name in ("cifar10", "cifar100"):
+        train, test, info = _cifar(name, root, download)
+    elif name == "fashion_mnist":
+        train, test, info = _fashion_mnist(root)
+    else:
+        from bench.config import DATASETS
+
+        raise ConfigError("dataset", name, DATASETS)
+    return take(train, train_size), test, info
 
 
 def _reflect(idx: torch.Tensor, size: int) -> torch.Tensor:

@@ -23,6 +23,7 @@ DATASET_NAMES: dict[str, str] = {
     "digits": "Digits",
     "cifar10": "CIFAR-10",
     "cifar100": "CIFAR-100",
+    "fashion_mnist": "Fashion-MNIST",
     "imagenet": "ImageNet",
     "synthetic": "Synthetic",
 }

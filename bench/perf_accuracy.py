@@ -37,6 +37,8 @@ def _add_accuracy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="isda")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds, at least two")
     p.add_argument("--epochs", default=None, help="default: the recipe's")
+    p.add_argument("--train-size", default=None, help="train on a stratified subset of this many images "
+                   "(default: the whole training set; the test set is always whole)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--compile", default="off", help="torch.compile mode of the fast setting: " + " | ".join(COMPILE))
     p.add_argument("--data-root", default=None)
@@ -65,6 +67,8 @@ def run_accuracy(ns: argparse.Namespace) -> int:
             "data_root": ns.data_root, "tracking": "disabled", "sweep": "perf-accuracy"}
     if ns.epochs is not None:
         spec["epochs"] = _parse_int("--epochs", ns.epochs, 1)
+    if ns.train_size is not None:
+        spec["train_size"] = _parse_int("--train-size", ns.train_size, 1)
     base = resolve(spec)  # bad names end here, before anything trains
     settings = {"plain": {"precision": "fp32", "fast_loader": False, "channels_last": False, "compile": "off"},
                 "fast": {"precision": "auto", "fast_loader": True, "channels_last": True, "compile": compile_mode}}
@@ -95,11 +99,15 @@ def run_accuracy(ns: argparse.Namespace) -> int:
     lines.append("")
     lines.append(f"Gap fast − plain: {cmp.gap:+.2f} points, 95 % CI [{cmp.gap_ci_low:+.2f}, {cmp.gap_ci_high:+.2f}]"
                  f", Welch p = {cmp.p_value:.2f}, P(fast better) = {cmp.p_improvement:.2f}: {verdict}.")
-    note = (f"# Final accuracy, plain against fast path: {ns.arch} on {ns.dataset}, method {ns.method}, "
+    subset = f", {base.train_size} training images" if base.train_size is not None else ""
+    size_flag = f" --train-size {base.train_size}" if base.train_size is not None else ""
+    note = (f"# Final accuracy, plain against fast path: {ns.arch} on {ns.dataset}{subset}, method {ns.method}, "
             f"{base.epochs} epochs, seeds {','.join(map(str, seeds))}\n\n{_device_label(device)}, torch "
             f"{torch.__version__} (`isda-bench perf accuracy --dataset {ns.dataset} --arch {ns.arch} --method "
-            f"{ns.method} --seeds {','.join(map(str, seeds))} --epochs {base.epochs}{_compile_flag(compile_mode)}`).")
-    _write(ns, f"accuracy_{ns.arch}_{ns.dataset}{_compile_suffix(compile_mode)}", "mixed", rows, "\n".join(lines), note)
+            f"{ns.method} --seeds {','.join(map(str, seeds))} --epochs {base.epochs}{size_flag}"
+            f"{_compile_flag(compile_mode)}`).")
+    name = f"accuracy_{ns.arch}_{ns.dataset}" + (f"_n{base.train_size}" if base.train_size is not None else "")
+    _write(ns, name + _compile_suffix(compile_mode), "mixed", rows, "\n".join(lines), note)
     return 0
 
 

@@ -50,7 +50,8 @@ from bench.perf import (
     _resolve_device,
 )
 
-SHAPES = {"digits": (10, 1, 8), "cifar10": (10, 3, 32), "cifar100": (100, 3, 32), "imagenet": (1000, 3, 224)}
+SHAPES = {"digits": (10, 1, 8), "cifar10": (10, 3, 32), "cifar100": (100, 3, 32), "fashion_mnist": (10, 1, 28),
+          "imagenet": (1000, 3, 224)}
 STEP_METHODS = ("ce", "isda", "reference")
 
 
@@ -149,7 +150,7 @@ def _common_args(p: argparse.ArgumentParser, arch: bool = True) -> None:
     """--arch (training benchmarks), --dataset, --device, --batch, --out; the loader has its own."""
     if arch:
         p.add_argument("--arch", default="resnet110")
-        p.add_argument("--dataset", default="cifar100", help="digits | cifar10 | cifar100 | imagenet (shapes only)")
+        p.add_argument("--dataset", default="cifar100", help=" | ".join(SHAPES) + " (shapes only)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--batch", default=None, help="batch size (default: the recipe's; 256 for imagenet)" if arch
                    else "batch size (default: 128)")

@@ -147,7 +147,7 @@ class Run:
         cuda_settings(self.device)
         self.method = parse_method(cfg.method)
         self.bf16 = uses_bf16(cfg.precision, self.device)
-        train, test, self.info = load_dataset(cfg.dataset, cfg.data_root, cfg.download)
+        train, test, self.info = load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.train_size)
         resident = cfg.fast_loader or self.device.type == "cpu"
         randaugment = (cfg.randaugment_n, cfg.randaugment_m) if cfg.randaugment_n is not None else None
         self.train = make_batches(train, self.info, cfg.batch_size, self.device, self.method,
@@ -407,6 +407,8 @@ def summarise(cfg: RunConfig, run: Run, status: str, **extra: Any) -> dict[str, 
     result = {
         "run_id": cfg.run_id, "sweep": cfg.sweep, "dataset": cfg.dataset, "arch": cfg.arch,
         "method": cfg.method, **{k: cfg.param(k) for k in ID_PARAMS}, **dict(cfg.params), "world_size": run.world,
+        # Only when set: result.json of a run on the whole training set keeps its keys.
+        **({"train_size": cfg.train_size} if cfg.train_size is not None else {}),
         "seed": cfg.seed, "epochs": cfg.epochs, "epochs_done": len(run.rows), "status": status,
         "final_test_error": final, "best_test_error": min(finite) if finite else None,
         "last10_test_error": last10, "final_top5_test_error": final5, "last10_top5_test_error": last10_5,

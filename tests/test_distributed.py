@@ -417,7 +417,8 @@ def test_isda_sync_option_validates_and_keeps_existing_run_ids():
     # every earlier run had) existed: the experiment hashed without them.
     import hashlib
 
-    later = ("isda_sync", "world_size", "lambda_schedule", "randaugment_n", "randaugment_m", "recipe")
+    later = ("isda_sync", "world_size", "lambda_schedule", "randaugment_n", "randaugment_m", "recipe",
+             "train_size")
     before = {k: v for k, v in default.experiment.items() if k not in later}
     blob = json.dumps(before, sort_keys=True, separators=(",", ":"))
     assert default.run_id == hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -452,7 +453,7 @@ def test_world_size_names_multi_process_runs_only_and_must_match_the_processes(t
     from bench.sweep import parse_sweep
 
     one = resolve({"method": "isda", "seed": 1})
-    later = ("isda_sync", "world_size", "lambda_schedule", "randaugment_n", "randaugment_m", "recipe")
+    later = ("isda_sync", "world_size", "lambda_schedule", "randaugment_n", "randaugment_m", "recipe", "train_size")
     before = {k: v for k, v in one.experiment.items() if k not in later}
     blob = json.dumps(before, sort_keys=True, separators=(",", ":"))
     assert one.world_size == 1 and one.run_id == hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -11,7 +11,7 @@ def test_estimate_from_recorded_throughput_is_device_hours_whatever_the_device_c
     one = estimate_run(cfg, 1, {})
     eight = estimate_run(cfg, 8, {})
     ips = RECORDED[("imagenet", "resnet50")][0]  # one device's
-    assert one.hours == cfg.epochs * 1_281_167 / ips / 3600
+    assert one.hours == pytest.approx(cfg.epochs * (1_281_167 + 50_000 / 3) / ips / 3600, rel=1e-12)
     # Eight devices: an eighth of the wall time, so the same device-hours.
     assert eight.hours == one.hours and eight.devices == 8
 
@@ -31,7 +31,7 @@ def test_measured_throughput_beats_recorded_and_unknown_is_none(tmp_path):
     assert measured == {("cifar", "resnet110"): 2000.0}
     cfg = resolve({"dataset": "cifar10", "arch": "resnet110", "method": "isda"})
     est = estimate_run(cfg, 1, measured)
-    assert est.hours == 160 * 50_000 / 2000.0 / 3600 and "finished runs" in est.source
+    assert est.hours == pytest.approx(160 * (50_000 + 10_000 / 3) / 2000.0 / 3600) and "finished runs" in est.source
     assert estimate_run(resolve({"dataset": "digits", "arch": "resnet32"}), 1, measured).hours is None
 
 
@@ -63,4 +63,34 @@ def test_modelled_throughput_reproduces_the_recordings_and_orders_the_others():
     assert modelled_throughput("resnet101", "imagenet") < modelled_throughput("resnet50", "imagenet")
     assert modelled_throughput("resnet50", "cifar") > 0  # an ImageNet network on CIFAR-sized images
     est = estimate_run(resolve({"dataset": "cifar10", "arch": "resnet32", "method": "ce"}), 1, {})
-    assert est.source == MODELLED and est.hours == pytest.approx(160 * 50_000 / cifar["resnet32"] / 3600)
+    assert est.source == MODELLED and est.hours == pytest.approx(160 * (50_000 + 10_000 / 3) / cifar["resnet32"] / 3600)
+
+
+def test_fashion_mnist_is_timed_as_cifar_and_a_subset_counts_its_own_images():
+    from bench.estimate import modelled_throughput as model
+
+    ips = model("resnet32", "cifar")
+    full = estimate_run(resolve({"dataset": "fashion_mnist", "arch": "resnet32", "method": "isda"}), 1, {})
+    assert full.hours == pytest.approx(160 * (60_000 + 10_000 / 3) / ips / 3600) and "timed as cifar" in full.source
+    small = estimate_run(resolve({"dataset": "fashion_mnist", "arch": "resnet32", "train_size": 1000}), 1, {})
+    assert small.hours == pytest.approx(160 * (1000 + 10_000 / 3) / ips / 3600)
+    recorded = estimate_run(resolve({"dataset": "fashion_mnist", "arch": "resnet110"}), 1, {})
+    assert recorded.hours == pytest.approx(160 * (60_000 + 10_000 / 3) / RECORDED[("cifar", "resnet110")][0] / 3600)
+    # Its own finished runs come first; CIFAR's do not stand for it.
+    measured = {("fashion_mnist", "resnet32"): 5000.0, ("cifar", "resnet110"): 1.0}
+    assert estimate_run(resolve({"dataset": "fashion_mnist", "arch": "resnet32"}), 1, measured).hours == \
+        pytest.approx(160 * (60_000 + 10_000 / 3) / 5000.0 / 3600)
+    assert recorded.hours == estimate_run(resolve({"dataset": "fashion_mnist", "arch": "resnet110"}), 1, measured).hours
+
+
+@pytest.mark.parametrize("sweep, runs", [("fashion.yaml", 20), ("fashion_small.yaml", 40)])
+def test_plan_estimates_the_fashion_sweeps(tmp_path, capsys, monkeypatch, sweep, runs):
+    from pathlib import Path
+
+    from bench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", str(Path(__file__).parent.parent / "sweeps" / sweep)]) == 0
+    out = capsys.readouterr().out
+    assert f"{runs} runs" in out and f"pending: {runs}" in out and "without a throughput" not in out
+    assert " ?  " not in out

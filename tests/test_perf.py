@@ -247,6 +247,23 @@ def test_accuracy_benchmark_compares_plain_and_fast_runs_over_seeds(tmp_path):
     assert main(argv) == 0 and [p.stat().st_mtime_ns for p in results] == stamps  # done runs are not retrained
 
 
+def test_accuracy_benchmark_on_a_training_subset_names_it_and_refuses_an_impossible_one(tmp_path):
+    import yaml
+
+    from bench.perf import main
+
+    argv = ["accuracy", "--method", "ce", "--epochs", "1", "--seeds", "0,1", "--device", "cpu", "--train-size", "200",
+            "--out", str(tmp_path)]
+    assert main(argv) == 0
+    md = next(tmp_path.glob("perf_accuracy_resnet32_digits_n200_*.md")).read_text()
+    assert "200 training images" in md and "--epochs 1 --train-size 200" in md
+    configs = [yaml.safe_load(p.read_text()) for p in tmp_path.glob("accuracy/*/*/config.yaml")]
+    assert len(configs) == 4 and {c["train_size"] for c in configs} == {200}
+    with pytest.raises(ConfigError, match="train_size: 1438.*at most 1437"):
+        main([*argv[:-3], "1438", "--out", str(tmp_path / "refused")])
+    assert not (tmp_path / "refused").exists()
+
+
 def test_accuracy_benchmark_says_when_too_few_runs_finished(tmp_path, monkeypatch, capsys):
     import bench.train
     from bench.perf import main

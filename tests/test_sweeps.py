@@ -175,3 +175,18 @@ def test_regularizers_is_the_comparison_table_on_the_paper_recipes():
     assert {c.run_id for c in sweep.runs if c.method in ("ce", "isda")} <= main
     prof = load_profile(sweep.profile, sweep.path)
     assert sweep.cluster == "slurm" and prof.gpus_per_node == 1
+
+@pytest.mark.parametrize("name, sizes", [("fashion", (None,)), ("fashion_small", (1000, 5000))])
+def test_fashion_sweeps_are_resnet32_with_its_recipe_four_methods_five_seeds(name, sizes):
+    sweep = load_sweep(SWEEPS / f"{name}.yaml")
+    assert sweep.name == name
+    assert {(c.dataset, c.arch) for c in sweep.runs} == {("fashion_mnist", "resnet32")}
+    methods = ("ce", "focal", "autoaugment", "isda", "large_margin", "disturblabel", "center", "lq", "ce+dropout",
+               "isda+dropout")
+    assert Counter((c.method, c.train_size) for c in sweep.runs) == {(m, s): 5 for m in methods for s in sizes}
+    recipe = CIFAR["resnet32"]
+    for cfg in sweep.runs:
+        assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, tuple(cfg.milestones)) == (
+            recipe.epochs, recipe.batch_size, recipe.lr, recipe.weight_decay, recipe.milestones), cfg.slug
+        assert cfg.lambda0 in (None, 0.5) and cfg.focal_gamma in (None, 1.0)
+    assert len({c.run_id for c in sweep.runs}) == len(sweep.runs)
