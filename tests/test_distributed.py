@@ -26,7 +26,7 @@ from bench.distributed import batch_sizes, max_shard, shard
 from bench.errors import ConfigError
 from bench.isda import ClassCovariance, ISDALoss
 from bench.methods import parse_method
-from tests.helpers import TIMING, metric_rows, result_json
+from tests.helpers import LATER_FIELDS, TIMING, metric_rows, result_json
 
 REPO = Path(__file__).resolve().parents[1]
 WORLD = 2
@@ -417,9 +417,7 @@ def test_isda_sync_option_validates_and_keeps_existing_run_ids():
     # every earlier run had) existed: the experiment hashed without them.
     import hashlib
 
-    later = ("isda_sync", "world_size", "lambda_schedule", "randaugment_n", "randaugment_m", "recipe",
-             "train_size")
-    before = {k: v for k, v in default.experiment.items() if k not in later}
+    before = {k: v for k, v in default.experiment.items() if k not in LATER_FIELDS}
     blob = json.dumps(before, sort_keys=True, separators=(",", ":"))
     assert default.run_id == hashlib.sha256(blob.encode()).hexdigest()[:12]
     for spec in ({"method": "isda", "isda_sync": "all"}, {"method": "ce", "isda_sync": "local"}):
@@ -453,8 +451,7 @@ def test_world_size_names_multi_process_runs_only_and_must_match_the_processes(t
     from bench.sweep import parse_sweep
 
     one = resolve({"method": "isda", "seed": 1})
-    later = ("isda_sync", "world_size", "lambda_schedule", "randaugment_n", "randaugment_m", "recipe", "train_size")
-    before = {k: v for k, v in one.experiment.items() if k not in later}
+    before = {k: v for k, v in one.experiment.items() if k not in LATER_FIELDS}
     blob = json.dumps(before, sort_keys=True, separators=(",", ":"))
     assert one.world_size == 1 and one.run_id == hashlib.sha256(blob.encode()).hexdigest()[:12]
     eight = resolve({"method": "isda", "seed": 1, "world_size": 8})

@@ -83,7 +83,7 @@ def test_fashion_mnist_is_timed_as_cifar_and_a_subset_counts_its_own_images():
     assert recorded.hours == estimate_run(resolve({"dataset": "fashion_mnist", "arch": "resnet110"}), 1, measured).hours
 
 
-@pytest.mark.parametrize("sweep, runs", [("fashion.yaml", 20), ("fashion_small.yaml", 40)])
+@pytest.mark.parametrize("sweep, runs", [("fashion.yaml", 50), ("fashion_small.yaml", 100)])
 def test_plan_estimates_the_fashion_sweeps(tmp_path, capsys, monkeypatch, sweep, runs):
     from pathlib import Path
 

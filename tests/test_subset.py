@@ -9,6 +9,7 @@ from bench.config import resolve
 from bench.data import Split, load_dataset
 from bench.errors import ConfigError
 from bench.subset import class_quotas, stratified_indices, take
+from tests.helpers import LATER_FIELDS
 
 
 def _brute_best(counts: list[int], size: int) -> float:
@@ -94,7 +95,7 @@ def test_train_size_is_in_the_run_id_only_when_set():
     base = resolve({"dataset": "digits", "method": "isda", "seed": 1})
     assert base.train_size is None
     # The id every run had before train_size existed: its experiment hashed without the field.
-    before = {k: v for k, v in base.experiment.items() if k not in ("train_size", "world_size", "isda_sync")}
+    before = {k: v for k, v in base.experiment.items() if k not in LATER_FIELDS}
     blob = json.dumps(before, sort_keys=True, separators=(",", ":"))
     assert base.run_id == hashlib.sha256(blob.encode()).hexdigest()[:12]
     assert resolve({**base.to_dict(), "train_size": None}).run_id == base.run_id
