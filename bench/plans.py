@@ -158,11 +158,11 @@ def _launch_options(args: argparse.Namespace, sweep: Sweep) -> tuple[str, Any]:
     bounds.check("poll_s", "--poll", args.poll, "a number of seconds")
     if args.profile and cluster != "slurm":
         raise ConfigError("--profile", args.profile, f"only with --cluster slurm (the cluster is {cluster})")
-    if cluster != "slurm":
-        return cluster, None
     from bench.slurm import load_profile
 
-    return cluster, load_profile(args.profile or sweep.profile, sweep.path)
+    # The sweep's own profile is read whatever the cluster: a mistake in it shows on the first launch.
+    profile = load_profile(args.profile or sweep.profile, sweep.path)
+    return cluster, profile if cluster == "slurm" else None
 
 
 def check_launch(args: argparse.Namespace, sweep: Sweep | None = None) -> LaunchPlan:
