@@ -67,6 +67,8 @@ BOUNDS: dict[str, Bound] = {
     # a sweep's `resources` (their product is world_size)
     "nodes": Bound(min=1, max=4096),
     "gpus_per_node": Bound(min=1, max=64),
+    # a sweep: its grid's runs (each a folder, a process, an array task)
+    "runs": Bound(min=1, max=100_000),
     # launch: runs at once (--parallel, a sweep's `parallel`), seconds between checks (--poll)
     "parallel": Bound(min=1, max=4096),
     "poll_s": Bound(above=0, max=86_400),

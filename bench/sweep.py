@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,12 @@ def _runs_from_grid(grid: dict[str, Any], default_method: Any) -> list[dict[str,
         axes[key] = values
     method_axes = param_names()  # the methods' parameters multiply only the methods that take them
     common = [k for k in axes if k not in method_axes]
+    # Counted before the product is built: a few long axes would otherwise take the memory first.
+    most = math.prod(len(v) for v in axes.values())
+    if not bounds.BOUNDS["runs"].holds(most):
+        sizes = " × ".join(f"{k} {len(v)}" for k, v in axes.items())
+        raise ConfigError("grid", sizes, f"a grid of at most {bounds.BOUNDS['runs'].max:,.0f} runs (this one makes "
+                          f"up to {most:,}; split it into several sweeps)")
     specs: list[dict[str, Any]] = []
     used: set[str] = set()
     for combo in itertools.product(*(axes[k] for k in common)):

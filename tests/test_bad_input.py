@@ -63,6 +63,9 @@ def make_scratch(root: Path) -> None:
     _write(root, "nodes.yaml", "grid: {method: [ce]}\nresources: {nodes: 100000}\n")
     _write(root, "parallel.yaml", "grid: {method: [ce]}\nparallel: 100000\n")
     _write(root, "workers.yaml", "grid: {method: [ce]}\noverrides: {workers: 100000}\n")
+    _write(root, "huge.yaml", "grid: {method: [ce], " + ", ".join(f"{k}: [{', '.join(str(i + 2) for i in range(10))}]"
+                              for k in ("seed", "epochs", "batch_size", "threads", "workers", "schedule_offset",
+                                        "milestones")) + "}\n")  # 10**7 runs
     _write(root, "batch.yaml", "grid: {method: [ce]}\noverrides: {batch_size: 10000000}\n")
     _write(root, "cifar.yaml", "name: c\ngrid: {dataset: [cifar10], method: [ce]}\n"
                                "overrides: {epochs: 1, data_root: empty}\n")
@@ -105,6 +108,9 @@ CASES = [
     (["train", "--set", "epochs=10000000"], "epochs: 10000000"),
     (["train", "--set", "=3"], "--set: '=3'"),
     (["train", "--seed", "-1"], "seed: -1"),
+    (["train", "--set", "a\nb=1"], "'a\\nb': 1 is not allowed; valid keys"),
+    ([], "the following arguments are required: command"),
+    (["perf"], "the following arguments are required: subcommand"),
     # plan
     (["plan", "tiny.yaml", "--results", "afile"], "--results: 'afile' is not allowed; a folder (this is a file)"),
     (["plan", "tiny.yaml", "--results", "dangling"], "--results: 'dangling'"),
@@ -126,6 +132,7 @@ CASES = [
     (["plan", "parallel.yaml"], "parallel: 100000"),
     (["plan", "workers.yaml"], "workers: 100000"),
     (["plan", "batch.yaml"], "batch_size: 10000000"),
+    (["plan", "huge.yaml"], "a grid of at most 100,000 runs (this one makes up to 10,000,000"),
     # launch
     (["launch", "tiny.yaml", "--cluster", "debug", "--results", "afile"], "--results: 'afile'"),
     (["launch", "tiny.yaml", "--cluster", "debug", "--results", "dangling"], "--results: 'dangling'"),
@@ -190,7 +197,7 @@ def pristine(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.mark.parametrize("argv, needle", CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
+@pytest.mark.parametrize("argv, needle", CASES, ids=[" ".join(a)[:60] or "(nothing)" for a, _ in CASES])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(pristine, tmp_path, monkeypatch, capsys, argv, needle):
     scratch = tmp_path / "w"
     shutil.copytree(pristine, scratch, symlinks=True)
@@ -212,7 +219,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(pristine, tmp_path, mon
 
 
 def test_there_are_enough_cases_on_every_command():
-    commands = [argv[0] if argv[0] != "perf" else f"perf {argv[1]}" for argv, _ in CASES]
+    commands = [argv[0] if argv[:1] != ["perf"] else " ".join(argv[:2]) for argv, _ in CASES if argv]
     assert len(CASES) >= 40
     for command in ("train", "plan", "launch", "status", "report", "wandb", "perf step", "perf loader",
                     "perf epoch", "perf isda", "perf isda-ops", "perf accuracy"):
