@@ -19,7 +19,7 @@ from bench.errors import ConfigError
 
 
 def _stat(path: Path) -> os.stat_result | None:
-    """``path``'s stat through links; None when nothing is there; ConfigError-ready OSError otherwise."""
+    """``path``'s stat through links; None when nothing is there (other OSErrors are the caller's)."""
     try:
         return path.stat()
     except FileNotFoundError:

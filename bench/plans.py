@@ -38,6 +38,8 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError("--set", item, "KEY=VALUE with a run field as KEY")
+        if key.strip() in out:  # as in a YAML mapping: a key given twice would drop its first value
+            raise ConfigError("--set", item, f"each key once ({key.strip()} is set twice)")
         try:
             out[key.strip()] = parse_yaml(value)
         except YamlProblem as exc:
@@ -62,10 +64,14 @@ def _sweep_folders(sweep: Sweep, root: Path, *, owned: bool) -> None:
 
 
 def _check_data(runs: list[RunConfig]) -> None:
+    """The data and the device the runs will use on this machine."""
     from bench.data import check_source
+    from bench.train import pick_device
 
     for source in dict.fromkeys((cfg.dataset, cfg.data_root, cfg.download) for cfg in runs):
         check_source(*source)
+    for device in dict.fromkeys(cfg.device for cfg in runs):
+        pick_device(device)
 
 
 # ---------------------------------------------------------------- train
@@ -83,14 +89,17 @@ class TrainPlan:
 def check_train(args: argparse.Namespace) -> TrainPlan:
     from bench.rundir import check_run_dir
     from bench.runlock import LOCK_FILE, lock_held
-    from bench.train import pick_device
 
     spec = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
     if args.download:
         spec["download"] = True
     if args.wandb:
         spec["tracking"] = args.wandb
-    spec.update(parse_set(args.set))
+    for key, value in parse_set(args.set).items():
+        if key in spec:
+            raise ConfigError("--set", f"{key}={value}", f"a field no flag sets too ({key} is {spec[key]!r} by a "
+                              "flag as well)")
+        spec[key] = value
     cfg = resolve(spec)
     if args.out and args.results:
         raise ConfigError("--results", args.results, "only without --out (--out names the run folder itself)")
@@ -101,7 +110,6 @@ def check_train(args: argparse.Namespace) -> TrainPlan:
     if lock_held(out):
         raise ConfigError(key, str(out), f"a run folder no other process is training (one holds its {LOCK_FILE}: "
                           "wait for it, or stop it)")
-    pick_device(cfg.device)
     _check_data([cfg])
     return TrainPlan(cfg, out)
 
@@ -179,7 +187,7 @@ def check_launch(args: argparse.Namespace, sweep: Sweep | None = None) -> Launch
     check_fits(cluster, todo)
     if todo:
         output_folder(root / sweep.name, "--results")
-        if cluster != "slurm":  # on SLURM the data is read on the compute nodes, which may see other paths
+        if cluster != "slurm":  # on SLURM the compute nodes have their own devices and may mount other paths
             _check_data(todo)
     finished = sum(s in DONE_STATES and not (args.retry_failed and s == "failed") for s in states)
     return LaunchPlan(sweep, root, cluster, profile, todo, finished, args.parallel or sweep.parallel,

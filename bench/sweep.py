@@ -123,6 +123,10 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None) -> Sweep
     overrides = _mapping("overrides", data.get("overrides"))
     _check_fields("overrides", overrides, tuple(k for k in run_field_names() if k != "sweep"))
     grid = data.get("grid")
+    both = [k for k in _mapping("grid", grid) if k in overrides]
+    if both:  # the grid's values would win: the override would be dropped without a word
+        raise ConfigError(f"overrides.{both[0]}", overrides[both[0]], f"a field the grid does not vary (grid.{both[0]} "
+                          "gives every run its value)")
     specs = _runs_from_grid(_mapping("grid", grid), overrides.get("method", "ce")) if grid is not None else []
     for key in ("include", "exclude"):
         items = data.get(key) or []

@@ -66,6 +66,7 @@ def make_scratch(root: Path) -> None:
     _write(root, "huge.yaml", "grid: {method: [ce], " + ", ".join(f"{k}: [{', '.join(str(i + 2) for i in range(10))}]"
                               for k in ("seed", "epochs", "batch_size", "threads", "workers", "schedule_offset",
                                         "milestones")) + "}\n")  # 10**7 runs
+    _write(root, "both.yaml", "grid: {method: [ce], epochs: [1, 2]}\noverrides: {epochs: 5}\n")
     _write(root, "batch.yaml", "grid: {method: [ce]}\noverrides: {batch_size: 10000000}\n")
     _write(root, "cifar.yaml", "name: c\ngrid: {dataset: [cifar10], method: [ce]}\n"
                                "overrides: {epochs: 1, data_root: empty}\n")
@@ -108,6 +109,8 @@ CASES = [
     (["train", "--set", "epochs=10000000"], "epochs: 10000000"),
     (["train", "--set", "=3"], "--set: '=3'"),
     (["train", "--seed", "-1"], "seed: -1"),
+    (["train", "--set", "lr=0.1", "--set", "lr=0.2"], "--set: 'lr=0.2' is not allowed; each key once"),
+    (["train", "--lr", "0.1", "--set", "lr=0.2"], "(lr is 0.1 by a flag as well)"),
     (["train", "--set", "a\nb=1"], "'a\\nb': 1 is not allowed; valid keys"),
     ([], "the following arguments are required: command"),
     (["perf"], "the following arguments are required: subcommand"),
@@ -132,6 +135,7 @@ CASES = [
     (["plan", "parallel.yaml"], "parallel: 100000"),
     (["plan", "workers.yaml"], "workers: 100000"),
     (["plan", "batch.yaml"], "batch_size: 10000000"),
+    (["plan", "both.yaml"], "overrides.epochs: 5 is not allowed; a field the grid does not vary"),
     (["plan", "huge.yaml"], "a grid of at most 100,000 runs (this one makes up to 10,000,000"),
     # launch
     (["launch", "tiny.yaml", "--cluster", "debug", "--results", "afile"], "--results: 'afile'"),
@@ -299,3 +303,18 @@ def test_a_perf_batch_the_device_cannot_hold_is_refused_before_allocating(tmp_pa
     assert "--batch: 2048 is not allowed; a size whose data fits in the memory free on cpu now (1.2 GB needed, " \
            "1.1 GB free)" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("argv", [["launch", "cuda.yaml", "--cluster", "debug"],
+                                  ["launch", "cuda.yaml", "--cluster", "local"],
+                                  ["train", "--device", "cuda"]])
+def test_a_cuda_run_without_cuda_is_refused_before_any_file(tmp_path, monkeypatch, capsys, argv):
+    """A local or debug launch checks the device of its runs as train does, before .lock or job.json."""
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, "cuda.yaml", "grid: {method: [ce]}\noverrides: {device: cuda, epochs: 1}\n")
+    before = tree(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "device: 'cuda' is not allowed; cpu or auto (no CUDA device is visible)" in err and err.count("\n") == 1
+    assert tree(tmp_path) == before
