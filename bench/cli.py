@@ -3,64 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from dataclasses import replace
-from pathlib import Path
-from typing import Any
 
-import yaml
-
-from bench.config import load_yaml
 from bench.errors import ConfigError, OneLineParser
 from bench.fsutil import atomic_write_text, make_dir
-
-WANDB_MODES = ("auto", "online", "offline", "disabled")
-PLUGIN_HELP = ("a module that registers losses (bench.methods.register_loss), imported first; repeatable. "
-               "Installed packages' isda_bench.methods entry points load by themselves")
-
-
-def _results_root(args: argparse.Namespace) -> Path:
-    return Path(args.results or os.environ.get("ISDA_BENCH_RESULTS") or "results")
-
-
-def _parse_set(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError("--set", item, "KEY=VALUE with a run field as KEY")
-        try:
-            out[key.strip()] = load_yaml(value)
-        except yaml.YAMLError as exc:
-            raise ConfigError("--set", item, "KEY=VALUE with VALUE a YAML scalar or list, e.g. lr=0.1 "
-                              "or milestones=[150,225]") from exc
-    return out
+from bench.plans import (
+    PLUGIN_HELP,
+    TRAIN_FLAGS,
+    WANDB_MODES,
+    LaunchPlan,
+    check_launch,
+    check_plan,
+    check_report,
+    check_status,
+    check_train,
+    check_wandb_sync,
+)
 
 
-# ---------------------------------------------------------------- train
-_TRAIN_FLAGS = {"dataset": str, "arch": str, "method": str, "lambda0": float, "seed": int, "epochs": int,
-                "lr": float, "batch_size": int, "cov_mode": str, "focal_gamma": float, "device": str,
-                "threads": int, "data_root": str, "precision": str, "weight_decay": float, "compile": str}
-
-
+# Each command checks all of its input first (bench.plans: a plan, or one ConfigError line), then acts.
 def cmd_train(args: argparse.Namespace) -> int:
-    from bench.config import resolve
     from bench.train import run
 
-    spec = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None}
-    if args.plugin:
-        from bench.plugins import load
-
-        load(args.plugin)  # first, so that a bad one is named as the --plugin it came from
-        spec["plugins"] = args.plugin
-    if args.download:
-        spec["download"] = True
-    if args.wandb:
-        spec["tracking"] = args.wandb
-    spec.update(_parse_set(args.set))
-    cfg = resolve(spec)
-    out = Path(args.out) if args.out else _results_root(args) / cfg.sweep / cfg.run_id
+    plan = check_train(args)
+    cfg, out = plan.cfg, plan.out
     result = run(cfg, out)
     err = result.get("last10_test_error")
     shown = f"{err:.2f} %" if isinstance(err, float) else "n/a"
@@ -68,20 +34,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0 if result["status"] == "completed" else 1
 
 
-# ---------------------------------------------------------------- sweeps
-def _load(args: argparse.Namespace):
-    from bench.sweep import load_sweep
-
-    return load_sweep(args.sweep, plugins=args.plugin or ())
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
     from bench.estimate import estimate_run, measured_throughput
     from bench.launch import DONE_STATES, run_state
     from bench.sweep import processes_per_run
 
-    sweep = _load(args)
-    root = _results_root(args)
+    plan = check_plan(args)
+    sweep, root = plan.sweep, plan.root
     devices = processes_per_run(sweep.resources)
     measured = measured_throughput(root / sweep.name)
     counts: dict[str, int] = {}
@@ -110,52 +69,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_launch(args: argparse.Namespace, sweep=None) -> int:
-    from bench.launch import (
-        DONE_STATES,
-        check_fits,
-        launch_debug,
-        launch_local,
-        plan_todo,
-        reset_failed,
-        restore_failed,
-        run_state,
-    )
+def cmd_launch(args: argparse.Namespace) -> int:
+    return launch(check_launch(args))
 
-    sweep = sweep or _load(args)
-    cluster = args.cluster or sweep.cluster or ("slurm" if _has_slurm() else "local")
-    if cluster not in ("local", "debug", "slurm"):
-        raise ConfigError("--cluster", cluster, ["local", "debug", "slurm"])
-    if args.parallel is not None and args.parallel < 1:
-        raise ConfigError("--parallel", args.parallel, "a positive integer")
-    if not args.poll > 0:
-        raise ConfigError("--poll", args.poll, "a number of seconds > 0")
-    if args.profile and cluster != "slurm":
-        raise ConfigError("--profile", args.profile, f"only with --cluster slurm (the cluster is {cluster})")
-    profile = None
-    if cluster == "slurm":
-        from bench.slurm import load_profile
 
-        # A bad profile ends here, before anything is written or submitted.
-        profile = load_profile(args.profile or sweep.profile, sweep.path)
-    root = _results_root(args)
-    states = [run_state(sweep.run_dir(root, cfg)) for cfg in sweep.runs]
-    todo = plan_todo(sweep, root, retry_failed=args.retry_failed, states=states)
-    if args.wandb:  # a scheduling field: run ids stay the same
-        todo = [replace(cfg, tracking=args.wandb) for cfg in todo]
-    check_fits(cluster, todo)
-    if todo:  # an unusable --results ends here, before anything is submitted
-        make_dir(root / sweep.name, "--results")
-    finished = sum(s in DONE_STATES and not (args.retry_failed and s == "failed") for s in states)
-    busy = len(sweep.runs) - finished - len(todo)
+def launch(plan: LaunchPlan) -> int:
+    """Act on a checked launch: the first write is here."""
+    from bench.launch import launch_debug, launch_local, reset_failed, restore_failed
+
+    sweep, root, todo, cluster = plan.sweep, plan.root, plan.todo, plan.cluster
+    busy = len(sweep.runs) - plan.finished - len(todo)
     busy_text = f", {busy} being trained by a live process" if busy else ""
-    print(f"sweep {sweep.name}: {len(sweep.runs)} runs, {finished} already done{busy_text}, "
+    print(f"sweep {sweep.name}: {len(sweep.runs)} runs, {plan.finished} already done{busy_text}, "
           f"{len(todo)} to run on {cluster}")
 
     was_reset: set[str] = set()
 
     def reset(runs) -> None:  # only now: a launch refused earlier leaves failed results alone
-        if args.retry_failed:
+        if plan.retry_failed:
             was_reset.update(cfg.run_id for cfg in runs if reset_failed(sweep.run_dir(root, cfg)))
 
     def unreset(runs) -> None:  # sbatch refused them: they are failed runs still
@@ -165,40 +96,34 @@ def cmd_launch(args: argparse.Namespace, sweep=None) -> int:
 
     if not todo:
         print("nothing submitted")
-        if cluster == "slurm" and args.wait:
+        if cluster == "slurm" and plan.wait:
             from bench.slurm import wait_sweep
 
-            return wait_sweep(sweep, root, poll_s=args.poll)
+            return wait_sweep(sweep, root, poll_s=plan.poll)
         return 0
+    make_dir(root / sweep.name, "--results")
     if sweep.path is not None:
         atomic_write_text(root / sweep.name / "sweep.yaml", sweep.path.read_text())
     if cluster == "slurm":
         from bench.slurm import launch_slurm
 
-        return launch_slurm(sweep, todo, root, profile=profile, wait=args.wait, poll_s=args.poll,
+        return launch_slurm(sweep, todo, root, profile=plan.profile, wait=plan.wait, poll_s=plan.poll,
                             on_submit=reset, on_refused=unreset)
     reset(todo)
     if cluster == "debug":
         failed = launch_debug(sweep, todo, root)
     else:
-        failed = launch_local(sweep, todo, root, parallel=args.parallel or sweep.parallel)
+        failed = launch_local(sweep, todo, root, parallel=plan.parallel)
     print(f"sweep {sweep.name}: {len(todo) - failed} runs finished, {failed} failed; "
           f"results in {root / sweep.name}")
     return 1 if failed else 0
 
 
-def _has_slurm() -> bool:
-    import shutil
-
-    return shutil.which("sbatch") is not None
-
-
 def cmd_status(args: argparse.Namespace) -> int:
-    from bench.slurm import count_states, format_counts, sweep_status
+    from bench.slurm import count_states, format_counts
 
-    sweep = _load(args)
-    root = _results_root(args)
-    statuses = sweep_status(sweep, root)
+    plan = check_status(args)
+    statuses = plan.statuses
     if not args.quiet:
         print(f"{'run_id':<13} {'state':<11} {'job':<12} {'epochs':>9}  run")
         for s in statuses:
@@ -207,78 +132,45 @@ def cmd_status(args: argparse.Namespace) -> int:
             if args.verbose and (s.detail or s.slurm_state):
                 line += f"  [{s.slurm_state or 'no job'}]" + (f" {s.detail}" if s.detail else "")
             print(line)
-    print(f"sweep {sweep.name}: {len(statuses)} runs: {format_counts(count_states(statuses))}")
-    if args.retry_failed:
-        failed = [s.cfg for s in statuses if s.state == "failed"]
-        if not failed:
-            print("no failed runs to resubmit")
-            return 0
-        # The launch path with the sweep narrowed to its failed runs: pending ones stay untouched.
-        launch_args = argparse.Namespace(**{**vars(args), "retry_failed": True, "parallel": None, "wait": False,
-                                            "poll": 10.0, "wandb": None})
-        return cmd_launch(launch_args, replace(sweep, runs=failed))
-    return 0
+    print(f"sweep {plan.sweep.name}: {len(statuses)} runs: {format_counts(count_states(statuses))}")
+    if plan.retry is None:
+        return 0
+    if not plan.retry.sweep.runs:
+        print("no failed runs to resubmit")
+        return 0
+    return launch(plan.retry)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.report import parse_formats, write_report
+    from bench.report import write_report
     from bench.results import collect, load_curves, write_runs
 
-    formats = parse_formats(args.format)  # refuse a bad format before anything is written
-    root = _results_root(args)
-    try:
-        sweep = _load(args)
-    except ConfigError as exc:
-        _name_missing_plugins(args, root, exc)
-        raise
+    plan = check_report(args)
+    sweep, sweep_dir, out_dir = plan.sweep, plan.sweep_dir, plan.out_dir
     planned = [{"run_id": cfg.run_id, **cfg.to_dict()} for cfg in sweep.runs]
-    sweep_dir = root / sweep.name
     runs = collect(sweep_dir, planned)
     curves = load_curves(sweep_dir, list(runs["run_id"]))
-    out_dir = Path(args.reports or "reports") / sweep.name
     make_dir(sweep_dir, "--results")
     make_dir(out_dir, "--reports")
     written = write_runs(runs, sweep_dir)
-    written += write_report(runs, curves, out_dir, formats=formats, paper=args.paper,
+    written += write_report(runs, curves, out_dir, formats=plan.formats, paper=plan.paper,
                             title=f"isda-bench report: {sweep.name}")
-    mode = args.wandb or sweep.raw.get("tracking") or "disabled"
-    if mode != "disabled":
+    if plan.wandb != "disabled":
         from bench.report_tables import build_tables
         from bench.tracking import log_report
 
-        tables = {"runs": runs, **{t.key: t for t in build_tables(runs, with_paper=args.paper)}}
-        log_report(sweep.name, tables, [p for p in written if p.suffix == ".png"], mode, dir=sweep_dir)
+        tables = {"runs": runs, **{t.key: t for t in build_tables(runs, with_paper=plan.paper)}}
+        log_report(sweep.name, tables, [p for p in written if p.suffix == ".png"], plan.wandb, dir=sweep_dir)
     missing = int((runs["status"] != "completed").sum()) if "status" in runs else 0
     print(f"report for sweep {sweep.name} ({len(runs)} runs, {missing} not completed): {out_dir / 'report.md'}")
     return 0
 
 
-def _name_missing_plugins(args: argparse.Namespace, root: Path, exc: ConfigError) -> None:
-    """A sweep that does not resolve here, whose runs were trained with plugins that are not
-    installed here (an entry point the sweep file does not name): say which, in one line."""
-    from bench.plugins import recorded_missing
-    from bench.sweep import read_yaml
-
-    path = Path(args.sweep)
-    try:
-        data = read_yaml(path, "sweep")
-    except ConfigError:
-        return
-    name = data.get("name", path.stem) if isinstance(data, dict) else path.stem
-    if not isinstance(name, str) or "/" in name or name in ("", ".", ".."):
-        return
-    missing = recorded_missing(root / name)
-    if missing:
-        raise ConfigError("sweep", str(path), f"a sweep whose plugins load: its runs were trained with "
-                          f"{', '.join(missing)}, which cannot be imported here (install it, or give --plugin; "
-                          f"without it the sweep's {exc.key} {exc.value!r} is unknown)") from exc
-
-
 def cmd_wandb_sync(args: argparse.Namespace) -> int:
     from bench.tracking import sync_sweep
 
-    return sync_sweep(_results_root(args) / _load(args).name, dry_run=args.dry_run,
-                      include_synced=args.include_synced)
+    plan = check_wandb_sync(args)
+    return sync_sweep(plan.root / plan.sweep.name, dry_run=args.dry_run, include_synced=args.include_synced)
 
 
 def cmd_perf(args: argparse.Namespace) -> int:
@@ -293,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     t = sub.add_parser("train", help="train one run into a run directory")
-    for flag, kind in _TRAIN_FLAGS.items():
+    for flag, kind in TRAIN_FLAGS.items():
         t.add_argument("--" + flag.replace("_", "-"), dest=flag, type=kind)
     t.add_argument("--download", action="store_true", help="let torchvision download CIFAR into --data-root")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other run field (YAML value)")

@@ -16,9 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-import yaml
-
-from bench import methods
+from bench import bounds, methods
 from bench.errors import ConfigError
 from bench.methods import parse_method
 from bench.recipes import RECIPES, randaugment_for, recipe_for, scale_milestones
@@ -201,20 +199,6 @@ _RECIPE_FIELDS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_
                   "milestones", "gamma", "schedule_offset", "drop_rate")
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML as people write numbers: ``5e-4`` is a float (YAML 1.2), not the string YAML 1.1 reads."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."))
-
-
-def load_yaml(text: str) -> Any:
-    """What a user wrote in a sweep, a profile or ``--set``: safe YAML, with exponent floats."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader: tags cannot construct objects
-
-
 def _archs() -> dict[str, Any]:
     """bench.models.ARCHS, imported when first needed: it loads torch and timm."""
     from bench.models import ARCHS
@@ -267,17 +251,6 @@ _KINDS = {
 }
 _CHOICES = {"dataset": DATASETS, "schedule": SCHEDULES, "recipe": RECIPES,
             "precision": PRECISIONS, "device": DEVICES, "tracking": TRACKING, "compile": COMPILE}
-_MIN = {"seed": (0, ">= 0"), "epochs": (1, ">= 1"), "batch_size": (2, ">= 2"), "lr": (0.0, "> 0"),
-        "momentum": (0.0, ">= 0"), "weight_decay": (0.0, ">= 0"), "gamma": (0.0, "> 0"),
-        "threads": (0, ">= 0"), "workers": (0, ">= 0"),
-        "schedule_offset": (0, ">= 0"), "drop_rate": (0.0, ">= 0"), "world_size": (1, ">= 1"),
-        "randaugment_n": (1, ">= 1"), "randaugment_m": (0, ">= 0"), "train_size": (1, ">= 1")}
-_STRICT = {"lr", "gamma"}
-# Seeds stay below 2**31 so that every seed derived from them (epoch and rank) fits torch's int64;
-# thread and worker counts past these are typing mistakes (torch crashes on a million threads).
-# RandAugment's magnitude is one of torchvision's 31 bins.
-_MAX = {"seed": 2**31 - 1, "threads": 1024, "workers": 256, "world_size": 4096, "randaugment_n": 100,
-        "randaugment_m": 30}
 
 
 def _check_train_size(size: int, dataset: str) -> None:
@@ -313,12 +286,9 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
         value = _check_type(key, value, _KINDS[key])
         if key in _CHOICES and value not in _CHOICES[key]:
             raise ConfigError(key, value, _CHOICES[key])
-        if key in _MIN:
-            low, text = _MIN[key]
-            if value < low or (key in _STRICT and value <= low):
-                raise ConfigError(key, value, f"a value {text}")
-        if key in _MAX and value > _MAX[key]:
-            raise ConfigError(key, value, f"a value <= {_MAX[key]}")
+        if key in bounds.BOUNDS:
+            for number in value if isinstance(value, tuple) else (value,):
+                bounds.check(key, key, number)
         values[key] = value
     dataset = values.get("dataset", RunConfig.dataset)
     arch = values.get("arch", RunConfig.arch)
@@ -327,9 +297,6 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
         raise ConfigError("arch", arch, sorted(archs))
     if "sweep" in values and not NAME_RE.match(values["sweep"]):
         raise ConfigError("sweep", values["sweep"], "letters, digits, '_', '.', '-' (no path separators)")
-    for key in ("drop_rate", "momentum"):  # 1 drops everything / never forgets a gradient (diverges)
-        if values.get(key, 0.0) >= 1.0:
-            raise ConfigError(key, values[key], "a value in [0, 1)")
     size, smallest = IMAGE_SIZES[dataset], archs[arch].min_size
     if size < smallest:  # its pooling would shrink the feature map to nothing: refused before any file
         raise ConfigError("arch", arch, f"a network for {size}×{size} images ({arch} needs at least "
@@ -340,8 +307,6 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
         raise ConfigError("drop_rate", values["drop_rate"], f"0 for {arch}, which has no dropout (networks with "
                           f"dropout: {', '.join(sorted(a for a, info in archs.items() if info.dropout))})")
     if "milestones" in values:
-        if any(m < 0 for m in values["milestones"]):
-            raise ConfigError("milestones", list(values["milestones"]), "epochs >= 0")
         # The decay counts the milestones passed, so their order does not matter: one order, one run id.
         values["milestones"] = tuple(sorted(values["milestones"]))
     method = parse_method(values.get("method", RunConfig.method))

@@ -21,6 +21,7 @@ import torch
 
 from bench.distributed import batch_sizes, shard
 from bench.errors import ConfigError
+from bench.fscheck import input_folder, output_folder
 from bench.methods import Method
 
 CIFAR_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
@@ -146,6 +147,35 @@ def _imagenet(root: str | None, size: int = 224) -> tuple[Any, Any, DatasetInfo]
     info = DatasetInfo("imagenet", len(train.classes), 3, size, IMAGENET_MEAN, IMAGENET_STD, pad=0, flip=True,
                        cutout=size // 2)
     return train, val, info
+
+
+def check_source(name: str, root: str | None = None, download: bool = False) -> None:
+    """Refuse, before a command writes anything, a dataset whose files are not where loading will look.
+    Cheap: names and folders only (loading reads and checks the files themselves)."""
+    if name == "fashion_mnist":
+        from bench import fashion_mnist
+
+        fashion_mnist.find_files(root)
+        return
+    if name not in ("cifar10", "cifar100", "imagenet"):
+        return  # generated or shipped with a package
+    path = data_root(root)
+    if name == "imagenet":
+        input_folder(path, "data_root", missing_ok=True)  # a file, a link to nothing … say so
+        if not (path / "train").is_dir() or not (path / "val").is_dir():
+            raise ConfigError("data_root", str(path), "a folder with train/ and val/, one sub-folder per class")
+        return
+    if download:
+        output_folder(path, "data_root")
+        return
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    base = CIFAR10 if name == "cifar10" else CIFAR100
+    files = [f for f, _ in base.train_list + base.test_list] + [base.meta["filename"]]
+    folder = input_folder(path, "data_root", missing_ok=True) / base.base_folder
+    if not all((folder / f).is_file() for f in files):
+        raise ConfigError("data_root", str(path), f"a folder holding {base.base_folder}/ (pass --download to fetch it)")
+
 
 
 def _fashion_mnist(root: str | None) -> tuple[Split, Split, DatasetInfo]:

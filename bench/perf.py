@@ -38,7 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench import bounds
 from bench.errors import ConfigError, OneLineParser
+from bench.fscheck import output_folder
 from bench.fsutil import atomic_write_csv, atomic_write_text, make_dir
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -78,16 +80,6 @@ CSV_FIELDS = [
 # --------------------------------------------------------------------------- CLI plumbing
 
 
-def _parse_int(key: str, value: str, minimum: int) -> int:
-    try:
-        out = int(value)
-    except ValueError:
-        raise ConfigError(key, value, f"an integer >= {minimum}") from None
-    if out < minimum:
-        raise ConfigError(key, value, f"an integer >= {minimum}")
-    return out
-
-
 def _parse_choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ConfigError(key, value, allowed)
@@ -99,7 +91,9 @@ def _parse_shape(value: str) -> Shape:
     parts = value.split(",")
     if len(parts) != 4 or parts[3] not in MODES or not all(p.isdigit() and int(p) > 0 for p in parts[:3]):
         raise ConfigError("--shape", value, allowed)
-    return int(parts[0]), int(parts[1]), int(parts[2]), parts[3]
+    n, c, a = (int(bounds.check(name, f"--shape {what}", int(p), "an integer"))
+               for name, what, p in zip(("batch_size", "classes", "features"), "NCA", parts))
+    return n, c, a, parts[3]
 
 
 def _resolve_device(value: str) -> torch.device:
@@ -155,15 +149,22 @@ def _isda_config(ns: argparse.Namespace) -> IsdaConfig:
     return IsdaConfig(
         device=device,
         dtype=dtype,
-        repeats=_parse_int("--repeats", ns.repeats, 1),
-        warmup=_parse_int("--warmup", ns.warmup, 0),
+        repeats=bounds.parse_int("--repeats", ns.repeats, "repeats"),
+        warmup=bounds.parse_int("--warmup", ns.warmup, "warmup"),
         shapes=shapes,
-        out=make_dir(Path(ns.out), "--out"),  # before measuring: a bad --out must not cost the run
+        out=output_folder(Path(ns.out), "--out"),  # before measuring: a bad --out must not cost the run
         reference_limit_bytes=limit,
     )
 
 
 # --------------------------------------------------------------------------- measurement
+
+
+def allocation_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` is a device running out of memory: CUDA's OutOfMemoryError, or the CPU
+    allocator's refusal, which torch raises as a plain RuntimeError."""
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
 
 
 def _available_bytes(device: torch.device) -> int:
@@ -313,7 +314,9 @@ def _run_one(method: str, shape: Shape, cfg: IsdaConfig) -> dict[str, object]:
             extra = _cuda_peak_bytes(step, cfg.device)
         else:
             extra = _cpu_peak_bytes(step)
-    except torch.OutOfMemoryError:
+    except Exception as exc:  # noqa: BLE001 - re-raised unless it is an allocation failure
+        if not allocation_failed(exc):
+            raise
         row["status"] = f"out of memory (est. {est / 1e9:.1f} GB)"
         return row
     finally:
@@ -377,7 +380,7 @@ def run_isda(ns: argparse.Namespace) -> int:
             n, c, a, mode = shape
             row = {**common, "N": n, "C": c, "A": a, "mode": mode, **_run_one(method, shape, cfg)}
             rows.append(row)
-    cfg.out.mkdir(parents=True, exist_ok=True)
+    make_dir(cfg.out, "--out")
     stem = f"perf_isda_{device_label}_torch{version}_{cfg.dtype}"
     atomic_write_csv(cfg.out / f"{stem}.csv", rows, CSV_FIELDS)
     table = markdown_table(rows)
@@ -483,8 +486,8 @@ def run_ops(ns: argparse.Namespace) -> int:
     skipped (the reference's op count does not depend on the shape: count it at a smaller one)."""
     dtype = _parse_choice("--dtype", ns.dtype, DTYPES)
     shapes = [_parse_shape(s) for s in ns.shape] if ns.shape else OPS_SHAPES
-    repeats = _parse_int("--repeats", ns.repeats, 0)
-    out = make_dir(Path(ns.out), "--out")
+    repeats = bounds.parse_int("--repeats", ns.repeats, "op_repeats")
+    out = output_folder(Path(ns.out), "--out")  # checked: nothing is measured or written above this line
     rows = []
     for shape in shapes:
         for method in METHODS:
@@ -503,7 +506,7 @@ def run_ops(ns: argparse.Namespace) -> int:
             if repeats:
                 row["time_ms"] = round(statistics.median(_time_ms(step, torch.device("cpu"), repeats, 3)), 4)
             rows.append(row)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out, "--out")
     stem = f"perf_isda_ops_cpu_torch{torch.__version__.split('+')[0]}_{dtype}"
     atomic_write_csv(out / f"{stem}.csv", rows, OPS_FIELDS, ignore_extra=True)
     lines = ["| N | C | A | mode | method | ops | forward | backward | kernels | views | CPU ms |",

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from bench.config import COMPILE, resolve
+from bench import bounds
+from bench.config import COMPILE, RunConfig, resolve
 from bench.errors import ConfigError
-from bench.perf import _device_label, _parse_choice, _parse_int, _resolve_device
+from bench.fscheck import output_folder
+from bench.perf import _device_label, _parse_choice, _resolve_device
 
 
 def _add_accuracy_args(p: argparse.ArgumentParser) -> None:
@@ -50,15 +53,27 @@ def _seeds(value: str) -> list[int]:
         seeds = sorted({int(s) for s in value.split(",") if s.strip()})
     except ValueError:
         seeds = []
-    if len(seeds) < 2 or seeds[0] < 0:
+    if len(seeds) < 2:
         raise ConfigError("--seeds", value, "two or more comma-separated integers >= 0")
+    for seed in seeds:
+        bounds.check("seed", "--seeds", seed, "integers")
     return seeds
 
 
-def run_accuracy(ns: argparse.Namespace) -> int:
-    from bench import stats
-    from bench.perf_train import _compile_flag, _compile_suffix, _write
-    from bench.train import run
+@dataclass(frozen=True)
+class AccuracyPlan:
+    device: torch.device
+    seeds: list[int]
+    compile_mode: str
+    epochs: int
+    runs: list[tuple[str, RunConfig, Path]]  # (setting, config, run folder), in training order
+
+
+def check_accuracy(ns: argparse.Namespace) -> AccuracyPlan:
+    """Every run the benchmark will train, resolved, and its folder and data checked: a bad seed or
+    folder is refused before the first run trains, not after it."""
+    from bench.data import check_source
+    from bench.rundir import check_run_dir
 
     device = _resolve_device(ns.device)
     seeds = _seeds(ns.seeds)
@@ -66,24 +81,39 @@ def run_accuracy(ns: argparse.Namespace) -> int:
     spec = {"dataset": ns.dataset, "arch": ns.arch, "method": ns.method, "device": device.type,
             "data_root": ns.data_root, "tracking": "disabled", "sweep": "perf-accuracy"}
     if ns.epochs is not None:
-        spec["epochs"] = _parse_int("--epochs", ns.epochs, 1)
+        spec["epochs"] = bounds.parse_int("--epochs", ns.epochs, "epochs")
     if ns.train_size is not None:
-        spec["train_size"] = _parse_int("--train-size", ns.train_size, 1)
-    base = resolve(spec)  # bad names end here, before anything trains
+        spec["train_size"] = bounds.parse_int("--train-size", ns.train_size, "train_size")
+    base = resolve(spec)
     settings = {"plain": {"precision": "fp32", "fast_loader": False, "channels_last": False, "compile": "off"},
                 "fast": {"precision": "auto", "fast_loader": True, "channels_last": True, "compile": compile_mode}}
     # How a run computes (device, compile, loader) is not in its id: it goes into the folder name, so
     # that a fast run compiled, or on another device, is never mistaken for an earlier one.
     folders = {"plain": f"plain-{device.type}", "fast": f"fast-{device.type}-compile-{compile_mode}"}
-    rows, errors = [], {name: [] for name in settings}
+    out = output_folder(Path(ns.out), "--out")
+    runs = []
     for seed in seeds:
         for name, fields in settings.items():
             cfg = resolve({**base.to_dict(), **fields, "seed": seed})
-            res = run(cfg, Path(ns.out) / "accuracy" / folders[name] / cfg.run_id)  # bars on a terminal only
-            errors[name].append(res["final_test_error"])
-            rows.append({"setting": name, "seed": seed, "status": res["status"], "precision": res["precision"],
-                         "compile": cfg.compile, "final_test_error": res["final_test_error"],
-                         "images_per_s": round(res["images_per_s"] or 0.0, 1), "run_id": cfg.run_id})
+            runs.append((name, cfg, check_run_dir(out / "accuracy" / folders[name] / cfg.run_id, cfg.run_id, "--out")))
+    check_source(base.dataset, base.data_root, base.download)
+    return AccuracyPlan(device, seeds, compile_mode, base.epochs, runs)
+
+
+def run_accuracy(ns: argparse.Namespace) -> int:
+    from bench import stats
+    from bench.perf_train import _compile_flag, _compile_suffix, _write
+    from bench.train import run
+
+    plan = check_accuracy(ns)
+    device, seeds, compile_mode = plan.device, plan.seeds, plan.compile_mode
+    rows, errors = [], {"plain": [], "fast": []}
+    for name, cfg, run_dir in plan.runs:
+        res = run(cfg, run_dir)  # bars on a terminal only
+        errors[name].append(res["final_test_error"])
+        rows.append({"setting": name, "seed": cfg.seed, "status": res["status"], "precision": res["precision"],
+                     "compile": cfg.compile, "final_test_error": res["final_test_error"],
+                     "images_per_s": round(res["images_per_s"] or 0.0, 1), "run_id": cfg.run_id})
     done = {name: len(stats.clean(v)) for name, v in errors.items()}
     if min(done.values()) < 2:
         print(f"perf accuracy: too few runs with a final test error to compare ({done}); their result.json "
@@ -99,14 +129,15 @@ def run_accuracy(ns: argparse.Namespace) -> int:
     lines.append("")
     lines.append(f"Gap fast − plain: {cmp.gap:+.2f} points, 95 % CI [{cmp.gap_ci_low:+.2f}, {cmp.gap_ci_high:+.2f}]"
                  f", Welch p = {cmp.p_value:.2f}, P(fast better) = {cmp.p_improvement:.2f}: {verdict}.")
-    subset = f", {base.train_size} training images" if base.train_size is not None else ""
-    size_flag = f" --train-size {base.train_size}" if base.train_size is not None else ""
+    train_size = plan.runs[0][1].train_size
+    subset = f", {train_size} training images" if train_size is not None else ""
+    size_flag = f" --train-size {train_size}" if train_size is not None else ""
     note = (f"# Final accuracy, plain against fast path: {ns.arch} on {ns.dataset}{subset}, method {ns.method}, "
-            f"{base.epochs} epochs, seeds {','.join(map(str, seeds))}\n\n{_device_label(device)}, torch "
+            f"{plan.epochs} epochs, seeds {','.join(map(str, seeds))}\n\n{_device_label(device)}, torch "
             f"{torch.__version__} (`isda-bench perf accuracy --dataset {ns.dataset} --arch {ns.arch} --method "
-            f"{ns.method} --seeds {','.join(map(str, seeds))} --epochs {base.epochs}{size_flag}"
+            f"{ns.method} --seeds {','.join(map(str, seeds))} --epochs {plan.epochs}{size_flag}"
             f"{_compile_flag(compile_mode)}`).")
-    name = f"accuracy_{ns.arch}_{ns.dataset}" + (f"_n{base.train_size}" if base.train_size is not None else "")
+    name = f"accuracy_{ns.arch}_{ns.dataset}" + (f"_n{train_size}" if train_size is not None else "")
     _write(ns, name + _compile_suffix(compile_mode), "mixed", rows, "\n".join(lines), note)
     return 0
 

@@ -30,7 +30,6 @@ import torch
 import torch.nn.functional as F
 
 from bench.config import COMPILE
-from bench.errors import ConfigError
 from bench.fastpath import (
     CUDA_GRAPH_MODES,
     compiled,
@@ -41,18 +40,8 @@ from bench.fastpath import (
     static_addresses,
 )
 from bench.fsutil import atomic_write_csv, atomic_write_text, make_dir
-from bench.perf import (
-    _cpu_peak_bytes,
-    _cuda_peak_bytes,
-    _device_label,
-    _parse_choice,
-    _parse_int,
-    _resolve_device,
-)
-
-SHAPES = {"digits": (10, 1, 8), "cifar10": (10, 3, 32), "cifar100": (100, 3, 32), "fashion_mnist": (10, 1, 28),
-          "imagenet": (1000, 3, 224)}
-STEP_METHODS = ("ce", "isda", "reference")
+from bench.perf import _cpu_peak_bytes, _cuda_peak_bytes, _device_label, _resolve_device, allocation_failed
+from bench.perf_plans import SHAPES, STEP_METHODS, check_epoch, check_loader, check_step
 
 
 def _sync(device: torch.device) -> None:
@@ -163,34 +152,10 @@ def _say(what: str) -> None:
         print(what, file=sys.stderr, flush=True)
 
 
-def _out_dir(ns: argparse.Namespace) -> None:
-    """The output folder, made before anything is measured: a bad --out must not cost the run."""
-    make_dir(Path(ns.out), "--out")
-
-
-def _batch(ns: argparse.Namespace) -> int:
-    if ns.batch is not None:
-        return _parse_int("--batch", ns.batch, 2)
-    if ns.dataset == "imagenet":
-        return 256
-    from bench.recipes import recipe_for
-
-    return recipe_for(ns.dataset, getattr(ns, "arch", "resnet110")).batch_size
-
-
-def _check(ns: argparse.Namespace) -> None:
-    _parse_choice("--dataset", ns.dataset, tuple(SHAPES))
-    from bench.models import ARCHS
-
-    if ns.arch not in ARCHS:
-        raise ConfigError("--arch", ns.arch, sorted(ARCHS))
-
-
 def _write(ns: argparse.Namespace, name: str, precision: str, rows: list[dict], table: str, note: str) -> None:
     device = _resolve_device(ns.device)
     stem = f"perf_{name}_{_device_label(device)}_torch{torch.__version__.split('+')[0]}_{precision}"
-    out = Path(ns.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(Path(ns.out), "--out")
     atomic_write_csv(out / f"{stem}.csv", rows, list(rows[0]))
     atomic_write_text(out / f"{stem}.md", f"{note}\n\n{table}\n")
     print(note)
@@ -217,25 +182,10 @@ def _compile_arg(p: argparse.ArgumentParser) -> None:
 
 
 def run_step(ns: argparse.Namespace) -> int:
-    _check(ns)
-    device = _resolve_device(ns.device)
+    p = check_step(ns)  # every option and --out: nothing is allocated, measured or written before
+    device, dtype, channels_last, cov_mode = p.device, p.dtype, p.channels_last, p.cov_mode
+    methods, compile_mode, steps, blocks, warmup, n = p.methods, p.compile_mode, p.steps, p.blocks, p.warmup, p.batch
     cuda_settings(device)  # training's, so that the benchmark measures what training does
-    dtype = _parse_choice("--dtype", ns.dtype, ("auto", "float32", "bfloat16"))
-    if dtype == "auto":
-        dtype = "bfloat16" if device.type == "cuda" else "float32"
-    cl = _parse_choice("--channels-last", ns.channels_last, ("auto", "on", "off"))
-    channels_last = cl == "on" or (cl == "auto" and device.type == "cuda")
-    cov_mode = _parse_choice("--cov-mode", ns.cov_mode or ("diagonal" if ns.dataset == "imagenet" else "full"),
-                             ("full", "diagonal"))
-    methods = [_parse_choice("--methods", m.strip(), STEP_METHODS) for m in ns.methods.split(",") if m.strip()]
-    methods = list(dict.fromkeys(methods))  # each once
-    if not methods:
-        raise ConfigError("--methods", ns.methods, "a comma-separated list of " + ", ".join(STEP_METHODS))
-    compile_mode = _parse_choice("--compile", ns.compile, COMPILE)
-    steps, blocks, warmup = (_parse_int(k, v, 1) for k, v in
-                             (("--steps", ns.steps), ("--blocks", ns.blocks), ("--warmup", ns.warmup)))
-    _out_dir(ns)
-    n = _batch(ns)
     classes, chans, size = SHAPES[ns.dataset]
     g = torch.Generator().manual_seed(0)
     x = torch.randn(n, chans, size, size, generator=g).to(device)
@@ -265,7 +215,9 @@ def run_step(ns: argparse.Namespace) -> int:
             state, extra = _state_bytes(model, crit, opt), _step_peak_bytes(step, device)
             row.update(state_mb=round(state / 2**20, 1), peak_mb=round((state + extra) / 2**20, 1))
             steps_by_method[method] = step
-        except torch.OutOfMemoryError:
+        except Exception as exc:  # noqa: BLE001 - re-raised unless it is an allocation failure
+            if not allocation_failed(exc):
+                raise
             row["status"] = "out of memory"
         if row["compile"] in CUDA_GRAPH_MODES:  # graphs are compiled and recorded in those first steps
             row["cudagraph_skips"] = cudagraph_skips() - skips
@@ -401,13 +353,8 @@ def _add_loader_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_loader(ns: argparse.Namespace) -> int:
-    device = _resolve_device(ns.device)
-    images, steps = _parse_int("--images", ns.images, 256), _parse_int("--steps", ns.steps, 1)
-    workers = [_parse_int("--workers", w, 0) for w in ns.workers.split(",") if w.strip()]
-    batch = _parse_int("--batch", ns.batch, 2) if ns.batch else 128
-    if batch > images:  # both pipelines yield full batches only: there would be none
-        raise ConfigError("--batch", batch, f"at most --images ({images})")
-    _out_dir(ns)
+    p = check_loader(ns)  # every option and --out: nothing is allocated, measured or written before
+    device, images, steps, workers, batch = p.device, p.images, p.steps, p.workers, p.batch
     x, y = _synthetic_cifar(images)
     rows = []
     for w in workers:
@@ -438,14 +385,9 @@ def _add_epoch_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_epoch(ns: argparse.Namespace) -> int:
-    _check(ns)
-    _parse_choice("--dataset", ns.dataset, ("cifar10", "cifar100"))  # the reference pipeline is CIFAR's
-    device = _resolve_device(ns.device)
+    p = check_epoch(ns)  # every option and --out: nothing is allocated, measured or written before
+    device, steps, workers, compile_mode, batch = p.device, p.steps, p.workers, p.compile_mode, p.batch
     cuda_settings(device)
-    steps, workers = _parse_int("--steps", ns.steps, 1), _parse_int("--workers", ns.workers, 0)
-    compile_mode = _parse_choice("--compile", ns.compile, COMPILE)
-    batch = _batch(ns)
-    _out_dir(ns)
     x, y = _synthetic_cifar(max(4 * batch * 8, 10_000))
     y = y % SHAPES[ns.dataset][0]
     rows, ips_raw = [], []

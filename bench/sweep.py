@@ -16,15 +16,16 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bench.config import NAME_RE, RunConfig, load_yaml, resolve, run_field_names
+from bench import bounds
+from bench.config import NAME_RE, RunConfig, resolve, run_field_names
 from bench.errors import ConfigError
 from bench.methods import param_names, parse_method
+from bench.yamlio import read_yaml
 
 SWEEP_KEYS = ("name", "description", "grid", "overrides", "include", "exclude", "cluster", "profile",
               "tracking", "parallel", "resources", "plugins")
@@ -75,6 +76,12 @@ def _runs_from_grid(grid: dict[str, Any], default_method: Any) -> list[dict[str,
         axes[key] = values
     method_axes = param_names()  # the methods' parameters multiply only the methods that take them
     common = [k for k in axes if k not in method_axes]
+    # Counted before the product is built: a few long axes would otherwise take the memory first.
+    most = math.prod(len(v) for v in axes.values())
+    if not bounds.BOUNDS["runs"].holds(most):
+        sizes = " × ".join(f"{k} {len(v)}" for k, v in axes.items())
+        raise ConfigError("grid", sizes, f"a grid of at most {bounds.BOUNDS['runs'].max:,.0f} runs (this one makes "
+                          f"up to {most:,}; split it into several sweeps)")
     specs: list[dict[str, Any]] = []
     used: set[str] = set()
     for combo in itertools.product(*(axes[k] for k in common)):
@@ -132,6 +139,10 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None, plugins:
     overrides = _mapping("overrides", data.get("overrides"))
     _check_fields("overrides", overrides, tuple(k for k in run_field_names() if k != "sweep"))
     grid = data.get("grid")
+    both = [k for k in _mapping("grid", grid) if k in overrides]
+    if both:  # the grid's values would win: the override would be dropped without a word
+        raise ConfigError(f"overrides.{both[0]}", overrides[both[0]], f"a field the grid does not vary (grid.{both[0]} "
+                          "gives every run its value)")
     specs = _runs_from_grid(_mapping("grid", grid), overrides.get("method", "ce")) if grid is not None else []
     for key in ("include", "exclude"):
         items = data.get(key) or []
@@ -176,8 +187,10 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None, plugins:
     if cluster is not None and cluster not in ("local", "debug", "slurm"):
         raise ConfigError("cluster", cluster, ["local", "debug", "slurm"])
     parallel = data.get("parallel")
-    if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1):
-        raise ConfigError("parallel", parallel, "a positive integer")
+    if parallel is not None:
+        if isinstance(parallel, bool) or not isinstance(parallel, int):
+            raise ConfigError("parallel", parallel, "a positive integer")
+        bounds.check("parallel", "parallel", parallel, "an integer")
     description = data.get("description", "")
     return Sweep(name=name, path=path, runs=list(runs.values()), description=str(description or ""),
                  cluster=cluster, profile=data.get("profile"), parallel=parallel,
@@ -194,27 +207,13 @@ def _resources(value: Any) -> dict[str, int]:
     for key, n in resources.items():
         if key not in RESOURCE_KEYS:
             raise ConfigError(f"resources.{key}", n, f"valid keys: {', '.join(RESOURCE_KEYS)}")
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if isinstance(n, bool) or not isinstance(n, int):
             raise ConfigError(f"resources.{key}", n, "a positive integer")
+        bounds.check(key, f"resources.{key}", n, "an integer")
     return dict(resources)
-
-
-def read_yaml(path: Path, key: str) -> Any:
-    """A YAML file the user wrote; what cannot be read or parsed is a ConfigError under ``key``."""
-    try:
-        return load_yaml(path.read_text(encoding="utf-8"))  # safe: YAML tags cannot construct objects
-    except UnicodeDecodeError as exc:
-        raise ConfigError(key, str(path), "a UTF-8 text file (this one holds other bytes)") from exc
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}" if where is not None else ""
-        raise ConfigError(key, str(path), f"well-formed YAML (parse error{at}: "
-                          f"{getattr(exc, 'problem', exc)})") from exc
 
 
 def load_sweep(path: Path | str, plugins: tuple[str, ...] | list[str] = ()) -> Sweep:
     """A sweep file's runs; ``plugins``: modules to import besides those the file names."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError("sweep", str(path), "a path to an existing YAML file")
     return parse_sweep(read_yaml(path, "sweep"), path.stem, path, plugins=tuple(plugins))

@@ -54,6 +54,7 @@ from bench.methods import HEAD_DROPOUT, create_loss, parse_method
 from bench.models import ARCHS, create_model
 from bench.provenance import device_name, git_sha, versions
 from bench.recipes import lr_at
+from bench.rundir import check_run_dir
 from bench.runlock import LOCK_FILE, RunLock
 
 METRIC_COLUMNS = ("epoch", "lr", "lambda", "train_loss", "train_error", "test_loss", "test_error", "epoch_time_s")
@@ -83,18 +84,6 @@ def _metrics_csv(rows: list[dict[str, float]]) -> str:
     for row in rows:
         writer.writerow({k: (row[k] if k == "epoch" else repr(float(row[k]))) for k in METRIC_COLUMNS})
     return buf.getvalue()
-
-
-def _owner(run_dir: Path) -> str | None:
-    """The run id that run_dir's files belong to (result.json's, else config.yaml's), if any."""
-    for name, parse in (("result.json", json.loads), ("config.yaml", yaml.safe_load)):
-        try:
-            data = parse((run_dir / name).read_text())
-        except (OSError, ValueError, yaml.YAMLError):  # absent or damaged: says nothing about the owner
-            continue
-        if isinstance(data, dict) and data.get("run_id"):
-            return str(data["run_id"])
-    return None
 
 
 def _load_checkpoint(path: Path, run_id: str) -> dict[str, Any] | None:
@@ -438,10 +427,7 @@ def run(cfg: RunConfig, run_dir: Path | str, *, progress: bool | None = None, tr
     if cfg.world_size != world:  # every rank sees the same numbers, so every rank stops here
         raise ConfigError("world_size", cfg.world_size,
                           f"{world}, the number of processes this run was started with")
-    owner = _owner(run_dir)  # run_dir is shared by the ranks, so they all stop here too
-    if owner not in (None, cfg.run_id):
-        raise ConfigError("out", str(run_dir), f"a folder of run {cfg.run_id} or a new one: this one holds "
-                          f"run {owner}, another experiment, which resuming would overwrite")
+    check_run_dir(run_dir, cfg.run_id, "out")  # run_dir is shared by the ranks, so they all stop here too
     main = rank == 0
     done = run_dir / "result.json"
     # Rank 0 decides and tells the others, so that no rank trains alone or waits for one that left.

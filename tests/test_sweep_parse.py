@@ -88,7 +88,7 @@ def test_smoke_sweep_is_the_documented_matrix():
 
 def test_numbers_in_exponent_form_are_numbers_in_sweeps_and_set(tmp_path):
     """YAML 1.1 reads 5e-4 (no decimal point) as a string; people write it for weight decay and lr."""
-    from bench.cli import _parse_set
+    from bench.plans import parse_set as _parse_set
 
     path = tmp_path / "wd.yaml"
     path.write_text("grid: {method: [ce]}\noverrides: {weight_decay: 5e-4, lr: 1E-1, epochs: 2}\n")
