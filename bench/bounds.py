@@ -64,7 +64,6 @@ BOUNDS: dict[str, Bound] = {
     "threads": Bound(min=0, max=1024),
     "workers": Bound(min=0, max=256),
     "world_size": Bound(min=1, max=4096),
-    "train_size": Bound(min=1),  # and at most the training set, one image per class at least (bench.config)
     # RandAugment's operations per image, and its magnitude: one of torchvision's 31 bins
     "randaugment_n": Bound(min=1, max=100),
     "randaugment_m": Bound(min=0, max=30),

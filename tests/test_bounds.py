@@ -34,6 +34,8 @@ def _edges(name: str) -> tuple[list, list]:
 
 def _spec(name: str, value) -> dict:
     spec = {"dataset": "digits", "arch": "resnet32"}
+    if name.startswith("randaugment_"):  # fields of the methods with RandAugment only
+        spec["method"] = "randaugment"
     return {**spec, name: [value] if name == "milestones" else value}
 
 
