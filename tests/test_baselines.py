@@ -1,4 +1,4 @@
-"""The paper's comparison regularisers (bench.baselines): each loss against a scalar float64 loop,
+"""The paper's comparison regularisers (bench.methods.baselines): each loss against a scalar float64 loop,
 DisturbLabel's replacement rate over many draws, +dropout, and a run of each method on digits."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from bench.baselines import CenterLoss, DisturbLabel, LargeMarginSoftmax, LqLoss
-from bench.cli import main
-from bench.config import FIELD_NAMES, RESULT_KEYS, resolve
+from bench.cli.main import main
+from bench.experiment.config import FIELD_NAMES, RESULT_KEYS, resolve
 from bench.methods import param_names
-from bench.train import Run, _load_checkpoint
+from bench.methods.baselines import CenterLoss, DisturbLabel, LargeMarginSoftmax, LqLoss
+from bench.train.trainer import Run, _load_checkpoint
 from tests.test_fastpath import _SyncOps
 
 NEW_METHODS = ("large_margin", "disturblabel", "center", "lq", "ce+dropout", "isda+dropout")

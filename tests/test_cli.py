@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.cli import main
+from bench.cli.main import main
 
 TINY = {"name": "tiny", "grid": {"dataset": ["digits"], "arch": ["resnet32"], "method": ["ce", "isda"],
                                  "seed": [0]},
@@ -68,7 +68,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(scratch, capsys, argv, 
 
 
 def test_console_script_exit_status(scratch):
-    out = subprocess.run([sys.executable, "-m", "bench.cli", "train", "--dataset", "nope"],
+    out = subprocess.run([sys.executable, "-m", "bench.cli.main", "train", "--dataset", "nope"],
                          capture_output=True, text=True)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and not (scratch / "results").exists()
 
@@ -115,7 +115,7 @@ def test_local_cluster_runs_subprocesses_with_logs(scratch):
 def test_status_retry_failed_resubmits_only_failed_runs(scratch, capsys):
     spec = {**TINY, "grid": {**TINY["grid"], "method": ["ce"], "seed": [0, 1, 2]}}
     (scratch / "tiny.yaml").write_text(yaml.safe_dump(spec))
-    from bench.sweep import load_sweep
+    from bench.sweep.spec import load_sweep
 
     sweep = load_sweep(scratch / "tiny.yaml")
     failed, pending, done = sweep.runs
@@ -143,8 +143,8 @@ def test_every_command_in_the_readme_parses():
     import re
     import shlex
 
-    from bench import perf
-    from bench.cli import build_parser
+    from bench.cli.main import build_parser
+    from bench.perf import isda_bench as perf
 
     repo = Path(__file__).resolve().parents[1]
     text = (repo / "README.md").read_text()

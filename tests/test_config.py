@@ -2,9 +2,9 @@ import math
 
 import pytest
 
-from bench.config import EXPERIMENT_FIELDS, resolve
-from bench.errors import ConfigError
-from bench.recipes import CIFAR, lr_at
+from bench.common.errors import ConfigError
+from bench.experiment.config import EXPERIMENT_FIELDS, resolve
+from bench.experiment.recipes import CIFAR, lr_at
 
 
 def test_recipe_defaults_follow_the_paper_table():

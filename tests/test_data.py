@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.data import Batches, Split, WorkerBatches, crop_flip, cutout, load_dataset, make_batches
-from bench.errors import ConfigError
+from bench.common.errors import ConfigError
+from bench.data.loaders import Batches, Split, WorkerBatches, crop_flip, cutout, load_dataset, make_batches
 from bench.methods import parse_method
 from tests.helpers import write_cifar
 
@@ -45,7 +45,7 @@ def test_cutout_holes_are_black_as_in_the_authors_order_totensor_cutout_normaliz
     through crops and flips, so only the hole differs."""
     from torchvision.transforms import functional as TF
 
-    from bench.data import _PerImage
+    from bench.data.loaders import _PerImage
 
     _, _, info = load_dataset("synthetic")
     white = Split(torch.full((40, 3, 32, 32), 255, dtype=torch.uint8), torch.arange(40) % 10)
@@ -186,7 +186,7 @@ def test_imagenet_folder_missing_is_a_clear_error(tmp_path):
 
 
 def test_config_knows_each_datasets_image_size():
-    from bench.config import IMAGE_SIZES
+    from bench.experiment.config import IMAGE_SIZES
 
     for name in ("digits", "synthetic"):
         assert load_dataset(name)[2].size == IMAGE_SIZES[name]

@@ -2,8 +2,15 @@ import json
 
 import pytest
 
-from bench.config import resolve
-from bench.estimate import MODELLED, RECORDED, estimate_run, forward_cost, measured_throughput, modelled_throughput
+from bench.experiment.config import resolve
+from bench.sweep.estimate import (
+    MODELLED,
+    RECORDED,
+    estimate_run,
+    forward_cost,
+    measured_throughput,
+    modelled_throughput,
+)
 
 
 def test_estimate_from_recorded_throughput_is_device_hours_whatever_the_device_count():
@@ -36,7 +43,7 @@ def test_measured_throughput_beats_recorded_and_unknown_is_none(tmp_path):
 
 
 def test_plan_prints_gpus_per_run_and_hours(tmp_path, capsys, monkeypatch):
-    from bench.cli import main
+    from bench.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     assert main(["plan", str(__import__("pathlib").Path(__file__).parent.parent / "sweeps" / "imagenet.yaml")]) == 0
@@ -67,7 +74,7 @@ def test_modelled_throughput_reproduces_the_recordings_and_orders_the_others():
 
 
 def test_fashion_mnist_is_timed_as_cifar_and_a_subset_counts_its_own_images():
-    from bench.estimate import modelled_throughput as model
+    from bench.sweep.estimate import modelled_throughput as model
 
     ips = model("resnet32", "cifar")
     full = estimate_run(resolve({"dataset": "fashion_mnist", "arch": "resnet32", "method": "isda"}), 1, {})
@@ -87,7 +94,7 @@ def test_fashion_mnist_is_timed_as_cifar_and_a_subset_counts_its_own_images():
 def test_plan_estimates_the_fashion_sweeps(tmp_path, capsys, monkeypatch, sweep, runs):
     from pathlib import Path
 
-    from bench.cli import main
+    from bench.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     assert main(["plan", str(Path(__file__).parent.parent / "sweeps" / sweep)]) == 0

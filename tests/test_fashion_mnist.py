@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from bench import fashion_mnist
-from bench.data import load_dataset
-from bench.errors import ConfigError
+from bench.common.errors import ConfigError
+from bench.data import fashion_mnist
+from bench.data.loaders import load_dataset
 
 # SHA-256 of the pixel bytes (the IDX payload after its 16-byte header) of the published files.
 TRAIN_PIXELS_SHA256 = "2e487a6c89124f78f2d7521542223cafe96f7123c3ca13d447772ac6ecbb3012"
@@ -114,7 +114,7 @@ def test_a_damaged_file_is_one_line(tmp_path, no_package):
 
 
 def test_the_cli_refuses_before_writing_anything(tmp_path, no_package, monkeypatch, capsys):
-    from bench.cli import main
+    from bench.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--dataset", "fashion_mnist", "--epochs", "1", "--data-root", "nothing"]) == 2
@@ -163,7 +163,7 @@ def test_normalisation_constants_are_the_training_pixels_mean_and_std(real):
 
 
 def test_real_subset_is_balanced_and_nested(real):
-    from bench.subset import take
+    from bench.data.subset import take
 
     train, _, _ = real
     small, large = take(train, 1000), take(train, 5000)
@@ -176,9 +176,9 @@ def test_short_real_training_beats_chance_on_all_10000_test_images(real, tmp_pat
     """1,000 training images, 2 epochs of ResNet-32 on the CPU; the final network is evaluated
     again here, by hand, on the 10,000 test images: the run's error must be that one, and far
     below chance (90 %)."""
-    from bench.config import resolve
+    from bench.experiment.config import resolve
     from bench.models import create_model
-    from bench.train import run
+    from bench.train.trainer import run
 
     _, test, _ = real
     # A small batch and a constant rate: 2 epochs of 1,000 images are about 125 steps, enough to learn.

@@ -1,5 +1,5 @@
-"""bench.isda against independent float64 brute force (numpy loops), and against the
-transcription of the authors' formulation in bench.isda_reference."""
+"""bench.methods.isda against independent float64 brute force (numpy loops), and against the
+transcription of the authors' formulation in bench.methods.isda_reference."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import bench.isda as isda
-from bench.isda import ClassCovariance, ISDALoss, isda_sigma2, lambda_at
-from bench.isda_reference import ReferenceISDALoss, reference_sigma2
+import bench.methods.isda as isda
+from bench.methods.isda import ClassCovariance, ISDALoss, isda_sigma2, lambda_at
+from bench.methods.isda_reference import ReferenceISDALoss, reference_sigma2
 
 # Batches chosen so that class 0 is in every batch, class 1 only in the first, class 2 is
 # one single sample in one batch, class 3 is absent from some batches, class 4 never
@@ -465,7 +465,7 @@ def test_cuda_compiled_step_replays_as_a_cuda_graph_and_matches_eager(compile_mo
     rounding (the same two steps from the same state)."""
     import copy
 
-    from bench.fastpath import compiled, cudagraph_skips, static_addresses
+    from bench.train.fastpath import compiled, cudagraph_skips, static_addresses
 
     dev = torch.device("cuda")
     torch.manual_seed(0)

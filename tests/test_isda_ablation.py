@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.config import resolve
-from bench.isda import ISDAMethod, strength
+from bench.experiment.config import resolve
 from bench.methods import create_loss
+from bench.methods.isda import ISDAMethod, strength
 
 C, A = 4, 3
 

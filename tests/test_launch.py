@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench import launch
-from bench.cli import main
-from bench.config import resolve
-from bench.errors import ConfigError
-from bench.launch import (
+from bench.cli.main import main
+from bench.common.errors import ConfigError
+from bench.experiment.config import resolve
+from bench.launch import local as launch
+from bench.launch.local import (
     TrainJob,
     plan_todo,
     read_job_file,
@@ -27,8 +27,8 @@ from bench.launch import (
     run_state,
     visible_gpus,
 )
-from bench.runlock import RunLock, lock_held
-from bench.sweep import parse_sweep
+from bench.rundir.lock import RunLock, lock_held
+from bench.sweep.spec import parse_sweep
 
 FAST = {"dataset": "digits", "arch": "resnet32", "method": "ce", "epochs": 1}
 
@@ -52,7 +52,7 @@ def test_lock_is_exclusive_and_probe_creates_nothing(tmp_path):
 def test_lock_held_by_another_process_is_seen(tmp_path):
     code = textwrap.dedent(f"""
         import sys, time
-        from bench.runlock import RunLock
+        from bench.rundir.lock import RunLock
         assert RunLock({str(tmp_path)!r}).acquire()
         print("locked", flush=True)
         time.sleep(30)
@@ -230,7 +230,7 @@ def test_debug_launch_then_status(tmp_path, capsys):
 
 
 def test_a_failing_run_of_a_debug_launch_does_not_stop_the_others(tmp_path, capsys, monkeypatch):
-    from bench.train import Run
+    from bench.train.trainer import Run
 
     step = Run.step_epoch
 
@@ -260,7 +260,7 @@ def test_multi_process_run_one_lock_one_bookkeeper(tmp_path):
         port = s.getsockname()[1]
     code = textwrap.dedent("""
         import sys
-        from bench.launch import TrainJob
+        from bench.launch.local import TrainJob
         cfg = {"dataset": "digits", "arch": "resnet32", "method": "isda", "epochs": 1, "seed": 0,
                "device": "cpu", "threads": 1, "world_size": 2}
         print(TrainJob(cfg, sys.argv[1])()["status"], flush=True)

@@ -14,7 +14,7 @@ import pytest
 import timm
 import torch
 
-from bench.errors import ConfigError
+from bench.common.errors import ConfigError
 from bench.models import ARCHS, FeatureClassifier, count_params, create_model
 from bench.models.shake_shake import ShakeShakeResNet, shake
 
@@ -232,8 +232,8 @@ def test_min_size_is_the_smallest_image_a_network_takes(arch):
 
 
 def test_a_network_too_deep_for_the_dataset_is_refused_before_anything_runs():
-    from bench.config import resolve
-    from bench.errors import ConfigError
+    from bench.common.errors import ConfigError
+    from bench.experiment.config import resolve
 
     with pytest.raises(ConfigError, match=r"arch: 'densenet121'.*8×8 images.*needs at least 29×29"):
         resolve({"dataset": "digits", "arch": "densenet121"})

@@ -1,4 +1,4 @@
-"""bench.perf: files, rows and argument validation (no timing assertions)."""
+"""bench.perf.isda_bench: files, rows and argument validation (no timing assertions)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from bench import perf
-from bench.errors import ConfigError
+from bench.common.errors import ConfigError
+from bench.perf import isda_bench as perf
 
 
 def test_isda_quick_grid_writes_csv_and_markdown(tmp_path, capsys):
@@ -78,7 +78,7 @@ def test_estimates_grow_with_shape():
 
 
 def test_training_benchmarks_write_their_tables(tmp_path):
-    from bench.perf import main
+    from bench.perf.isda_bench import main
 
     common = ["--device", "cpu", "--out", str(tmp_path)]
     assert main(["step", "--arch", "resnet32", "--dataset", "digits", "--batch", "16", "--steps", "1",
@@ -109,7 +109,7 @@ def test_training_benchmarks_write_their_tables(tmp_path):
 def _step_rows(tmp_path, methods: str, device: str = "cpu", arch: str = "resnet32") -> dict[str, dict[str, str]]:
     import csv
 
-    from bench.perf import main
+    from bench.perf.isda_bench import main
 
     out = tmp_path / methods.replace(",", "-")
     assert main(["step", "--arch", arch, "--dataset", "digits", "--batch", "16", "--steps", "1", "--blocks", "1",
@@ -155,7 +155,7 @@ def test_step_benchmark_compiles_ours_keeps_the_reference_eager_and_reports_decl
     benchmark must say that those times are not CUDA-graph times, and count the declined graphs."""
     import csv
 
-    from bench.perf import main
+    from bench.perf.isda_bench import main
 
     assert main(["step", "--arch", "resnet32", "--dataset", "digits", "--batch", "16", "--steps", "1", "--blocks",
                  "1", "--warmup", "1", "--methods", "isda,reference", "--compile", "reduce-overhead", "--device",
@@ -186,7 +186,7 @@ def test_step_benchmark_compiles_ours_keeps_the_reference_eager_and_reports_decl
     (["accuracy", "--arch", "vgg"], "arch"),
 ])
 def test_training_benchmarks_refuse_bad_input(argv, key):
-    from bench.perf import main
+    from bench.perf.isda_bench import main
 
     with pytest.raises(ConfigError) as info:
         main([*argv, "--device", "cpu"])
@@ -231,7 +231,7 @@ def test_isda_ops_subcommand_writes_table(tmp_path, capsys):
 def test_accuracy_benchmark_compares_plain_and_fast_runs_over_seeds(tmp_path):
     import csv
 
-    from bench.perf import main
+    from bench.perf.isda_bench import main
 
     argv = ["accuracy", "--method", "ce", "--epochs", "2", "--seeds", "0,1", "--device", "cpu", "--out", str(tmp_path)]
     assert main(argv) == 0
@@ -253,7 +253,7 @@ def test_accuracy_benchmark_compares_plain_and_fast_runs_over_seeds(tmp_path):
 def test_accuracy_benchmark_on_a_training_subset_names_it_and_refuses_an_impossible_one(tmp_path):
     import yaml
 
-    from bench.perf import main
+    from bench.perf.isda_bench import main
 
     argv = ["accuracy", "--method", "ce", "--epochs", "1", "--seeds", "0,1", "--device", "cpu", "--train-size", "200",
             "--out", str(tmp_path)]
@@ -268,10 +268,10 @@ def test_accuracy_benchmark_on_a_training_subset_names_it_and_refuses_an_impossi
 
 
 def test_accuracy_benchmark_says_when_too_few_runs_finished(tmp_path, monkeypatch, capsys):
-    import bench.train
-    from bench.perf import main
+    import bench.train.trainer
+    from bench.perf.isda_bench import main
 
-    monkeypatch.setattr(bench.train, "run", lambda cfg, run_dir, **kw: {
+    monkeypatch.setattr(bench.train.trainer, "run", lambda cfg, run_dir, **kw: {
         "status": "diverged", "final_test_error": None, "precision": "fp32", "images_per_s": None})
     assert main(["accuracy", "--seeds", "0,1", "--device", "cpu", "--out", str(tmp_path)]) == 1
     assert "too few runs with a final test error" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""bench.report: tables, figures and the three output formats, checked against independent
+"""bench.report.write: tables, figures and the three output formats, checked against independent
 pandas/scipy computations on fixture run directories (written like the training engine does)."""
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import pytest
 import yaml
 from scipy import stats as sps
 
-from bench import report, results
-from bench.errors import ConfigError
+from bench.common.errors import ConfigError
+from bench.report import write as report
+from bench.results import collect as results
 
 
 def _load_fixtures():
@@ -340,8 +341,8 @@ def test_empty_sweep(tmp_path):
 
 def test_every_architecture_has_the_paper_name_its_tables_use():
     """The paper's numbers are joined on these names: one missing leaves a row without them."""
-    from bench import paper
     from bench.models import ARCHS
+    from bench.report import paper
 
     assert {a: paper.arch_name(a) for a in ARCHS} == {a: info.paper_name for a, info in ARCHS.items()}
     imagenet = paper.paper_imagenet("densenet264", "isda")

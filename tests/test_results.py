@@ -1,4 +1,4 @@
-"""bench.results: run directories → one DataFrame; also home of the run-directory fixture writer
+"""bench.results.collect: run directories → one DataFrame; also home of the run-directory fixture writer
 that test_report*.py load (it writes exactly what the training engine writes)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from bench import results
+from bench.results import collect as results
 
 # ----------------------------------------------------------------------------- fixture writer
 
@@ -316,7 +316,7 @@ def test_atomic_writes_get_ordinary_permissions(tmp_path):
     import os
     import stat
 
-    from bench.fsutil import atomic_write_text
+    from bench.common.files import atomic_write_text
 
     old = os.umask(0o022)
     try:

@@ -8,11 +8,11 @@ import pytest
 import torch
 import yaml
 
-from bench.config import resolve
-from bench.errors import ConfigError
-from bench.recipes import AUGMENT_SCHEDULES, lr_at
-from bench.sweep import parse_sweep
-from bench.train import Run, run, uses_bf16
+from bench.common.errors import ConfigError
+from bench.experiment.config import resolve
+from bench.experiment.recipes import AUGMENT_SCHEDULES, lr_at
+from bench.sweep.spec import parse_sweep
+from bench.train.trainer import Run, run, uses_bf16
 
 
 @pytest.mark.parametrize("dataset, arch, n, m", [
@@ -99,7 +99,7 @@ def test_a_run_written_before_a_field_existed_takes_the_planned_value_in_the_res
     # An ISDA run's config.yaml from before recipe, lambda_schedule and the RandAugment fields: the
     # same run id is the same experiment, so the table gets the plan's values, not blanks that would
     # make it a variant of its own.
-    from bench.results import collect
+    from bench.results.collect import collect
 
     cfg = resolve({"method": "isda", "epochs": 1, "batch_size": 512, "sweep": "old"})
     run(cfg, tmp_path / "old" / cfg.run_id, progress=False)

@@ -1,4 +1,4 @@
-"""bench.slurm: profiles, array chunking, job-state merging, double-submit refusal (unit tests), and a
+"""bench.launch.slurm: profiles, array chunking, job-state merging, double-submit refusal (unit tests), and a
 digits sweep on the real SLURM cluster with one preempted and one externally requeued run (marked
 ``slurm``: skipped without a cluster, a failure under CI=true; see tests/conftest.py)."""
 
@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import slurm
-from bench.errors import ConfigError
-from bench.launch import record_signal, record_start
-from bench.runlock import RunLock
-from bench.slurm import (
+from bench.common.errors import ConfigError
+from bench.launch import slurm
+from bench.launch.local import record_signal, record_start
+from bench.launch.slurm import (
     PROFILE_KEYS,
     Profile,
     RunStatus,
@@ -29,11 +28,12 @@ from bench.slurm import (
     sweep_status,
     write_jobs,
 )
-from bench.sweep import load_sweep, parse_sweep
+from bench.rundir.lock import RunLock
+from bench.sweep.spec import load_sweep, parse_sweep
 from tests.helpers import metric_rows, result_json
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "bench.cli"]
+CLI = [sys.executable, "-m", "bench.cli.main"]
 
 
 # ---------------------------------------------------------------- profiles

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.experiment.recipes import AUGMENT_SCHEDULES, CIFAR
+from bench.launch.slurm import load_profile
 from bench.methods import parse_method
-from bench.recipes import AUGMENT_SCHEDULES, CIFAR
-from bench.slurm import load_profile
-from bench.sweep import load_sweep
+from bench.sweep.spec import load_sweep
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
 NINE = {"resnet32", "resnet110", "se_resnet110", "wrn16_8", "wrn28_10", "resnext29_8x64d",
@@ -142,7 +142,7 @@ def test_imagenet_neurips_is_the_conference_protocol_beside_the_journals():
 
 @pytest.mark.parametrize("path", sorted(SWEEPS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_plan_prints_every_sweep_with_its_gpu_hours(path, capsys):
-    from bench.cli import main
+    from bench.cli.main import main
 
     assert main(["plan", str(path), "--results", "/nonexistent-isda-bench-results"]) == 0
     out = capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""W&B tracking (bench/tracking.py): offline runs read back from their .wandb files, resume after a
+"""W&B tracking (bench/tracking/wandb_tracker.py): offline runs read back from their .wandb files, resume after a
 kill, no secrets on disk, and a missing or failing wandb never breaking a training run.
 
 Everything runs offline, with every wandb directory (and HOME) under a temporary path.
@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import tracking
-from bench.config import resolve
-from bench.tracking import (
+from bench.experiment.config import resolve
+from bench.tracking import wandb_tracker as tracking
+from bench.tracking.wandb_tracker import (
     Tracker,
     TrackingWarning,
     group_name,
@@ -36,7 +36,7 @@ from bench.tracking import (
     sync_sweep,
     wandb_id,
 )
-from bench.train import run
+from bench.train.trainer import run
 
 FAKE_KEY = "fakekey0123456789abcdef0123456789abcdef01"
 DIGITS = {"dataset": "digits", "arch": "resnet32", "method": "isda", "seed": 0, "threads": 1}
@@ -222,8 +222,8 @@ def test_killed_run_resumes_the_same_wandb_run_and_no_secret(tmp_path: Path) -> 
     spec = {**DIGITS, "epochs": 6, "tracking": "offline"}
     cfg = resolve(spec)
     run_dir = tmp_path / cfg.run_id
-    code = ("import sys; from bench.config import resolve; from bench.train import run; "
-            "from bench.tracking import make_tracker; "
+    code = ("import sys; from bench.experiment.config import resolve; from bench.train.trainer import run; "
+            "from bench.tracking.wandb_tracker import make_tracker; "
             f"run(resolve({spec!r}), sys.argv[1], progress=False, tracker=make_tracker('offline'))")
     # A fresh process tree, as for a requeued job: not this process's wandb service (WANDB_SERVICE),
     # which would still hold the killed run open.
@@ -323,7 +323,7 @@ def test_a_wandb_that_breaks_on_import_warns_and_trains(tmp_path: Path, mode: st
     (fake / "__init__.py").write_text('raise TypeError("Descriptors cannot be created directly.")\n')
     env = {**os.environ, "PYTHONPATH": f"{fake.parent}{os.pathsep}{Path(__file__).parent.parent}"}
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "bench.cli", "train", "--epochs", "1", "--set", "threads=1",
+    proc = subprocess.run([sys.executable, "-m", "bench.cli.main", "train", "--epochs", "1", "--set", "threads=1",
                            "--wandb", mode, "--out", str(out)], env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -392,7 +392,7 @@ def test_log_report(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from bench.report_model import Cell, Table
+    from bench.report.model import Cell, Table
 
     fig_path = tmp_path / "curves.png"
     fig, ax = plt.subplots(figsize=(2, 2))
@@ -434,7 +434,7 @@ def test_sync_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     [folder] = offline_run_dirs(sweep_dir)
 
     capfd_out = subprocess.run(
-        [sys.executable, "-c", f"import sys; from bench.tracking import sync_sweep; "
+        [sys.executable, "-c", f"import sys; from bench.tracking.wandb_tracker import sync_sweep; "
                                f"sys.exit(sync_sweep({str(sweep_dir)!r}, dry_run=True))"],
         capture_output=True, text=True, timeout=120, env={**os.environ, "WANDB_SILENT": "false"})
     assert capfd_out.returncode == 0, capfd_out.stderr

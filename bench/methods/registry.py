@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.errors import ConfigError
+from bench.common.errors import ConfigError
 
 
 class RegistrationError(ValueError, TypeError):
@@ -165,10 +165,10 @@ _LOSSES: dict[str, LossSpec] = {}
 _PARAMS: dict[str, Param] = {}  # every parameter of every registered loss; one name, one meaning
 # Names that are not losses: the augmentations and modifiers a method name may add to a loss.
 _RESERVED: set[str] = set()
-# Run fields and result keys a parameter may not shadow; bench.config fills it (it imports this module).
+# Run fields and result keys a parameter may not shadow; bench.experiment.config fills it (it imports this module).
 RESERVED_PARAM_NAMES: set[str] = set()
 # Loads the plugins installed under the entry-point group, once, before the first lookup
-# (bench.plugins sets it; a function, so that this module imports nothing of the rest).
+# (bench.methods.plugins sets it; a function, so that this module imports nothing of the rest).
 _autoload: Callable[[], None] | None = None
 
 

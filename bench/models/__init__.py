@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..tracking import guard_wandb_import
+from bench.tracking.wandb_tracker import guard_wandb_import
 
 guard_wandb_import()  # before timm, which imports wandb and survives only an ImportError
 
 import timm
 
-from ..errors import ConfigError
+from bench.common.errors import ConfigError
+
 from . import densenet, resnet, resnext, shake_shake, wide_resnet  # noqa: F401  (registers cifar_*)
 from .base import FeatureClassifier, count_params
 from .imagenet import TimmFeatureClassifier, create_timm_classifier
