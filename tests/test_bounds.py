@@ -13,6 +13,10 @@ from bench.experiment.config import _KINDS, resolve
 RUN_FIELDS = sorted(k for k in BOUNDS if k in _KINDS)
 
 
+# Lower bounds that the dataset raises: a training subset holds one image of each class at least.
+DATASET_MIN = {"train_size": 10}  # digits' classes
+
+
 def _edges(name: str) -> tuple[list, list]:
     """(values just outside the bounds, values at them) for a run field."""
     b = BOUNDS[name]
@@ -21,7 +25,7 @@ def _edges(name: str) -> tuple[list, list]:
     outside, at = [], []
     if b.min is not None:
         outside.append(b.min - step)
-        at.append(b.min)
+        at.append(DATASET_MIN.get(name, b.min))
     if b.max is not None:
         outside.append(b.max + step)
         at.append(b.max)

@@ -120,10 +120,10 @@ def _step_rows(tmp_path, methods: str, device: str = "cpu", arch: str = "resnet3
 
 def test_step_memory_is_each_methods_own_whatever_ran_before(tmp_path):
     # Counting everything allocated made a method measured after others carry their models too
-    # (here about 11 MB more). CPU allocator events vary by a few hundred kB from run to run.
+    # (here about 11 MB more). CPU allocator events vary from run to run, by up to 0.7 MB seen in CI.
     alone = _step_rows(tmp_path, "ce")["ce"]
     after = _step_rows(tmp_path, "isda,reference,ce")
-    assert float(after["ce"]["peak_mb"]) == pytest.approx(float(alone["peak_mb"]), abs=0.5)
+    assert float(after["ce"]["peak_mb"]) == pytest.approx(float(alone["peak_mb"]), abs=1.5)
     assert float(after["ce"]["state_mb"]) == float(alone["state_mb"])
 
 

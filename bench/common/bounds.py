@@ -64,6 +64,9 @@ BOUNDS: dict[str, Bound] = {
     "threads": Bound(min=0, max=1024),
     "workers": Bound(min=0, max=256),
     "world_size": Bound(min=1, max=4096),
+    # the absolute floor; bench.config also refuses fewer images than the dataset has classes, or more
+    # than its training set
+    "train_size": Bound(min=1),
     # RandAugment's operations per image, and its magnitude: one of torchvision's 31 bins
     "randaugment_n": Bound(min=1, max=100),
     "randaugment_m": Bound(min=0, max=30),
