@@ -14,7 +14,8 @@ from bench.cli.main import main
 from bench.experiment.config import FIELD_NAMES, RESULT_KEYS, resolve
 from bench.methods import param_names
 from bench.methods.baselines import CenterLoss, DisturbLabel, LargeMarginSoftmax, LqLoss
-from bench.train.trainer import Run, _load_checkpoint
+from bench.train.checkpoint import load_checkpoint
+from bench.train.engine import Run
 from tests.test_fastpath import _SyncOps
 
 NEW_METHODS = ("large_margin", "disturblabel", "center", "lq", "ce+dropout", "isda+dropout")
@@ -254,7 +255,7 @@ def test_a_loss_with_state_resumes_from_its_checkpoint_bit_identically(tmp_path,
     first.step_epoch()
     first.save()
     resumed = Run(cfg, tmp_path / "b")
-    resumed.load_state_dict(_load_checkpoint(tmp_path / "b" / "checkpoint.pt", cfg.run_id))
+    resumed.load_state_dict(load_checkpoint(tmp_path / "b", cfg.run_id))
     assert any(v.abs().sum() > 0 for v in resumed.crit.state_dict().values())  # the state came back
     again = resumed.step_epoch()
     timing = ("epoch_time_s",)

@@ -244,10 +244,13 @@ def _train_worker(rank: int, specs: list[dict], dirs: list[str], out: str) -> No
     import bench.train.trainer as train
 
     writes: list[str] = []
-    if rank != 0:  # record any file rank 1 would write, instead of writing it
+    if rank != 0:  # record any file rank 1 would write, instead of writing it, whichever module writes it
         def record(path, *args, **kwargs):
             writes.append(str(path))
-        train.atomic_write = train.atomic_write_text = train.atomic_write_json = record
+        for module in [m for name, m in sys.modules.items() if name.startswith("bench.")]:
+            for writer in ("atomic_write", "atomic_write_text", "atomic_write_json"):
+                if hasattr(module, writer):
+                    setattr(module, writer, record)
     runs = _record_runs(train)
     results = []
     for spec, run_dir in zip(specs, dirs):
@@ -307,7 +310,7 @@ def test_ddp_local_sync_keeps_per_rank_statistics_in_the_checkpoint(ddp_runs):
 
 
 def test_ddp_checkpoint_loads_into_a_single_process_run(ddp_runs, tmp_path):
-    from bench.train.trainer import Run
+    from bench.train.engine import Run
 
     _, ranks, dirs = ddp_runs
     state = torch.load(dirs[0] / "checkpoint.pt", weights_only=True)

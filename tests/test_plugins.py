@@ -246,7 +246,7 @@ def test_the_job_of_a_run_imports_the_plugin_from_the_launching_folder_wherever_
         import pickle
         from bench.methods import plugins
         from bench.experiment.config import resolve
-        from bench.launch.local import TrainJob
+        from bench.launch.job import TrainJob
         plugins.load(["pluck_mod"])
         cfg = resolve({{"method": "pluck", "pluck_weight": 0.5, "epochs": 1, "batch_size": 256, "threads": 1,
                        "plugins": ["pluck_mod"]}})

@@ -181,9 +181,9 @@ def test_partial_sweep_counts(basic):
     header, rows = md_table(md, "All runs")
     c100 = next(r for r in rows if r[0] == "CIFAR-100")
     assert "1 diverged" in c100[header.index("CE")]
-    assert "1 running" in c100[header.index("ISDA")] and "1 missing" in c100[header.index("ISDA")]
+    assert "1 interrupted" in c100[header.index("ISDA")] and "1 pending" in c100[header.index("ISDA")]
     top = md.split("## Tables")[0]
-    assert "12 in total" in top and "1 missing" in top and "1 running" in top and "1 diverged" in top
+    assert "12 in total" in top and "1 pending" in top and "1 interrupted" in top and "1 diverged" in top
     assert "cifar100-resnet32-ce-lNone-s3/result.json" in top  # the unreadable run is named
     assert "How to read" in top and "percent" in top
     # n < 3 is flagged with a dagger and a footnote.

@@ -12,7 +12,9 @@ from bench.common.errors import ConfigError
 from bench.experiment.config import resolve
 from bench.experiment.recipes import AUGMENT_SCHEDULES, lr_at
 from bench.sweep.spec import parse_sweep
-from bench.train.trainer import Run, run, uses_bf16
+from bench.train.device import uses_bf16
+from bench.train.engine import Run
+from bench.train.trainer import run
 
 
 @pytest.mark.parametrize("dataset, arch, n, m", [
@@ -111,5 +113,5 @@ def test_a_run_written_before_a_field_existed_takes_the_planned_value_in_the_res
     df = collect(tmp_path / "old", planned=[cfg, twin])
     got = df.set_index("run_id")
     assert got.loc[cfg.run_id, "recipe"] == "tpami" and got.loc[cfg.run_id, "lambda_schedule"] == "linear"
-    assert got.loc[cfg.run_id, "status"] == "completed" and got.loc[twin.run_id, "status"] == "missing"
+    assert got.loc[cfg.run_id, "status"] == "completed" and got.loc[twin.run_id, "status"] == "pending"
     assert got.loc[cfg.run_id, "recipe"] == got.loc[twin.run_id, "recipe"]

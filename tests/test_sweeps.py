@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.experiment.recipes import AUGMENT_SCHEDULES, CIFAR
-from bench.launch.slurm import load_profile
+from bench.launch.profiles import load_profile
 from bench.methods import parse_method
 from bench.sweep.spec import load_sweep
 

@@ -148,7 +148,7 @@ def test_a_folder_that_another_process_trains_is_refused(tmp_path):
 @pytest.mark.parametrize("arch,drop_rate", [("wrn16_8", 0.0), ("wrn16_8", 0.3), ("densenet_bc_100_12", 0.0)])
 def test_the_network_drops_exactly_as_configured(tmp_path, arch, drop_rate):
     """drop_rate 0 is no dropout: two training forwards of one batch agree only then."""
-    from bench.train.trainer import Run
+    from bench.train.engine import Run
 
     r = Run(resolve({"dataset": "digits", "arch": arch, "drop_rate": drop_rate, "threads": 1}), tmp_path)
     r.model.train()
@@ -236,7 +236,7 @@ def test_each_compiled_run_in_a_process_is_compiled_not_silently_eager(tmp_path)
     # code object; past dynamo's recompile limit (8; 1 here) later ones would quietly run eagerly.
     from torch._dynamo.utils import counters
 
-    from bench.train.trainer import Run
+    from bench.train.engine import Run
 
     # dynamo's own patch, not monkeypatch: undoing monkeypatch's setattr deletes the config entry.
     with torch._dynamo.config.patch(recompile_limit=1):

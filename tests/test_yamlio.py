@@ -76,7 +76,7 @@ BAD = "grid: {method: [ce]}\noverrides: {epochs: 2, epochs: 3}\n"
 def test_sweeps_profiles_and_set_are_read_by_this_loader(tmp_path):
     """A duplicate key is refused the same way in a sweep, in a profile and in a --set value."""
     from bench.cli.plans import parse_set
-    from bench.launch.slurm import load_profile
+    from bench.launch.profiles import load_profile
     from bench.sweep.spec import load_sweep
 
     (tmp_path / "s.yaml").write_text(BAD)

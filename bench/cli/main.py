@@ -19,6 +19,7 @@ from bench.cli.plans import (
 )
 from bench.common.errors import ConfigError, OneLineParser
 from bench.common.files import atomic_write_text, make_dir
+from bench.rundir.state import RunState
 
 
 # Each command checks all of its input first (bench.cli.plans: a plan, or one ConfigError line), then acts.
@@ -31,29 +32,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     err = result.get("last10_test_error")
     shown = f"{err:.2f} %" if isinstance(err, float) else "n/a"
     print(f"{cfg.slug}: {result['status']}, last-10-epoch test error {shown}; run directory {out}")
-    return 0 if result["status"] == "completed" else 1
+    return 0 if result["status"] == RunState.COMPLETED else 1
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from bench.launch.local import DONE_STATES, run_state
+    from bench.rundir.state import run_state
     from bench.sweep.estimate import estimate_run, measured_throughput
-    from bench.sweep.spec import processes_per_run
 
     plan = check_plan(args)
     sweep, root = plan.sweep, plan.root
-    devices = processes_per_run(sweep.resources)
+    processes = "/".join(str(n) for n in sorted({cfg.world_size for cfg in sweep.runs}))
     measured = measured_throughput(root / sweep.name)
     counts: dict[str, int] = {}
     todo_hours, unknown, sources = 0.0, 0, set()
-    print(f"sweep {sweep.name}: {len(sweep.runs)} runs, {devices} GPU(s) per run → {root / sweep.name}")
+    print(f"sweep {sweep.name}: {len(sweep.runs)} runs, {processes} GPU(s) per run → {root / sweep.name}")
     print(f"{'run_id':<13} {'state':<12} {'epochs':>6} {'GPUs':>4} {'GPU-h':>7}  run")
     for cfg in sweep.runs:
         state = run_state(sweep.run_dir(root, cfg))
         counts[state] = counts.get(state, 0) + 1
-        est = estimate_run(cfg, devices, measured)
+        est = estimate_run(cfg, cfg.world_size, measured)
         hours = f"{est.hours:.2f}" if est.hours is not None else "?"
-        print(f"{cfg.run_id:<13} {state:<12} {cfg.epochs:>6} {devices:>4} {hours:>7}  {cfg.slug}")
-        if state not in DONE_STATES:
+        print(f"{cfg.run_id:<13} {state:<12} {cfg.epochs:>6} {cfg.world_size:>4} {hours:>7}  {cfg.slug}")
+        if not state.ended:
             if est.hours is None:
                 unknown += 1
             else:
@@ -75,7 +75,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
 
 def launch(plan: LaunchPlan) -> int:
     """Act on a checked launch: the first write is here."""
-    from bench.launch.local import launch_debug, launch_local, reset_failed, restore_failed
+    from bench.launch.local import launch_debug, launch_local
+    from bench.rundir.retry import reset_failed, restore_failed
 
     sweep, root, todo, cluster = plan.sweep, plan.root, plan.todo, plan.cluster
     busy = len(sweep.runs) - plan.finished - len(todo)
@@ -97,7 +98,7 @@ def launch(plan: LaunchPlan) -> int:
     if not todo:
         print("nothing submitted")
         if cluster == "slurm" and plan.wait:
-            from bench.launch.slurm import wait_sweep
+            from bench.launch.wait import wait_sweep
 
             return wait_sweep(sweep, root, poll_s=plan.poll)
         return 0
@@ -120,7 +121,7 @@ def launch(plan: LaunchPlan) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from bench.launch.slurm import count_states, format_counts
+    from bench.launch.status import count_states, format_counts
 
     plan = check_status(args)
     statuses = plan.statuses
@@ -161,7 +162,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         tables = {"runs": runs, **{t.key: t for t in build_tables(runs, with_paper=plan.paper)}}
         log_report(sweep.name, tables, [p for p in written if p.suffix == ".png"], plan.wandb, dir=sweep_dir)
-    missing = int((runs["status"] != "completed").sum()) if "status" in runs else 0
+    missing = int((runs["status"] != RunState.COMPLETED).sum()) if "status" in runs else 0
     print(f"report for sweep {sweep.name} ({len(runs)} runs, {missing} not completed): {out_dir / 'report.md'}")
     return 0
 
@@ -217,8 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "exit 1 if any failed")
     la.add_argument("--poll", type=float, default=10.0,
                     help="slurm --wait: seconds between checks (default 10)")
-    st = sweep_cmd("status", cmd_status, "per run: pending | running | preempted | requeued | interrupted | "
-                   "completed | diverged | failed")
+    st = sweep_cmd("status", cmd_status, "per run: " + " | ".join(RunState))
     st.add_argument("-v", "--verbose", action="store_true", help="add SLURM's state and the reason")
     st.add_argument("-q", "--quiet", action="store_true", help="only the counts per state")
     st.add_argument("--retry-failed", action="store_true", help="resubmit the failed runs, and only those")

@@ -73,7 +73,7 @@ def _sweep_folders(sweep: Sweep, root: Path, *, owned: bool) -> None:
 def _check_data(runs: list[RunConfig]) -> None:
     """The data and the device the runs will use on this machine."""
     from bench.data.loaders import check_source
-    from bench.train.trainer import pick_device
+    from bench.train.device import pick_device
 
     for source in dict.fromkeys((cfg.dataset, cfg.data_root, cfg.download) for cfg in runs):
         check_source(*source)
@@ -94,7 +94,8 @@ class TrainPlan:
 
 
 def check_train(args: argparse.Namespace) -> TrainPlan:
-    from bench.rundir.lock import LOCK_FILE, lock_held
+    from bench.rundir.files import LOCK_FILE
+    from bench.rundir.lock import lock_held
     from bench.rundir.owner import check_run_dir
 
     spec = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
@@ -153,7 +154,7 @@ class LaunchPlan:
     sweep: Sweep
     root: Path
     cluster: str
-    profile: Any  # bench.launch.slurm.Profile on slurm, else None
+    profile: Any  # bench.launch.profiles.Profile on slurm, else None
     todo: list[RunConfig]
     finished: int  # runs done already (failed ones not counted with --retry-failed)
     parallel: int | None
@@ -178,7 +179,7 @@ def _launch_options(args: argparse.Namespace, sweep: Sweep) -> tuple[str, Any]:
     bounds.check("poll_s", "--poll", args.poll, "a number of seconds")
     if args.profile and cluster != "slurm":
         raise ConfigError("--profile", args.profile, f"only with --cluster slurm (the cluster is {cluster})")
-    from bench.launch.slurm import load_profile
+    from bench.launch.profiles import load_profile
 
     # The sweep's own profile is read whatever the cluster: a mistake in it shows on the first launch.
     profile = load_profile(args.profile or sweep.profile, sweep.path)
@@ -186,7 +187,9 @@ def _launch_options(args: argparse.Namespace, sweep: Sweep) -> tuple[str, Any]:
 
 
 def check_launch(args: argparse.Namespace, sweep: Sweep | None = None) -> LaunchPlan:
-    from bench.launch.local import DONE_STATES, check_fits, plan_todo, run_state
+    from bench.launch.devices import check_fits
+    from bench.launch.todo import plan_todo, to_train
+    from bench.rundir.state import run_state
 
     sweep = sweep or _load(args)
     cluster, profile = _launch_options(args, sweep)
@@ -201,7 +204,7 @@ def check_launch(args: argparse.Namespace, sweep: Sweep | None = None) -> Launch
         output_folder(root / sweep.name, "--results")
         if cluster != "slurm":  # on SLURM the compute nodes have their own devices and may mount other paths
             _check_data(todo)
-    finished = sum(s in DONE_STATES and not (args.retry_failed and s == "failed") for s in states)
+    finished = sum(s.ended and not to_train(s, args.retry_failed) for s in states)
     return LaunchPlan(sweep, root, cluster, profile, todo, finished, args.parallel or sweep.parallel,
                       args.retry_failed, args.wait, args.poll)
 
@@ -211,12 +214,13 @@ def check_launch(args: argparse.Namespace, sweep: Sweep | None = None) -> Launch
 class StatusPlan:
     sweep: Sweep
     root: Path
-    statuses: list[Any]  # bench.launch.slurm.RunStatus
+    statuses: list[Any]  # bench.launch.status.RunStatus
     retry: LaunchPlan | None  # with --retry-failed: the launch of the failed runs (maybe none)
 
 
 def check_status(args: argparse.Namespace) -> StatusPlan:
-    from bench.launch.slurm import sweep_status
+    from bench.launch.status import sweep_status
+    from bench.rundir.state import RunState
 
     sweep, root = _load(args), results_root(args)
     for flag in ("cluster", "profile"):
@@ -226,7 +230,7 @@ def check_status(args: argparse.Namespace) -> StatusPlan:
     statuses = sweep_status(sweep, root)
     retry = None
     if args.retry_failed:
-        failed = [s.cfg for s in statuses if s.state == "failed"]
+        failed = [s.cfg for s in statuses if s.state == RunState.FAILED]
         # The launch path with the sweep narrowed to its failed runs (pending ones stay untouched),
         # checked as a launch even when nothing failed, so that its options are checked on every path.
         launch_args = argparse.Namespace(**{**vars(args), "retry_failed": True, "parallel": None, "wait": False,

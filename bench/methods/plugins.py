@@ -193,16 +193,14 @@ def recorded_missing(sweep_dir: Any) -> list[str]:
     """The plugins that the runs in ``sweep_dir`` were trained with (their result.json and config.yaml
     say) and that this process can neither import nor has loaded, as ``module (package version)``."""
     import importlib.util
-    import json
     from pathlib import Path
 
-    import yaml
+    from bench.rundir.files import read_config, read_result
 
     found: dict[str, str] = {}
     for run_dir in sorted(Path(sweep_dir).glob("*/")):
         try:
-            result = json.loads((run_dir / "result.json").read_text())
-            records = result.get("plugins") or [] if isinstance(result, dict) else []
+            records = (read_result(run_dir) or {}).get("plugins") or []
         except (OSError, ValueError):
             records = []
         for rec in records:
@@ -210,9 +208,8 @@ def recorded_missing(sweep_dir: Any) -> list[str]:
                 what = " ".join(str(rec[k]) for k in ("package", "version") if rec.get(k))
                 found.setdefault(rec["module"], f"{rec['module']} ({what})" if what else rec["module"])
         try:
-            config = yaml.safe_load((run_dir / "config.yaml").read_text())
-            modules = config.get("plugins") or [] if isinstance(config, dict) else []
-        except (OSError, yaml.YAMLError):
+            modules = (read_config(run_dir) or {}).get("plugins") or []
+        except (OSError, ValueError):
             modules = []
         for name in modules:
             if isinstance(name, str):

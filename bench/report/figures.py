@@ -28,6 +28,7 @@ from bench.report import paper  # noqa: E402
 from bench.report.model import METRIC  # noqa: E402
 from bench.report.variants import method_variants, pick_variant, recipes_of  # noqa: E402
 from bench.results import stats  # noqa: E402
+from bench.rundir.state import RunState  # noqa: E402
 
 DPI = 110
 
@@ -165,7 +166,7 @@ def style_panel(ax: plt.Axes, title: str, xlabel: str, ylabel: str) -> None:
 
 
 def completed(runs: pd.DataFrame) -> pd.DataFrame:
-    done = runs[runs["status"] == "completed"].copy()
+    done = runs[runs["status"] == RunState.COMPLETED].copy()
     done[METRIC] = pd.to_numeric(done[METRIC], errors="coerce")
     return done[done[METRIC].notna()]
 

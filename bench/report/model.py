@@ -5,8 +5,8 @@ Markdown, LaTeX or HTML. Conventions shared by every table:
 
 - a cell of ours is ``mean ± std (n=k)`` of ``last10_test_error`` (percent, two decimals), with
   the sample standard deviation (n − 1) over seeds, and ``mean (n=1)`` for a single run;
-- ``n`` counts *completed* runs; runs that are missing, running, diverged or failed are counted
-  in the same cell ("n=2, 1 missing"), never averaged;
+- ``n`` counts *completed* runs; runs in any other state (bench.rundir.state.RunState: pending, running,
+  interrupted, diverged, failed …) are counted in the same cell ("n=2, 1 pending"), never averaged;
 - ``†`` marks n < 3 (an interval or test on so few runs is not meaningful);
 - bold marks the lowest mean error of ours in a row (or column, where the rows are methods);
 - every cell of ours knows the precision its runs trained in (result.json ``precision``): a table
@@ -25,7 +25,7 @@ import pandas as pd
 
 from bench.report import paper
 from bench.results import stats
-from bench.results.collect import STATUSES
+from bench.rundir.state import RunState
 
 METRIC = "last10_test_error"
 DAGGER = "†"
@@ -116,13 +116,13 @@ class Group:
 
 
 def group_of(sub: pd.DataFrame, metric: str = METRIC) -> Group:
-    done = sub[sub["status"] == "completed"]
+    done = sub[sub["status"] == RunState.COMPLETED]
     numbers = pd.to_numeric(done[metric], errors="coerce") if metric in done else pd.Series(dtype=float)
     values = stats.clean(numbers)
     # A "completed" run without the metric (a malformed result) is not silently dropped either.
     no_value = len(done) - values.size
-    counts = {s: int((sub["status"] == s).sum()) for s in STATUSES if s != "completed"}
-    others = sub[~sub["status"].isin(STATUSES)]["status"].astype(str).value_counts()
+    counts = {s.value: int((sub["status"] == s).sum()) for s in RunState if s != RunState.COMPLETED}
+    others = sub[~sub["status"].isin([s.value for s in RunState])]["status"].astype(str).value_counts()
     counts.update({str(k): int(v) for k, v in others.items()})
     if no_value:
         counts["without result"] = no_value

@@ -17,6 +17,7 @@ from bench.report import paper
 from bench.report.grid import GridRow, grid_columns, grid_table, missing_csv_note
 from bench.report.model import Cell, Table, fmt, fmt_value, group_of, rows_of
 from bench.report.variants import filled, pick_variant
+from bench.rundir.state import RunState
 
 CIFAR = ("cifar10", "cifar100")
 LAMBDA_METHOD = "isda"
@@ -40,7 +41,7 @@ def swept_values(runs: pd.DataFrame, method: str, key: str) -> dict[tuple[str, s
 def step_cost(runs: pd.DataFrame) -> tuple[pd.Series, str]:
     """Each run's training cost and its unit: ms per training step (batch / throughput) when every
     completed run records its throughput (images_per_s), else seconds per epoch (wall time / epochs)."""
-    done = runs[runs["status"] == "completed"]
+    done = runs[runs["status"] == RunState.COMPLETED]
     ips = pd.to_numeric(done.get("images_per_s", pd.Series(dtype=float)), errors="coerce")
     batch = pd.to_numeric(done.get("batch_size", pd.Series(dtype=float)), errors="coerce")
     if len(done) and bool((ips > 0).all()) and bool((batch > 0).all()):
@@ -128,7 +129,7 @@ def explicit_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | None:
                 row.paper[arch, ds] = (paper.optional_value("explicit", ds, arch, method=LAMBDA_METHOD) if i == 0 else
                                        paper.optional_value("explicit", ds, arch, method=EXPLICIT_METHOD,
                                                             **{SAMPLES: samples[i - 1]}))
-            done = runs_i[runs_i["status"] == "completed"].index if len(runs_i) else []
+            done = runs_i[runs_i["status"] == RunState.COMPLETED].index if len(runs_i) else []
             row.extra.append(_cost_cell(cost.reindex(done)))
     cost_head = [f"{paper.arch_name(a)} · {paper.dataset_name(d)}" for a, d in cols]
     extra = [f"Cost columns: {unit}, mean ± std over the cell's completed runs; comparable only between runs on "

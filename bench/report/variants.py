@@ -24,6 +24,7 @@ from bench.experiment import config
 from bench.experiment.recipes import recipe_for
 from bench.report import paper
 from bench.report.model import fmt_value
+from bench.rundir.state import RunState
 
 # Fields that place a run in a table (row, column, seed) rather than make it another experiment.
 # Precision is left out too: result.json holds the one the device chose, a missing run's config "auto".
@@ -166,7 +167,7 @@ def pick_variant(sub: pd.DataFrame, method: str, notes: set[str]) -> pd.DataFram
     best_key, best = None, None
     for combo in _combos(runs, keys):
         grp = Variant(method, tuple(zip(keys, combo))).select(runs)
-        done = int((grp["status"] == "completed").sum())
+        done = int((grp["status"] == RunState.COMPLETED).sum())
         off = sum(not is_default(k, v, dataset, arch) for k, v in zip(keys, combo))
         lam = pd.to_numeric(grp["lambda0"], errors="coerce").iloc[0] if "lambda0" in grp else math.nan
         key = (-done, off, abs(lam - lam_default) if math.isfinite(lam) else math.inf)

@@ -35,7 +35,7 @@ from bench.report.param_figures import explicit_figure, lambda_figure
 from bench.report.render import tex_escape, to_latex, to_markdown
 from bench.report.tables import build_tables
 from bench.results import stats
-from bench.results.collect import STATUSES
+from bench.rundir.state import RunState
 
 FORMATS: tuple[str, ...] = ("md", "tex", "html")
 FIGURE_KEYS = ("curves", "lambda", "explicit", "gap")
@@ -82,15 +82,15 @@ def build_figures(runs: pd.DataFrame, curves: pd.DataFrame, out_dir: Path) -> li
 def summary_lines(runs: pd.DataFrame, curves: pd.DataFrame | None = None) -> list[tuple[str, bool]]:
     """The run accounting at the top of every report: (line, is_warning)."""
     counts = runs["status"].astype(str).value_counts() if len(runs) else pd.Series(dtype=int)
-    order = list(STATUSES) + sorted(s for s in counts.index if s not in STATUSES)
+    order = list(RunState) + sorted(s for s in counts.index if s not in list(RunState))
     parts = [f"{int(counts[s])} {s}" for s in order if s in counts.index]
     lines = [(f"Runs: {len(runs)} in total ({', '.join(parts) if parts else 'none'}).", False)]
-    not_done = len(runs) - int(counts.get("completed", 0))
+    not_done = len(runs) - int(counts.get(RunState.COMPLETED, 0))
     if not_done:
         lines.append(
             (
                 f"Partial sweep: {not_done} of {len(runs)} runs have no usable result yet; "
-                "each cell says how many of its runs are missing.",
+                "each cell counts its runs that have not completed, by state.",
                 True,
             )
         )

@@ -1,14 +1,14 @@
 """Collect run directories into one table: one row per run, whatever state the run is in.
 
-A run directory (``results/<sweep>/<run_id>/``) holds ``config.yaml`` (written first),
-``metrics.csv`` (one row per finished epoch), ``checkpoint.pt`` and, written last and
-atomically, ``result.json``. The row's ``status`` is
+A run directory (``results/<sweep>/<run_id>/``, its files named in bench.rundir.files) holds
+``config.yaml`` (written first), ``metrics.csv`` (one row per finished epoch), ``checkpoint.pt`` and,
+written last and atomically, ``result.json``. The row's ``status`` is the run's state
+(bench.rundir.state.RunState, as ``plan`` and ``launch`` read it from the directory):
 
 - the ``status`` of ``result.json`` (``completed`` | ``diverged`` | ``failed``) when it exists;
-- ``running`` when the directory exists but has no ``result.json``. This reader cannot tell a
-  live run from an interrupted one (a killed job leaves the same files), so both are
-  ``running``; ``epochs_done`` (rows in ``metrics.csv``) shows how far it got;
-- ``missing`` for a planned run that has no directory at all.
+- ``running`` while a process holds the run's lock, ``interrupted`` when it stopped with a
+  checkpoint to resume from, ``pending`` before its first checkpoint, and for a planned run that
+  has no directory at all; ``epochs_done`` (bench.rundir.state.epochs_done) shows how far it got.
 
 Nothing is dropped silently: a run whose ``result.json`` or ``config.yaml`` cannot be parsed is
 skipped, named on stderr, and listed in ``df.attrs["unreadable"]``.
@@ -39,18 +39,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from bench.common.files import atomic_write, atomic_write_text
-
-CONFIG_FILE = "config.yaml"
-METRICS_FILE = "metrics.csv"
-RESULT_FILE = "result.json"
-CHECKPOINT_FILE = "checkpoint.pt"
-_RUN_MARKERS = (CONFIG_FILE, METRICS_FILE, RESULT_FILE, CHECKPOINT_FILE)
-
-# Statuses, in the order a report lists them.
-STATUSES: tuple[str, ...] = ("completed", "diverged", "failed", "running", "missing")
+from bench.rundir.files import CONFIG_FILE, METRICS_FILE, RESULT_FILE, is_run_dir, read_config, read_result
+from bench.rundir.state import RunState, epochs_done, result_state, run_state
 
 # Always present, in this order, so that downstream code can rely on them; any other key of
 # config.yaml or result.json follows as an extra column.
@@ -135,67 +127,39 @@ def _as_mapping(cfg: Any) -> dict[str, Any]:
     return out
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError("not a mapping")
-    return data
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    return data
-
-
-def _epochs_done(run_dir: Path) -> int:
-    path = run_dir / METRICS_FILE
-    if not path.is_file():
-        return 0
-    try:
-        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    except OSError:
-        return 0
-    return max(len(lines) - 1, 0)  # minus the header
-
-
 def _run_dirs(sweep_dir: Path) -> list[Path]:
     if not sweep_dir.is_dir():
         return []
-    return sorted(
-        d for d in sweep_dir.iterdir() if d.is_dir() and any((d / m).exists() for m in _RUN_MARKERS)
-    )
+    return sorted(d for d in sweep_dir.iterdir() if is_run_dir(d))
 
 
 def _read_run(run_dir: Path, unreadable: list[str], config_keys: set[str]) -> dict[str, Any] | None:
     """One row from one run directory, or None (recorded in ``unreadable``) if a file is corrupt.
     The keys of its config.yaml are added to ``config_keys``."""
     row: dict[str, Any] = {}
-    cfg_path, res_path = run_dir / CONFIG_FILE, run_dir / RESULT_FILE
-    if cfg_path.is_file():
-        try:
-            row.update(_flatten(_read_yaml(cfg_path)))
-            config_keys.update(row)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            _warn(f"unreadable {cfg_path}: {exc}; run skipped")
-            unreadable.append(str(cfg_path))
-            return None
-    if res_path.is_file():
-        try:
-            result = _read_json(res_path)
-        except (OSError, ValueError) as exc:
-            _warn(f"unreadable {res_path}: {exc}; run skipped")
-            unreadable.append(str(res_path))
-            return None
+    try:
+        config = read_config(run_dir)
+    except (OSError, ValueError) as exc:
+        _warn(f"unreadable {run_dir / CONFIG_FILE}: {exc}; run skipped")
+        unreadable.append(str(run_dir / CONFIG_FILE))
+        return None
+    if config is not None:
+        row.update(_flatten(config))
+        config_keys.update(row)
+    try:
+        result = read_result(run_dir)
+    except (OSError, ValueError) as exc:
+        _warn(f"unreadable {run_dir / RESULT_FILE}: {exc}; run skipped")
+        unreadable.append(str(run_dir / RESULT_FILE))
+        return None
+    if result is not None:
         # result.json is the later, authoritative record; its keys win over the config's.
         row.update(_flatten(result))
-        row.setdefault("status", "completed")
+        row["status"] = result_state(result).value
     else:
-        row["status"] = "running"
+        row["status"] = run_state(run_dir).value
     row.setdefault("run_id", run_dir.name)
-    if row.get("epochs_done") is None:  # result.json has it; a running run only has metrics.csv
-        row["epochs_done"] = _epochs_done(run_dir)
+    row["epochs_done"] = epochs_done(run_dir, result)
     return row
 
 
@@ -226,7 +190,7 @@ def _finish(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def collect(sweep_dir: Path, planned: list[dict] | None = None) -> pd.DataFrame:
-    """One row per run found under ``sweep_dir``, plus one ``missing`` row per planned run not found.
+    """One row per run found under ``sweep_dir``, plus one ``pending`` row per planned run not found.
 
     With ``planned``, folders of runs the plan does not hold (left by an earlier version of the
     sweep, with other settings) are left out, in a warning: a table cell is one experiment.
@@ -264,11 +228,11 @@ def collect(sweep_dir: Path, planned: list[dict] | None = None) -> pd.DataFrame:
         config_keys.update(flat)
         if "run_id" not in flat:
             raise ValueError("a planned run config has no 'run_id'")
-        # An unreadable run is already reported; calling it "missing" as well would mislead.
+        # An unreadable run is already reported; calling it "pending" as well would mislead.
         if str(flat["run_id"]) in seen:
             continue
         seen.add(str(flat["run_id"]))
-        rows.append({**flat, "status": "missing", "epochs_done": 0})
+        rows.append({**flat, "status": RunState.PENDING.value, "epochs_done": 0})
     df = _finish(rows)
     df.attrs["unreadable"] = unreadable
     df.attrs["config_keys"] = sorted(config_keys)
@@ -296,11 +260,10 @@ def load_curves(sweep_dir: Path, run_ids: Iterable[str]) -> pd.DataFrame:
             unreadable.append(str(path))
             continue
         config: dict[str, Any] = {}
-        if (run_dir / CONFIG_FILE).is_file():
-            try:
-                config = _flatten(_read_yaml(run_dir / CONFIG_FILE))
-            except (OSError, ValueError, yaml.YAMLError):
-                pass  # collect() already reports it; the curve itself is still usable
+        try:
+            config = _flatten(read_config(run_dir) or {})
+        except (OSError, ValueError):
+            pass  # collect() already reports it; the curve itself is still usable
         metrics.insert(0, "run_id", run_id)
         for key, value in config.items():
             if key not in metrics.columns:

@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-LOCK_FILE = ".lock"
+from bench.rundir.files import LOCK_FILE
 
 
 class RunLock:

@@ -3,23 +3,21 @@ for every run of a sweep, so that no run resumes into, or leaves files in, anoth
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-import yaml
 
 from bench.common.errors import ConfigError
 from bench.common.paths import input_folder
+from bench.rundir.files import read_config, read_result
 
 
 def owner(run_dir: Path) -> str | None:
     """The run id that run_dir's files belong to (result.json's, else config.yaml's), if any."""
-    for name, parse in (("result.json", json.loads), ("config.yaml", yaml.safe_load)):
+    for read in (read_result, read_config):
         try:
-            data = parse((Path(run_dir) / name).read_text())
-        except (OSError, ValueError, yaml.YAMLError):  # absent or damaged: says nothing about the owner
+            data = read(Path(run_dir))
+        except (OSError, ValueError):  # damaged: says nothing about the owner
             continue
-        if isinstance(data, dict) and data.get("run_id"):
+        if data is not None and data.get("run_id"):
             return str(data["run_id"])
     return None
 

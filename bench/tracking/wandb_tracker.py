@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.rundir.metrics import read_metrics
+
 MODES = ("auto", "online", "offline", "disabled")
 DEFAULT_HOST = "https://api.wandb.ai"
 # Keys of result.json that go into the W&B run summary.
@@ -174,17 +176,6 @@ def wandb_id(cfg: Any) -> str:
 # ----------------------------------------------------------------------------- the tracker
 
 
-def _read_metrics(path: Path) -> list[dict[str, float]]:
-    """metrics.csv's rows (empty when missing or unreadable)."""
-    import csv
-
-    try:
-        with open(path, newline="") as fh:
-            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
-    except (OSError, ValueError, TypeError, csv.Error):
-        return []
-
-
 class Tracker:
     """One W&B run, fed by the training loop: ``start`` → ``log`` per epoch → ``finish``.
 
@@ -254,7 +245,7 @@ class Tracker:
         except Exception as exc:  # noqa: BLE001 - tracking never breaks training
             self._fail("wandb.init", exc)
             return None
-        for row in (_read_metrics(run_dir / "metrics.csv") if rows is None else rows):
+        for row in (read_metrics(run_dir) if rows is None else rows):
             if int(row["epoch"]) >= self.next_step:
                 self.backfilled.append(int(row["epoch"]))
                 self.log(row)
