@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.cli.main import main
+from bench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"name": "tiny", "grid": {"dataset": ["digits"], "arch": ["resnet32"], "method": ["ce", "isda"],
@@ -279,7 +279,7 @@ def test_permission_denied_is_one_line(argv, needle):
         env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "disabled", "HOME": str(home),
                "MPLCONFIGDIR": str(home)}
         env.pop("ISDA_BENCH_RESULTS", None)
-        out = subprocess.run([*prefix, sys.executable, "-m", "bench.cli.main", *argv], cwd=scratch, env=env,
+        out = subprocess.run([*prefix, sys.executable, "-m", "bench.cli", *argv], cwd=scratch, env=env,
                              capture_output=True, text=True, timeout=300)
         assert out.returncode == 2, out.stderr
         assert len(out.stderr.strip().splitlines()) == 1 and needle in out.stderr, out.stderr

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.cli.main import main
+from bench.cli import main
 from bench.experiment.config import FIELD_NAMES, RESULT_KEYS, resolve
 from bench.methods import param_names
 from bench.methods.baselines import CenterLoss, DisturbLabel, LargeMarginSoftmax, LqLoss

@@ -447,7 +447,7 @@ def test_imagenet_sweep_is_the_paper_table_on_eight_gpus():
 def test_world_size_names_multi_process_runs_only_and_must_match_the_processes(tmp_path, capsys):
     import hashlib
 
-    from bench.cli.main import main
+    from bench.cli import main
     from bench.sweep.spec import parse_sweep
 
     one = resolve({"method": "isda", "seed": 1})

@@ -114,7 +114,7 @@ def test_a_damaged_file_is_one_line(tmp_path, no_package):
 
 
 def test_the_cli_refuses_before_writing_anything(tmp_path, no_package, monkeypatch, capsys):
-    from bench.cli.main import main
+    from bench.cli import main
 
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--dataset", "fashion_mnist", "--epochs", "1", "--data-root", "nothing"]) == 2

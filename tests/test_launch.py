@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.cli.main import main
+from bench.cli import main
 from bench.common.errors import ConfigError
 from bench.experiment.config import resolve
 from bench.launch import local as launch

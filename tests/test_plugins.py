@@ -19,7 +19,7 @@ from bench.methods import Param, RegistrationError, get_loss, param_names, parse
 from bench.sweep.spec import parse_sweep
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "bench.cli.main"]
+CLI = [sys.executable, "-m", "bench.cli"]
 
 
 @pytest.fixture

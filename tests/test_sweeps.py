@@ -142,7 +142,7 @@ def test_imagenet_neurips_is_the_conference_protocol_beside_the_journals():
 
 @pytest.mark.parametrize("path", sorted(SWEEPS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_plan_prints_every_sweep_with_its_gpu_hours(path, capsys):
-    from bench.cli.main import main
+    from bench.cli import main
 
     assert main(["plan", str(path), "--results", "/nonexistent-isda-bench-results"]) == 0
     out = capsys.readouterr().out

@@ -323,7 +323,7 @@ def test_a_wandb_that_breaks_on_import_warns_and_trains(tmp_path: Path, mode: st
     (fake / "__init__.py").write_text('raise TypeError("Descriptors cannot be created directly.")\n')
     env = {**os.environ, "PYTHONPATH": f"{fake.parent}{os.pathsep}{Path(__file__).parent.parent}"}
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "bench.cli.main", "train", "--epochs", "1", "--set", "threads=1",
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "train", "--epochs", "1", "--set", "threads=1",
                            "--wandb", mode, "--out", str(out)], env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr

@@ -2,7 +2,7 @@
 
 Every command runs in two phases: ``check_<command>(args)`` reads the arguments, the sweep, the
 profile and the folders (every run of the sweep, every option, whichever path the command then
-takes) and returns a plan, or raises ConfigError; only then does ``bench.cli.main`` act on the plan and
+takes) and returns a plan, or raises ConfigError; only then does ``bench.cli.commands`` act on the plan and
 write. Bad input therefore ends as one line and exit status 2 with nothing written, whatever
 it is and wherever it is found.
 """
