@@ -31,7 +31,7 @@ from bench.experiment.config import RunConfig
 from bench.launch.local import DONE_STATES, TrainJob, epochs_done, now_iso, read_job_file, run_state
 from bench.sweep.spec import Sweep, read_yaml
 
-REPO_PROFILES = Path(__file__).resolve().parents[1] / "slurm" / "profiles"
+REPO_PROFILES = Path(__file__).resolve().parents[2] / "slurm" / "profiles"
 JOBS_FILE = ".jobs.json"
 LOG_DIR = ".slurm"
 

@@ -55,7 +55,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _where(exc: BaseException) -> str:
     """`` at FILE:LINE``: the deepest line of the plugin's own code the error went through."""
-    bench_dir = os.path.dirname(os.path.abspath(__file__))
+    bench_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the bench package
     found, tb = "", exc.__traceback__
     while tb is not None:
         path = tb.tb_frame.f_code.co_filename
