@@ -174,7 +174,7 @@ def cmd_wandb_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_perf(args: argparse.Namespace) -> int:
-    from bench.perf import isda_bench as perf
+    from bench.perf import commands as perf
 
     return perf.main(args.rest)
 
