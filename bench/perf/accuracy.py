@@ -51,7 +51,8 @@ def run(ns: argparse.Namespace) -> int:
 
     plan = check_accuracy(ns)
     device, seeds, compile_mode = plan.device, plan.seeds, plan.compile_mode
-    rows, errors = [], {"plain": [], "fast": []}
+    rows: list[dict] = []
+    errors: dict[str, list] = {"plain": [], "fast": []}  # final test errors, None where a run has none
     for name, cfg, run_dir in plan.runs:
         res = trainer.run(cfg, run_dir)  # bars on a terminal only
         errors[name].append(res["final_test_error"])

@@ -84,7 +84,7 @@ def run_loader(ns: argparse.Namespace) -> int:
     p = check_loader(ns)  # every option and --out: nothing is allocated, measured or written before
     device, images, steps, workers, batch = p.device, p.images, p.steps, p.workers, p.batch
     x, y = _synthetic_cifar(images)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for w in workers:
         say(f"perf loader: reference, {w} worker(s) ...")
         rows.append({"pipeline": f"reference: PIL + DataLoader, {w} worker(s)", "images_per_s":
@@ -146,7 +146,7 @@ def run_epoch(ns: argparse.Namespace) -> int:
                      "images_per_s": round(ips, 1),
                      "epoch_s_50k": round(50_000 / ips, 2),
                      "cudagraph_skips": cudagraph_skips() - skips if mode in CUDA_GRAPH_MODES else ""})
-        model = crit = opt = None
+        del model, crit, opt  # before the next setting builds its own
     lines = ["| setting | images/s | s per 50k-image epoch | speed-up |", "|---|---|---|---|"]
     lines += [f"| {r['setting']} | {round(r['images_per_s']):,} | {r['epoch_s_50k']} | {ips / ips_raw[0]:.2f}× |"
               for r, ips in zip(rows, ips_raw)]

@@ -28,7 +28,7 @@ def model_and_loss(arch: str, dataset: str, method: str, device: torch.device, c
         drop_batchnorm_counters(model)  # as training does
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    crit = None
+    crit: torch.nn.Module | None = None
     if method == "isda":
         crit = ISDALoss(classes, model.num_features, cov_mode).to(device)
     elif method == "reference":

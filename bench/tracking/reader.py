@@ -25,7 +25,8 @@ def _payloads(data: bytes) -> Iterator[bytes]:
     ident, magic, version = _HEADER.unpack_from(data)
     if ident != b":W&B" or magic != 0xBEE1 or version != 0:
         raise ValueError("not a W&B transaction log")
-    pos, parts = _HEADER.size, []
+    pos = _HEADER.size
+    parts: list[bytes] = []
     while pos + _CHUNK.size <= len(data):
         room = _BLOCK - pos % _BLOCK
         if room < _CHUNK.size:  # block trailer: padding
@@ -59,7 +60,7 @@ def read_records(path: Path | str) -> Iterator[Any]:
     from wandb.proto import wandb_internal_pb2
 
     for payload in _payloads(Path(path).read_bytes()):
-        record = wandb_internal_pb2.Record()
+        record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]  # generated, without stubs
         record.ParseFromString(payload)
         yield record
 
@@ -72,11 +73,11 @@ def read_history(path: Path | str) -> list[dict[str, Any]]:
             continue
         row: dict[str, Any] = {}
         for item in record.history.item:
-            path = [item.key] if item.key else list(item.nested_key)
+            keys = [item.key] if item.key else list(item.nested_key)
             node = row
-            for part in path[:-1]:  # a media value (table, image) comes as one item per field
+            for part in keys[:-1]:  # a media value (table, image) comes as one item per field
                 node = node.setdefault(part, {})
-            node[path[-1]] = json.loads(item.value_json)
+            node[keys[-1]] = json.loads(item.value_json)
         if record.history.HasField("step") and "_step" not in row:
             row["_step"] = record.history.step.num
         rows.append(row)
