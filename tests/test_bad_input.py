@@ -293,9 +293,9 @@ def test_permission_denied_is_one_line(argv, needle):
 
 def test_a_perf_batch_the_device_cannot_hold_is_refused_before_allocating(tmp_path, monkeypatch, capsys):
     """Bounds allow ImageNet-sized batches; whether the input fits is asked of the memory free now."""
-    from bench.perf import isda_bench as perf
+    from bench.perf import plans
 
-    monkeypatch.setattr(perf, "_available_bytes", lambda device: 2**30)
+    monkeypatch.setattr(plans, "available_bytes", lambda device: 2**30)
     monkeypatch.chdir(tmp_path)
     argv = ["perf", "step", *CPU, "--arch", "resnet32", "--dataset", "imagenet", "--batch", "2048", "--out", "o"]
     assert main(argv) == 2  # 2048 × 3 × 224 × 224 float32: 1.2 GB

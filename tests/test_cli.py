@@ -144,7 +144,7 @@ def test_every_command_in_the_readme_parses():
     import shlex
 
     from bench.cli.commands import build_parser
-    from bench.perf import isda_bench as perf
+    from bench.perf import commands as perf
 
     repo = Path(__file__).resolve().parents[1]
     text = (repo / "README.md").read_text()

@@ -157,7 +157,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                             title=f"isda-bench report: {sweep.name}")
     if plan.wandb != "disabled":
         from bench.report.tables import build_tables
-        from bench.tracking.wandb_tracker import log_report
+        from bench.tracking.report_run import log_report
 
         tables = {"runs": runs, **{t.key: t for t in build_tables(runs, with_paper=plan.paper)}}
         log_report(sweep.name, tables, [p for p in written if p.suffix == ".png"], plan.wandb, dir=sweep_dir)
@@ -167,14 +167,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_wandb_sync(args: argparse.Namespace) -> int:
-    from bench.tracking.wandb_tracker import sync_sweep
+    from bench.tracking.sync import sync_sweep
 
     plan = check_wandb_sync(args)
     return sync_sweep(plan.root / plan.sweep.name, dry_run=args.dry_run, include_synced=args.include_synced)
 
 
 def cmd_perf(args: argparse.Namespace) -> int:
-    from bench.perf import isda_bench as perf
+    from bench.perf import commands as perf
 
     return perf.main(args.rest)
 

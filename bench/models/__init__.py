@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bench.tracking.wandb_tracker import guard_wandb_import
+from bench.tracking.guard import guard_wandb_import
 
 guard_wandb_import()  # before timm, which imports wandb and survives only an ImportError
 

@@ -466,7 +466,7 @@ def _train_locked(cfg: RunConfig, r: Run, run_dir: Path, progress: bool | None, 
     if not main:
         tracker = None
     elif tracker is None:
-        from bench.tracking.wandb_tracker import make_tracker
+        from bench.tracking.tracker import make_tracker
 
         tracker = make_tracker(cfg.tracking, rank=rank)
     if tracker is not None:
