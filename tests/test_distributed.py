@@ -24,7 +24,8 @@ from bench.common.errors import ConfigError
 from bench.data.loaders import Batches, Split, load_dataset, make_batches
 from bench.experiment.config import resolve
 from bench.methods import parse_method
-from bench.methods.isda import ClassCovariance, ISDALoss
+from bench.methods.covariance import ClassCovariance
+from bench.methods.isda import ISDALoss
 from bench.train.distributed import batch_sizes, max_shard, shard
 from tests.helpers import LATER_FIELDS, TIMING, metric_rows, result_json
 
