@@ -20,7 +20,8 @@ from bench.common import bounds
 from bench.common.errors import ConfigError
 from bench.common.paths import input_folder, output_folder
 from bench.common.yamlio import YamlProblem, parse_yaml
-from bench.experiment.config import RunConfig, resolve
+from bench.experiment.resolve import resolve
+from bench.experiment.runconfig import RunConfig
 from bench.sweep.spec import Sweep, load_sweep
 
 CLUSTERS = ("local", "debug", "slurm")

@@ -206,9 +206,9 @@ def load_dataset(name: str, root: str | None = None, download: bool = False,
     elif name == "fashion_mnist":
         train, test, info = _fashion_mnist(root)
     else:
-        from bench.experiment.config import DATASETS
+        from bench.experiment.datasets import NAMES
 
-        raise ConfigError("dataset", name, DATASETS)
+        raise ConfigError("dataset", name, NAMES)
     return take(train, train_size), test, info
 
 

@@ -30,7 +30,8 @@ import torch
 from bench.common import bounds
 from bench.common.errors import ConfigError
 from bench.common.paths import output_folder
-from bench.experiment.config import COMPILE, RunConfig, resolve
+from bench.experiment.resolve import resolve
+from bench.experiment.runconfig import COMPILE, RunConfig
 from bench.perf.isda_bench import _device_label, _parse_choice, _resolve_device
 
 

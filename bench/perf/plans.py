@@ -13,11 +13,11 @@ import torch
 from bench.common import bounds
 from bench.common.errors import ConfigError
 from bench.common.paths import output_folder
-from bench.experiment.config import COMPILE
+from bench.experiment.datasets import DATASETS
+from bench.experiment.runconfig import COMPILE
 from bench.perf.isda_bench import _parse_choice, _resolve_device
 
-SHAPES = {"digits": (10, 1, 8), "cifar10": (10, 3, 32), "cifar100": (100, 3, 32), "fashion_mnist": (10, 1, 28),
-          "imagenet": (1000, 3, 224)}
+SHAPES = {n: (d.classes, d.channels, d.image_size) for n, d in DATASETS.items() if n != "synthetic"}
 STEP_METHODS = ("ce", "isda", "reference")
 
 

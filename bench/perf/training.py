@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.common.files import atomic_write_csv, atomic_write_text, make_dir
-from bench.experiment.config import COMPILE
+from bench.experiment.runconfig import COMPILE
 from bench.perf.isda_bench import _cpu_peak_bytes, _cuda_peak_bytes, _device_label, _resolve_device, allocation_failed
 from bench.perf.plans import SHAPES, STEP_METHODS, check_epoch, check_loader, check_step
 from bench.train.fastpath import (
