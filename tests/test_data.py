@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from bench.common.errors import ConfigError
-from bench.data.loaders import Batches, Split, WorkerBatches, crop_flip, cutout, load_dataset, make_batches
+from bench.data.batches import Batches, WorkerBatches, crop_flip, cutout, make_batches
+from bench.data.sources import Split, load_dataset
 from bench.methods import parse_method
 from tests.helpers import write_cifar
 
@@ -45,7 +46,7 @@ def test_cutout_holes_are_black_as_in_the_authors_order_totensor_cutout_normaliz
     through crops and flips, so only the hole differs."""
     from torchvision.transforms import functional as TF
 
-    from bench.data.loaders import _PerImage
+    from bench.data.batches import _PerImage
 
     _, _, info = load_dataset("synthetic")
     white = Split(torch.full((40, 3, 32, 32), 255, dtype=torch.uint8), torch.arange(40) % 10)

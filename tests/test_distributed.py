@@ -21,7 +21,8 @@ import torch
 import torch.multiprocessing as mp
 
 from bench.common.errors import ConfigError
-from bench.data.loaders import Batches, Split, load_dataset, make_batches
+from bench.data.batches import Batches, make_batches
+from bench.data.sources import Split, load_dataset
 from bench.experiment.resolve import resolve
 from bench.methods import parse_method
 from bench.methods.covariance import ClassCovariance

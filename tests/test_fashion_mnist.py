@@ -15,7 +15,7 @@ import torch
 
 from bench.common.errors import ConfigError
 from bench.data import fashion_mnist
-from bench.data.loaders import load_dataset
+from bench.data.sources import load_dataset
 
 # SHA-256 of the pixel bytes (the IDX payload after its 16-byte header) of the published files.
 TRAIN_PIXELS_SHA256 = "2e487a6c89124f78f2d7521542223cafe96f7123c3ca13d447772ac6ecbb3012"

@@ -189,7 +189,7 @@ def test_imagenet_track_trains_from_a_folder_with_diagonal_isda(tmp_path):
 
 
 def test_top5_error_equals_a_brute_force_count_with_the_final_model(reference):
-    from bench.data.loaders import load_dataset
+    from bench.data.sources import load_dataset
     from bench.models import create_model
 
     _, test, info = load_dataset("digits")

@@ -73,7 +73,7 @@ class AccuracyPlan:
 def check_accuracy(ns: argparse.Namespace) -> AccuracyPlan:
     """Every run the benchmark will train, resolved, and its folder and data checked: a bad seed or
     folder is refused before the first run trains, not after it."""
-    from bench.data.loaders import check_source
+    from bench.data.sources import check_source
     from bench.rundir.owner import check_run_dir
 
     device = _resolve_device(ns.device)

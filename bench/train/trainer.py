@@ -36,7 +36,8 @@ from tqdm import tqdm
 from bench.common.errors import ConfigError
 from bench.common.files import atomic_write, atomic_write_json, atomic_write_text, make_dir
 from bench.common.provenance import device_name, git_sha, versions
-from bench.data.loaders import load_dataset, make_batches
+from bench.data.batches import make_batches
+from bench.data.sources import load_dataset
 from bench.experiment.archs import ARCHS
 from bench.experiment.recipes import lr_at
 from bench.experiment.runconfig import ID_PARAMS, RunConfig
