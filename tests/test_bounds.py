@@ -8,7 +8,7 @@ import pytest
 
 from bench.common.bounds import BOUNDS
 from bench.common.errors import ConfigError
-from bench.experiment.config import _KINDS, resolve
+from bench.experiment.resolve import _KINDS, resolve
 
 RUN_FIELDS = sorted(k for k in BOUNDS if k in _KINDS)
 

@@ -21,10 +21,12 @@ import torch
 import torch.multiprocessing as mp
 
 from bench.common.errors import ConfigError
-from bench.data.loaders import Batches, Split, load_dataset, make_batches
-from bench.experiment.config import resolve
+from bench.data.batches import Batches, make_batches
+from bench.data.sources import Split, load_dataset
+from bench.experiment.resolve import resolve
 from bench.methods import parse_method
-from bench.methods.isda import ClassCovariance, ISDALoss
+from bench.methods.covariance import ClassCovariance
+from bench.methods.isda import ISDALoss
 from bench.train.distributed import batch_sizes, max_shard, shard
 from tests.helpers import LATER_FIELDS, TIMING, metric_rows, result_json
 
@@ -320,7 +322,7 @@ def test_ddp_checkpoint_loads_into_a_single_process_run(ddp_runs, tmp_path):
 
 
 def _launch(spec: dict, run_dir: Path, port: int) -> list[subprocess.Popen]:
-    code = ("import sys; from bench.experiment.config import resolve; from bench.train.trainer import run; "
+    code = ("import sys; from bench.experiment.resolve import resolve; from bench.train.trainer import run; "
             "from bench.train.distributed import init_from_env, shutdown; init_from_env('cpu'); "
             f"run(resolve({spec!r}), sys.argv[1], progress=False); shutdown()")
     return [subprocess.Popen([sys.executable, "-c", code, str(run_dir)], cwd=REPO,

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from bench.experiment.config import resolve
+from bench.experiment.resolve import resolve
 from bench.sweep.estimate import (
     MODELLED,
     RECORDED,

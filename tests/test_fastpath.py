@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from bench.experiment.config import resolve
+from bench.experiment.resolve import resolve
 from bench.models import create_model
 from bench.train.fastpath import COUNTER, drop_batchnorm_counters, load_model_state, with_batchnorm_counters
 from bench.train.trainer import Run

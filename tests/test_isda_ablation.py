@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.experiment.config import resolve
+from bench.experiment.resolve import resolve
 from bench.methods import create_loss
 from bench.methods.isda import ISDAMethod, strength
 

@@ -15,7 +15,7 @@ import yaml
 
 from bench.cli import main
 from bench.common.errors import ConfigError
-from bench.experiment.config import resolve
+from bench.experiment.resolve import resolve
 from bench.launch import local as launch
 from bench.launch.local import (
     TrainJob,

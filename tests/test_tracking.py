@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.experiment.config import resolve
+from bench.experiment.resolve import resolve
 from bench.tracking.guard import TrackingWarning
 from bench.tracking.modes import has_api_key, resolve_mode
 from bench.tracking.naming import group_name, wandb_id
@@ -213,7 +213,7 @@ def test_killed_run_resumes_the_same_wandb_run_and_no_secret(tmp_path: Path) -> 
     spec = {**DIGITS, "epochs": 6, "tracking": "offline"}
     cfg = resolve(spec)
     run_dir = tmp_path / cfg.run_id
-    code = ("import sys; from bench.experiment.config import resolve; from bench.train.trainer import run; "
+    code = ("import sys; from bench.experiment.resolve import resolve; from bench.train.trainer import run; "
             "from bench.tracking.tracker import make_tracker; "
             f"run(resolve({spec!r}), sys.argv[1], progress=False, tracker=make_tracker('offline'))")
     # A fresh process tree, as for a requeued job: not this process's wandb service (WANDB_SERVICE),

@@ -20,7 +20,8 @@ from bench.common import bounds
 from bench.common.errors import ConfigError
 from bench.common.paths import input_folder, output_folder
 from bench.common.yamlio import YamlProblem, parse_yaml
-from bench.experiment.config import RunConfig, resolve
+from bench.experiment.resolve import resolve
+from bench.experiment.runconfig import RunConfig
 from bench.sweep.spec import Sweep, load_sweep
 
 CLUSTERS = ("local", "debug", "slurm")
@@ -72,7 +73,7 @@ def _sweep_folders(sweep: Sweep, root: Path, *, owned: bool) -> None:
 
 def _check_data(runs: list[RunConfig]) -> None:
     """The data and the device the runs will use on this machine."""
-    from bench.data.loaders import check_source
+    from bench.data.sources import check_source
     from bench.train.trainer import pick_device
 
     for source in dict.fromkeys((cfg.dataset, cfg.data_root, cfg.download) for cfg in runs):

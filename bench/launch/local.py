@@ -29,7 +29,8 @@ from tqdm import tqdm
 
 from bench.common.errors import ConfigError
 from bench.common.files import atomic_write_json
-from bench.experiment.config import RunConfig, resolve
+from bench.experiment.resolve import resolve
+from bench.experiment.runconfig import RunConfig
 from bench.methods import plugins
 from bench.rundir.lock import RunLock, lock_held
 from bench.sweep.spec import Sweep

@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.common.errors import ConfigError
 from bench.common.files import atomic_write_json
-from bench.experiment.config import RunConfig
+from bench.experiment.runconfig import RunConfig
 from bench.launch.local import DONE_STATES, TrainJob, epochs_done, now_iso, read_job_file, run_state
 from bench.sweep.spec import Sweep, read_yaml
 

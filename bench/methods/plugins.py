@@ -128,7 +128,7 @@ def _register(name: str, module: Any, before: set[str], package: str | None, ver
 
 def load(modules: Iterable[str], key: str = "--plugin") -> list[PluginInfo]:
     """Import each plugin module once, in order; bad names and broken modules are ConfigErrors."""
-    import bench.experiment.config  # noqa: F401 - fills the names a plugin's parameters may not take
+    import bench.experiment.runconfig  # noqa: F401 - fills the names a plugin's parameters may not take
 
     load_entry_points()  # installed plugins first: a module given by name then clashes with them, not they with it
     out = []
@@ -149,7 +149,7 @@ def load_entry_points() -> None:
     if _ENTRY_POINTS_DONE:
         return
     _ENTRY_POINTS_DONE = True
-    import bench.experiment.config  # noqa: F401 - fills the names a plugin's parameters may not take
+    import bench.experiment.runconfig  # noqa: F401 - fills the names a plugin's parameters may not take
 
     points = sorted(metadata.entry_points(group=GROUP), key=lambda ep: (ep.value, ep.name))
     for ep in points:

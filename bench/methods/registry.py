@@ -165,7 +165,7 @@ _LOSSES: dict[str, LossSpec] = {}
 _PARAMS: dict[str, Param] = {}  # every parameter of every registered loss; one name, one meaning
 # Names that are not losses: the augmentations and modifiers a method name may add to a loss.
 _RESERVED: set[str] = set()
-# Run fields and result keys a parameter may not shadow; bench.experiment.config fills it (it imports this module).
+# Run fields and result keys a parameter may not shadow; bench.experiment.runconfig fills it (it imports this module).
 RESERVED_PARAM_NAMES: set[str] = set()
 # Loads the plugins installed under the entry-point group, once, before the first lookup
 # (bench.methods.plugins sets it; a function, so that this module imports nothing of the rest).

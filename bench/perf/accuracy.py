@@ -25,7 +25,7 @@ import sys
 
 import torch
 
-from bench.experiment.config import COMPILE
+from bench.experiment.runconfig import COMPILE
 from bench.perf.device import device_label
 from bench.perf.output import compile_flag, compile_suffix, write
 from bench.perf.plans import check_accuracy

@@ -52,11 +52,12 @@ def estimate_bytes(method: str, shape: Shape) -> int:
         return f * (3 * n * c + c * a)
     if method == "isda":
         from bench.methods import isda
+        from bench.methods.covariance import CHUNK_ELEMS
 
         if mode == "diagonal":
             return f * (2 * state + 6 * n * a + 6 * n * c)
         rows = min(n, c)
-        work = 3 * isda.CHUNK_ELEMS + min(rows * c * a, isda.SAVE_ELEMS)
+        work = 3 * CHUNK_ELEMS + min(rows * c * a, isda.SAVE_ELEMS)
         return f * (state + work + 4 * n * c)
     # reference: N×C×A masks/differences, a fresh C×A×A each step plus its weight and merge
     # temporaries, the N×A×A gather, the N×C×C product and its eye mask.

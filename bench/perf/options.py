@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 
 from bench.common.errors import ConfigError
-from bench.experiment.config import COMPILE
+from bench.experiment.datasets import DATASETS
+from bench.experiment.runconfig import COMPILE
 
 # dataset → (classes, channels, image size): the synthetic input of the training benchmarks.
-SHAPES = {"digits": (10, 1, 8), "cifar10": (10, 3, 32), "cifar100": (100, 3, 32), "fashion_mnist": (10, 1, 28),
-          "imagenet": (1000, 3, 224)}
+SHAPES = {n: (d.classes, d.channels, d.image_size) for n, d in DATASETS.items() if n != "synthetic"}
 
 
 def parse_choice(key: str, value: str, allowed: tuple[str, ...]) -> str:

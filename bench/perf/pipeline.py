@@ -36,7 +36,7 @@ class _ReferenceCifar(torch.utils.data.Dataset):
     def __init__(self, x: torch.Tensor, y: torch.Tensor):
         from torchvision import transforms as T
 
-        from bench.data.loaders import CIFAR_MEAN, CIFAR_STD
+        from bench.data.sources import CIFAR_MEAN, CIFAR_STD
 
         self.images = x.permute(0, 2, 3, 1).numpy()  # HWC, as torchvision's CIFAR keeps them
         self.y = y
@@ -62,7 +62,8 @@ def _reference_batches(x: torch.Tensor, y: torch.Tensor, batch: int, workers: in
 
 
 def _our_batches(x: torch.Tensor, y: torch.Tensor, batch: int, device: torch.device, method: str = "ce") -> Iterator:
-    from bench.data.loaders import CIFAR_MEAN, CIFAR_STD, DatasetInfo, Split, make_batches
+    from bench.data.batches import make_batches
+    from bench.data.sources import CIFAR_MEAN, CIFAR_STD, DatasetInfo, Split
     from bench.methods import parse_method
 
     info = DatasetInfo("cifar100", 100, 3, 32, CIFAR_MEAN, CIFAR_STD, pad=4, flip=True, cutout=16)

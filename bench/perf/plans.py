@@ -13,7 +13,8 @@ import torch
 from bench.common import bounds
 from bench.common.errors import ConfigError
 from bench.common.paths import output_folder
-from bench.experiment.config import COMPILE, RunConfig, resolve
+from bench.experiment.resolve import resolve
+from bench.experiment.runconfig import COMPILE, RunConfig
 from bench.perf.device import available_bytes, resolve_device
 from bench.perf.isda_steps import DTYPES, GRID, GRIDS, MODES, OPS_SHAPES, Shape
 from bench.perf.options import SHAPES, parse_choice
@@ -220,7 +221,7 @@ class AccuracyPlan:
 def check_accuracy(ns: argparse.Namespace) -> AccuracyPlan:
     """Every run the benchmark will train, resolved, and its folder and data checked: a bad seed or
     folder is refused before the first run trains, not after it."""
-    from bench.data.loaders import check_source
+    from bench.data.sources import check_source
     from bench.rundir.owner import check_run_dir
 
     device = resolve_device(ns.device)

@@ -24,7 +24,8 @@ from typing import Any
 from bench.common import bounds
 from bench.common.errors import ConfigError
 from bench.common.yamlio import read_yaml
-from bench.experiment.config import NAME_RE, RunConfig, resolve, run_field_names
+from bench.experiment.resolve import NAME_RE, resolve
+from bench.experiment.runconfig import RunConfig, run_field_names
 from bench.methods import param_names, parse_method
 
 SWEEP_KEYS = ("name", "description", "grid", "overrides", "include", "exclude", "cluster", "profile",

@@ -36,11 +36,13 @@ from tqdm import tqdm
 from bench.common.errors import ConfigError
 from bench.common.files import atomic_write, atomic_write_json, atomic_write_text, make_dir
 from bench.common.provenance import device_name, git_sha, versions
-from bench.data.loaders import load_dataset, make_batches
-from bench.experiment.config import ID_PARAMS, RunConfig
+from bench.data.batches import make_batches
+from bench.data.sources import load_dataset
+from bench.experiment.archs import ARCHS
 from bench.experiment.recipes import lr_at
+from bench.experiment.runconfig import ID_PARAMS, RunConfig
 from bench.methods import HEAD_DROPOUT, create_loss, parse_method, plugins
-from bench.models import ARCHS, create_model
+from bench.models import create_model
 from bench.rundir.lock import LOCK_FILE, RunLock
 from bench.rundir.owner import check_run_dir
 from bench.train import distributed
