@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from bench import methods
+from bench.common.errors import ConfigError
 from bench.experiment.recipes import recipe_for
 
 SCHEDULES = ("step", "cosine")
@@ -167,11 +168,17 @@ RESULT_KEYS = ("run_id", "epochs_done", "status", "final_test_error", "best_test
                "final_top5_test_error", "last10_top5_test_error", "wall_time_s", "images_per_s", "num_params",
                "torch_version", "git_sha", "versions", "failed_epoch", "reason", "traceback", "epoch", "lambda",
                "train_loss", "train_error", "test_loss", "test_error", "test_top5_error", "epoch_time_s")
-methods.registry.RESERVED_PARAM_NAMES.update((set(FIELD_NAMES) - set(ID_PARAMS)) | set(RESULT_KEYS))
+methods.registry.reserve_param_names((set(FIELD_NAMES) - set(ID_PARAMS)) | set(RESULT_KEYS))
 
 
 def run_field_names() -> tuple[str, ...]:
-    """Every key a run takes: the fields, then the parameters of every registered loss."""
+    """Every key a run takes: the fields, then the parameters of every registered loss.
+
+    A loss registered before this module was imported could not be told which names are taken; its
+    parameter is refused here instead."""
+    for key, module in methods.registry.shadowing_params():
+        raise ConfigError(key, module, "a parameter name that is not a run field or a result.json key "
+                          "(a loss of this module declares it; rename it in the plugin)")
     return FIELD_NAMES + tuple(k for k in methods.param_names() if k not in FIELD_NAMES)
 
 

@@ -128,8 +128,6 @@ def _register(name: str, module: Any, before: set[str], package: str | None, ver
 
 def load(modules: Iterable[str], key: str = "--plugin") -> list[PluginInfo]:
     """Import each plugin module once, in order; bad names and broken modules are ConfigErrors."""
-    import bench.experiment.runconfig  # noqa: F401 - fills the names a plugin's parameters may not take
-
     load_entry_points()  # installed plugins first: a module given by name then clashes with them, not they with it
     out = []
     for name in modules:
@@ -149,8 +147,6 @@ def load_entry_points() -> None:
     if _ENTRY_POINTS_DONE:
         return
     _ENTRY_POINTS_DONE = True
-    import bench.experiment.runconfig  # noqa: F401 - fills the names a plugin's parameters may not take
-
     points = sorted(metadata.entry_points(group=GROUP), key=lambda ep: (ep.value, ep.name))
     for ep in points:
         name = ep.value.partition(":")[0].strip()
