@@ -41,9 +41,9 @@ class ArchInfo:
     """What the benchmark needs to know about one architecture.
 
     ``paper_name`` and ``paper_params`` are spelled as in the paper tables
-    (``reference/paper_tables/*.csv``, columns ``arch`` and ``params``) so results can be
+    (``bench/reference/*.csv``, columns ``arch`` and ``params``) so results can be
     joined with them. ``exact_params_m`` is the reference network's count without the head
-    in millions (ISDA-method.md section 3), known for the CIFAR networks only.
+    in millions (docs/method.md, Training recipes), known for the CIFAR networks only.
     """
 
     timm_name: str
