@@ -22,7 +22,7 @@ from bench.models.shake_shake import ShakeShakeResNet, shake
 CIFAR = [name for name, info in ARCHS.items() if info.family == "cifar"]
 IMAGENET = [name for name, info in ARCHS.items() if info.family == "imagenet"]
 
-# Feature dimension A from ISDA-method.md section 3.
+# Feature dimension A from docs/method.md (Training recipes), not from the code under test.
 FEATURE_DIM = {
     "resnet32": 64,
     "resnet110": 64,

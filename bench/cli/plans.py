@@ -19,13 +19,16 @@ from typing import Any
 from bench.common import bounds
 from bench.common.errors import ConfigError
 from bench.common.paths import input_folder, output_folder
+from bench.common.shipped import shipped_names
 from bench.common.yamlio import YamlProblem, parse_yaml
 from bench.experiment.resolve import resolve
 from bench.experiment.runconfig import RunConfig
-from bench.sweep.spec import Sweep, load_sweep
+from bench.sweep.spec import Sweep, find_sweep, load_sweep
 
 CLUSTERS = ("local", "debug", "slurm")
 WANDB_MODES = ("auto", "online", "offline", "disabled")
+SWEEP_HELP = "a sweep YAML file, or the name of a shipped sweep (e.g. smoke, cifar_main)"
+PROFILE_HELP = f"a cluster profile YAML file, or the name of a shipped one ({', '.join(shipped_names('profiles'))})"
 PLUGIN_HELP = ("a module that registers losses (bench.methods.register_loss), imported first; repeatable. "
                "Installed packages' isda_bench.methods entry points load by themselves")
 
@@ -273,8 +276,8 @@ def _name_missing_plugins(args: argparse.Namespace, root: Path, exc: ConfigError
     from bench.common.yamlio import read_yaml
     from bench.methods.plugins import recorded_missing
 
-    path = Path(args.sweep)
     try:
+        path = find_sweep(args.sweep)
         data = read_yaml(path, "sweep")
     except ConfigError:
         return

@@ -74,7 +74,7 @@ register_loss("explicit", _explicit, {**ISDA_PARAMS, "explicit_samples": Param(1
 
 
 # The regularisers of the paper's comparison (bench.methods.baselines), with the settings its supplement
-# states (../shared/reference/paper_tables/baseline_settings.md) or, where it states none, those
+# states (docs/method.md, The other baselines) or, where it states none, those
 # of the method's own authors.
 def _large_margin(num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
     from bench.methods.baselines import LargeMarginSoftmax

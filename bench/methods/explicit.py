@@ -2,7 +2,7 @@
 
 Per sample, ``samples`` (M) features are drawn from N(a_i, λΣ_{y_i}) and the loss is the cross-entropy
 of their logits, averaged over the M copies and the batch. As M grows it tends to the expected loss
-L∞ that ISDA bounds from above in closed form (ISDA-method.md §1); each copy costs a draw and a
+L∞ that ISDA bounds from above in closed form (docs/method.md, The loss); each copy costs a draw and a
 row of the last layer, which is the price the papers' argument is about.
 
 The covariance (any of ISDA's modes, bench.methods.covariance.LOSS_MODES), its online estimate and the λ schedule

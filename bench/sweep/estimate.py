@@ -25,12 +25,12 @@ from bench.experiment.datasets import DATASETS
 from bench.experiment.runconfig import RunConfig
 
 # Images/s of one whole CE training step on one NVIDIA H200, bf16 + channels_last, eager
-# (ISDA-method.md §5: ResNet-110 36.4 ms and WRN-28-10 14.6 ms at batch 128; ResNet-50 on
+# (docs/performance.md: ResNet-110 36.4 ms and WRN-28-10 14.6 ms at batch 128; ResNet-50 on
 # 224² images 56.1 ms at batch 256). Input time not included.
 RECORDED: dict[tuple[str, str], tuple[float, str]] = {
-    ("cifar", "resnet110"): (128 / 0.0364, "H200 step, ISDA-method.md §5"),
-    ("cifar", "wrn28_10"): (128 / 0.0146, "H200 step, ISDA-method.md §5"),
-    ("imagenet", "resnet50"): (256 / 0.0561, "H200 step, ISDA-method.md §5"),
+    ("cifar", "resnet110"): (128 / 0.0364, "H200 step, docs/performance.md"),
+    ("cifar", "wrn28_10"): (128 / 0.0146, "H200 step, docs/performance.md"),
+    ("imagenet", "resnet50"): (256 / 0.0561, "H200 step, docs/performance.md"),
 }
 
 

@@ -1,6 +1,6 @@
 """One training run: ``run(cfg, run_dir)`` trains, checkpoints every epoch, resumes, and reports.
 
-The run directory (DESIGN.md) holds config.yaml, metrics.csv, checkpoint.pt and, written last,
+The run directory (bench.rundir) holds config.yaml, metrics.csv, checkpoint.pt and, written last,
 result.json, and .lock, which the training process holds (bench.rundir.lock). On CPU a seeded run is
 bit-identical when repeated and after a kill and resume: every epoch reseeds torch from (seed, epoch), and
 the checkpoint restores the rest.
