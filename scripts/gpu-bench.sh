@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks and benchmarks behind the README's performance section, in one go:
+# The GPU checks and benchmarks behind docs/performance.md, in one go:
 #   scripts/gpu-bench.sh OUT_DIR [all | eager | pending | fashion]
 # Runs the CUDA tests (one ISDA training step under torch.cuda.set_sync_debug_mode("error"), the
 # compiled step as a CUDA graph, per-method peak memory), then `isda-bench perf isda | step |
@@ -15,7 +15,7 @@
 #                    FASHION_ACC_SEEDS (0,1,2,3,4);
 #   CE against ISDA: FASHION_SIZE training images (all 60000), FASHION_EPOCHS (15),
 #                    FASHION_SEEDS (0,1,2,3,4), FASHION_PARALLEL runs sharing the GPU (3).
-# Uses `isda-bench` if installed, else `python3 -m bench.cli.main` from this checkout.
+# Uses `isda-bench` if installed, else `python3 -m bench.cli` from this checkout.
 # Through the device tool (few files come back, 10 minutes a call): run
 #   timeout 570 scripts/gpu-bench.sh /tmp/gb pending; tar czf $OUT/gb.tgz -C /tmp gb
 # and the part that finished comes back even when the time runs out. The device has no Fashion-MNIST
@@ -26,7 +26,7 @@ out=$(realpath -m "${1:-results/perf}")  # absolute: the script moves to the che
 part=${2:-all}
 mkdir -p "$out"
 cd "$(dirname "$0")/.."
-if command -v isda-bench >/dev/null 2>&1; then ib=(isda-bench); else ib=(python3 -m bench.cli.main); export PYTHONPATH=$PWD; fi
+if command -v isda-bench >/dev/null 2>&1; then ib=(isda-bench); else ib=(python3 -m bench.cli); export PYTHONPATH=$PWD; fi
 export PYTHONUNBUFFERED=1
 # A graph that torch declines to replay as a CUDA graph is counted in the tables (cudagraph_skips);
 # this puts the reason in the log too, so that no second device session is needed to find it.

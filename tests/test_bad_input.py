@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.cli.main import main
+from bench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"name": "tiny", "grid": {"dataset": ["digits"], "arch": ["resnet32"], "method": ["ce", "isda"],
@@ -279,7 +279,7 @@ def test_permission_denied_is_one_line(argv, needle):
         env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "disabled", "HOME": str(home),
                "MPLCONFIGDIR": str(home)}
         env.pop("ISDA_BENCH_RESULTS", None)
-        out = subprocess.run([*prefix, sys.executable, "-m", "bench.cli.main", *argv], cwd=scratch, env=env,
+        out = subprocess.run([*prefix, sys.executable, "-m", "bench.cli", *argv], cwd=scratch, env=env,
                              capture_output=True, text=True, timeout=300)
         assert out.returncode == 2, out.stderr
         assert len(out.stderr.strip().splitlines()) == 1 and needle in out.stderr, out.stderr
@@ -293,9 +293,9 @@ def test_permission_denied_is_one_line(argv, needle):
 
 def test_a_perf_batch_the_device_cannot_hold_is_refused_before_allocating(tmp_path, monkeypatch, capsys):
     """Bounds allow ImageNet-sized batches; whether the input fits is asked of the memory free now."""
-    from bench.perf import isda_bench as perf
+    from bench.perf import plans
 
-    monkeypatch.setattr(perf, "_available_bytes", lambda device: 2**30)
+    monkeypatch.setattr(plans, "available_bytes", lambda device: 2**30)
     monkeypatch.chdir(tmp_path)
     argv = ["perf", "step", *CPU, "--arch", "resnet32", "--dataset", "imagenet", "--batch", "2048", "--out", "o"]
     assert main(argv) == 2  # 2048 × 3 × 224 × 224 float32: 1.2 GB

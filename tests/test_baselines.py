@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from bench.cli.main import main
-from bench.experiment.config import FIELD_NAMES, RESULT_KEYS, resolve
+from bench.cli import main
+from bench.experiment.resolve import resolve
+from bench.experiment.runconfig import FIELD_NAMES, RESULT_KEYS
 from bench.methods import param_names
 from bench.methods.baselines import CenterLoss, DisturbLabel, LargeMarginSoftmax, LqLoss
 from bench.train.checkpoint import load_checkpoint

@@ -8,7 +8,7 @@ import pytest
 
 from bench.common.bounds import BOUNDS
 from bench.common.errors import ConfigError
-from bench.experiment.config import _KINDS, resolve
+from bench.experiment.resolve import _KINDS, resolve
 
 RUN_FIELDS = sorted(k for k in BOUNDS if k in _KINDS)
 
@@ -73,7 +73,7 @@ def test_resolve_takes_a_run_field_at_its_bounds(name):
                                            (["accuracy", "--epochs", "100001"], "epochs=100001")])
 def test_a_benchmark_option_has_the_bounds_of_its_run_field(tmp_path, monkeypatch, option, field):
     from bench.cli.plans import parse_set
-    from bench.perf.isda_bench import main as perf_main
+    from bench.perf.commands import main as perf_main
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError) as by_option:

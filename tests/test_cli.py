@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.cli.main import main
+from bench.cli import main
 
 TINY = {"name": "tiny", "grid": {"dataset": ["digits"], "arch": ["resnet32"], "method": ["ce", "isda"],
                                  "seed": [0]},
@@ -68,7 +68,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(scratch, capsys, argv, 
 
 
 def test_console_script_exit_status(scratch):
-    out = subprocess.run([sys.executable, "-m", "bench.cli.main", "train", "--dataset", "nope"],
+    out = subprocess.run([sys.executable, "-m", "bench.cli", "train", "--dataset", "nope"],
                          capture_output=True, text=True)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and not (scratch / "results").exists()
 
@@ -143,8 +143,8 @@ def test_every_command_in_the_readme_parses():
     import re
     import shlex
 
-    from bench.cli.main import build_parser
-    from bench.perf import isda_bench as perf
+    from bench.cli.commands import build_parser
+    from bench.perf import commands as perf
 
     repo = Path(__file__).resolve().parents[1]
     text = (repo / "README.md").read_text()

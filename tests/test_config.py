@@ -3,8 +3,9 @@ import math
 import pytest
 
 from bench.common.errors import ConfigError
-from bench.experiment.config import EXPERIMENT_FIELDS, resolve
 from bench.experiment.recipes import CIFAR, lr_at
+from bench.experiment.resolve import resolve
+from bench.experiment.runconfig import EXPERIMENT_FIELDS
 
 
 def test_recipe_defaults_follow_the_paper_table():

@@ -21,10 +21,12 @@ import torch
 import torch.multiprocessing as mp
 
 from bench.common.errors import ConfigError
-from bench.data.loaders import Batches, Split, load_dataset, make_batches
-from bench.experiment.config import resolve
+from bench.data.batches import Batches, make_batches
+from bench.data.sources import Split, load_dataset
+from bench.experiment.resolve import resolve
 from bench.methods import parse_method
-from bench.methods.isda import ClassCovariance, ISDALoss
+from bench.methods.covariance import ClassCovariance
+from bench.methods.isda import ISDALoss
 from bench.train.distributed import batch_sizes, max_shard, shard
 from tests.helpers import LATER_FIELDS, TIMING, metric_rows, result_json
 
@@ -323,7 +325,7 @@ def test_ddp_checkpoint_loads_into_a_single_process_run(ddp_runs, tmp_path):
 
 
 def _launch(spec: dict, run_dir: Path, port: int) -> list[subprocess.Popen]:
-    code = ("import sys; from bench.experiment.config import resolve; from bench.train.trainer import run; "
+    code = ("import sys; from bench.experiment.resolve import resolve; from bench.train.trainer import run; "
             "from bench.train.distributed import init_from_env, shutdown; init_from_env('cpu'); "
             f"run(resolve({spec!r}), sys.argv[1], progress=False); shutdown()")
     return [subprocess.Popen([sys.executable, "-c", code, str(run_dir)], cwd=REPO,
@@ -450,7 +452,7 @@ def test_imagenet_sweep_is_the_paper_table_on_eight_gpus():
 def test_world_size_names_multi_process_runs_only_and_must_match_the_processes(tmp_path, capsys):
     import hashlib
 
-    from bench.cli.main import main
+    from bench.cli import main
     from bench.sweep.spec import parse_sweep
 
     one = resolve({"method": "isda", "seed": 1})

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from bench.experiment.config import resolve
+from bench.experiment.resolve import resolve
 from bench.sweep.estimate import (
     MODELLED,
     RECORDED,
@@ -43,7 +43,7 @@ def test_measured_throughput_beats_recorded_and_unknown_is_none(tmp_path):
 
 
 def test_plan_prints_gpus_per_run_and_hours(tmp_path, capsys, monkeypatch):
-    from bench.cli.main import main
+    from bench.cli import main
 
     monkeypatch.chdir(tmp_path)
     assert main(["plan", str(__import__("pathlib").Path(__file__).parent.parent / "sweeps" / "imagenet.yaml")]) == 0
@@ -94,7 +94,7 @@ def test_fashion_mnist_is_timed_as_cifar_and_a_subset_counts_its_own_images():
 def test_plan_estimates_the_fashion_sweeps(tmp_path, capsys, monkeypatch, sweep, runs):
     from pathlib import Path
 
-    from bench.cli.main import main
+    from bench.cli import main
 
     monkeypatch.chdir(tmp_path)
     assert main(["plan", str(Path(__file__).parent.parent / "sweeps" / sweep)]) == 0

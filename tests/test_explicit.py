@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.experiment.config import resolve
+from bench.experiment.resolve import resolve
 from bench.methods import create_loss
 from bench.methods.explicit import ExplicitSemanticAugmentation, cholesky_factors
 from bench.methods.isda import ISDAMethod

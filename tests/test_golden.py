@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.experiment.config import resolve
+from bench.experiment.resolve import resolve
 from bench.report import write as report
 from bench.results import collect as results
 from bench.sweep.spec import load_sweep

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.cli.main import main
+from bench.cli import main
 from bench.common.errors import ConfigError
-from bench.experiment.config import resolve
+from bench.experiment.resolve import resolve
 from bench.launch import devices, local
 from bench.launch import job as launch_job
 from bench.launch.devices import visible_gpus

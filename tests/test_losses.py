@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bench.common.errors import ConfigError
-from bench.experiment.config import resolve
+from bench.experiment.resolve import resolve
 from bench.methods import create_loss
 from bench.methods.losses import focal_loss
 

@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from bench.cli.main import main
+from bench.cli import main
 
 FAST = ["--dataset", "digits", "--arch", "resnet32", "--epochs", "1", "--batch-size", "512"]
 

@@ -14,12 +14,12 @@ import pytest
 import yaml
 
 from bench.common.errors import ConfigError
-from bench.experiment.config import resolve
+from bench.experiment.resolve import resolve
 from bench.methods import Param, RegistrationError, get_loss, param_names, parse_method, register_loss, registry
 from bench.sweep.spec import parse_sweep
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "bench.cli.main"]
+CLI = [sys.executable, "-m", "bench.cli"]
 
 
 @pytest.fixture
@@ -245,7 +245,7 @@ def test_the_job_of_a_run_imports_the_plugin_from_the_launching_folder_wherever_
     submit = textwrap.dedent(f"""
         import pickle
         from bench.methods import plugins
-        from bench.experiment.config import resolve
+        from bench.experiment.resolve import resolve
         from bench.launch.job import TrainJob
         plugins.load(["pluck_mod"])
         cfg = resolve({{"method": "pluck", "pluck_weight": 0.5, "epochs": 1, "batch_size": 256, "threads": 1,

@@ -9,8 +9,8 @@ import torch
 import yaml
 
 from bench.common.errors import ConfigError
-from bench.experiment.config import resolve
 from bench.experiment.recipes import AUGMENT_SCHEDULES, lr_at
+from bench.experiment.resolve import resolve
 from bench.sweep.spec import parse_sweep
 from bench.train.device import uses_bf16
 from bench.train.engine import Run

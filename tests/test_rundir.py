@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli.main import main
+from bench.cli import main
 from bench.launch.status import merge_state, sweep_status
 from bench.launch.todo import plan_todo, to_train
 from bench.report.write import summary_lines

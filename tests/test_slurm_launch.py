@@ -29,7 +29,7 @@ from bench.sweep.spec import load_sweep, parse_sweep
 from tests.helpers import metric_rows, result_json
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "bench.cli.main"]
+CLI = [sys.executable, "-m", "bench.cli"]
 
 
 # ---------------------------------------------------------------- profiles

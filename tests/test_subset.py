@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from bench.common.errors import ConfigError
-from bench.data.loaders import Split, load_dataset
+from bench.data.sources import Split, load_dataset
 from bench.data.subset import class_quotas, stratified_indices, take
-from bench.experiment.config import resolve
+from bench.experiment.resolve import resolve
 from tests.helpers import LATER_FIELDS
 
 

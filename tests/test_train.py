@@ -12,8 +12,8 @@ import torch
 import yaml
 
 from bench.common.errors import ConfigError
-from bench.experiment.config import resolve
 from bench.experiment.recipes import lr_at
+from bench.experiment.resolve import resolve
 from bench.methods.isda import lambda_at
 from bench.rundir.lock import RunLock
 from bench.train.trainer import run
@@ -74,7 +74,7 @@ def test_finished_run_is_not_trained_again(reference):
 
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(reference, tmp_path):
     out = tmp_path / "killed"
-    code = ("import sys; from bench.experiment.config import resolve; from bench.train.trainer import run; "
+    code = ("import sys; from bench.experiment.resolve import resolve; from bench.train.trainer import run; "
             f"run(resolve({SPEC!r}), sys.argv[1], progress=False)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(out)], cwd=Path(__file__).parent.parent)
     deadline = time.time() + 120
@@ -189,7 +189,7 @@ def test_imagenet_track_trains_from_a_folder_with_diagonal_isda(tmp_path):
 
 
 def test_top5_error_equals_a_brute_force_count_with_the_final_model(reference):
-    from bench.data.loaders import load_dataset
+    from bench.data.sources import load_dataset
     from bench.models import create_model
 
     _, test, info = load_dataset("digits")

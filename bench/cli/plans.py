@@ -2,7 +2,7 @@
 
 Every command runs in two phases: ``check_<command>(args)`` reads the arguments, the sweep, the
 profile and the folders (every run of the sweep, every option, whichever path the command then
-takes) and returns a plan, or raises ConfigError; only then does ``bench.cli.main`` act on the plan and
+takes) and returns a plan, or raises ConfigError; only then does ``bench.cli.commands`` act on the plan and
 write. Bad input therefore ends as one line and exit status 2 with nothing written, whatever
 it is and wherever it is found.
 """
@@ -19,12 +19,16 @@ from typing import Any
 from bench.common import bounds
 from bench.common.errors import ConfigError
 from bench.common.paths import input_folder, output_folder
+from bench.common.shipped import shipped_names
 from bench.common.yamlio import YamlProblem, parse_yaml
-from bench.experiment.config import RunConfig, resolve
-from bench.sweep.spec import Sweep, load_sweep
+from bench.experiment.resolve import resolve
+from bench.experiment.runconfig import RunConfig
+from bench.sweep.spec import Sweep, find_sweep, load_sweep
 
 CLUSTERS = ("local", "debug", "slurm")
 WANDB_MODES = ("auto", "online", "offline", "disabled")
+SWEEP_HELP = "a sweep YAML file, or the name of a shipped sweep (e.g. smoke, cifar_main)"
+PROFILE_HELP = f"a cluster profile YAML file, or the name of a shipped one ({', '.join(shipped_names('profiles'))})"
 PLUGIN_HELP = ("a module that registers losses (bench.methods.register_loss), imported first; repeatable. "
                "Installed packages' isda_bench.methods entry points load by themselves")
 
@@ -72,7 +76,7 @@ def _sweep_folders(sweep: Sweep, root: Path, *, owned: bool) -> None:
 
 def _check_data(runs: list[RunConfig]) -> None:
     """The data and the device the runs will use on this machine."""
-    from bench.data.loaders import check_source
+    from bench.data.sources import check_source
     from bench.train.device import pick_device
 
     for source in dict.fromkeys((cfg.dataset, cfg.data_root, cfg.download) for cfg in runs):
@@ -276,8 +280,8 @@ def _name_missing_plugins(args: argparse.Namespace, root: Path, exc: ConfigError
     from bench.common.yamlio import read_yaml
     from bench.methods.plugins import recorded_missing
 
-    path = Path(args.sweep)
     try:
+        path = find_sweep(args.sweep)
         data = read_yaml(path, "sweep")
     except ConfigError:
         return

@@ -47,7 +47,7 @@ def _num(x: float | None) -> str:
 
 BATCH = Bound(min=2, max=65_536)
 BOUNDS: dict[str, Bound] = {
-    # run fields (bench.experiment.config)
+    # run fields (bench.experiment.runconfig)
     # Seeds stay below 2**31 so that every seed derived from them (epoch and rank) fits torch's int64.
     "seed": Bound(min=0, max=2**31 - 1),
     "epochs": Bound(min=1, max=100_000),

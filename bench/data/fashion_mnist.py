@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from bench.common.errors import ConfigError
+from bench.experiment.datasets import DATASETS
 
 # Where `apt-get install dataset-fashion-mnist` puts the files (`dpkg -L dataset-fashion-mnist`).
 DEBIAN_FOLDER = Path("/usr/share/datasets/fashion-mnist")
@@ -36,7 +37,7 @@ INSTALL = "apt-get install dataset-fashion-mnist, or pass --data-root (or set IS
 MEAN = 0.2860406
 STD = 0.3530242
 PAD, FLIP, CUTOUT = 4, True, 14
-SIZE, CLASSES = 28, 10
+SIZE, CLASSES = DATASETS["fashion_mnist"].image_size, DATASETS["fashion_mnist"].classes
 
 
 def folders(root: str | None) -> list[Path]:

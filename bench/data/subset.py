@@ -56,7 +56,7 @@ def stratified_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def take(data: Any, size: int | None) -> Any:
-    """``data`` (a bench.data.loaders.Split, or an ImageFolder) reduced to a stratified subset of ``size``;
+    """``data`` (a bench.data.sources.Split, or an ImageFolder) reduced to a stratified subset of ``size``;
     itself for ``None``."""
     if size is None:
         return data

@@ -1,4 +1,4 @@
-"""The paper's training recipes, as data (ISDA-method.md §3–4), and the learning-rate schedule.
+"""The paper's training recipes, as data (docs/method.md, Training recipes), and the learning-rate schedule.
 
 A recipe is looked up by (dataset, arch); every field can be overridden from a sweep or the CLI,
 and the resolved values are what a run records in its config.yaml.

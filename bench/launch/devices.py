@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from bench.common.errors import ConfigError
-from bench.experiment.config import RunConfig
+from bench.experiment.runconfig import RunConfig
 
 
 def cpu_count() -> int:

@@ -18,7 +18,7 @@ from typing import Any
 import submitit
 
 from bench.common.errors import ConfigError
-from bench.experiment.config import resolve
+from bench.experiment.resolve import resolve
 from bench.methods import plugins
 from bench.rundir.files import LOG_DIR, read_result
 from bench.rundir.job import job_identity, read_job_file, record_signal, record_start

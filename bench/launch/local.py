@@ -18,7 +18,7 @@ import submitit
 from tqdm import tqdm
 
 from bench.common.errors import ConfigError
-from bench.experiment.config import RunConfig
+from bench.experiment.runconfig import RunConfig
 from bench.launch import devices
 from bench.launch.devices import check_fits, cpu_count, uses_gpus
 from bench.launch.job import TrainJob

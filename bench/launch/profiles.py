@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common.errors import ConfigError
+from bench.common.shipped import shipped_dir, shipped_file, shipped_names
 from bench.common.yamlio import read_yaml
 
-REPO_PROFILES = Path(__file__).resolve().parents[2] / "slurm" / "profiles"
+REPO_PROFILES = shipped_dir("profiles")  # the shipped profiles; slurm/profiles/ in a checkout links here
 
 
 @dataclass(frozen=True)
@@ -143,19 +144,18 @@ def parse_profile(data: Any, name: str = "default", source: str | None = None) -
 
 
 def find_profile(ref: str, sweep_path: Path | None = None) -> Path:
-    """A profile path as given, relative to the sweep file, or a bare name in slurm/profiles/."""
+    """A profile path as given, relative to the sweep file, in ./slurm/profiles/, or a shipped one's name."""
     candidates = [Path(ref)]
     if sweep_path is not None:
         candidates.append(Path(sweep_path).parent / ref)
     if "/" not in ref:
         stem = ref if ref.endswith((".yaml", ".yml")) else f"{ref}.yaml"
-        candidates += [Path("slurm/profiles") / stem, REPO_PROFILES / stem]
+        candidates += [p for p in (Path("slurm/profiles") / stem, shipped_file("profiles", ref)) if p is not None]
     for path in candidates:
         if path.is_file():
             return path
-    known = sorted(p.stem for p in REPO_PROFILES.glob("*.yaml")) if REPO_PROFILES.is_dir() else []
     raise ConfigError("profile", ref,
-                      "a profile YAML file or one of: " + (", ".join(known) or "(none found)"))
+                      "a profile YAML file or one of: " + (", ".join(shipped_names("profiles")) or "(none found)"))
 
 
 def load_profile(ref: str | Path | Profile | None, sweep_path: Path | None = None) -> Profile:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common.errors import ConfigError
-from bench.experiment.config import RunConfig
+from bench.experiment.runconfig import RunConfig
 from bench.launch.job import TrainJob
 from bench.launch.jobs import HISTORY, LOG_DIR, read_jobs, sweep_lock, write_jobs
 from bench.launch.profiles import Profile, load_profile

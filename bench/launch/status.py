@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.experiment.config import RunConfig
+from bench.experiment.runconfig import RunConfig
 from bench.launch import scheduler
 from bench.launch.jobs import read_jobs
 from bench.rundir.job import read_job_file

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.experiment.config import RunConfig
+from bench.experiment.runconfig import RunConfig
 from bench.rundir.state import RunState, run_state
 from bench.sweep.spec import Sweep
 

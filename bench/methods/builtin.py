@@ -48,7 +48,7 @@ COV_MODE = Param(lambda dataset, arch: recipe_for(dataset, arch).cov_mode, kind=
 # Runs named before it existed had the papers' linear schedule.
 LAMBDA_SCHEDULE = Param("linear", choices=("linear", "constant"), id_default=True, label="",
                         help="λ = λ0·epoch/epochs (linear), or λ0 from the first epoch (constant)")
-# How the statistics follow a multi-process run (bench.methods.isda). It changes results under DDP, so it is
+# How the statistics follow a multi-process run (bench.methods.covariance). It changes results under DDP, so it is
 # part of the experiment; with one process both are the same, and runs named before it existed
 # computed "global".
 ISDA_SYNC = Param("global", choices=("global", "local"), id_default=True, label="",
@@ -74,7 +74,7 @@ register_loss("explicit", _explicit, {**ISDA_PARAMS, "explicit_samples": Param(1
 
 
 # The regularisers of the paper's comparison (bench.methods.baselines), with the settings its supplement
-# states (../shared/reference/paper_tables/baseline_settings.md) or, where it states none, those
+# states (docs/method.md, The other baselines) or, where it states none, those
 # of the method's own authors.
 def _large_margin(num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
     from bench.methods.baselines import LargeMarginSoftmax

@@ -2,10 +2,10 @@
 
 Per sample, ``samples`` (M) features are drawn from N(a_i, λΣ_{y_i}) and the loss is the cross-entropy
 of their logits, averaged over the M copies and the batch. As M grows it tends to the expected loss
-L∞ that ISDA bounds from above in closed form (ISDA-method.md §1); each copy costs a draw and a
+L∞ that ISDA bounds from above in closed form (docs/method.md, The loss); each copy costs a draw and a
 row of the last layer, which is the price the papers' argument is about.
 
-The covariance (any of ISDA's modes, bench.methods.isda.LOSS_MODES), its online estimate and the λ schedule
+The covariance (any of ISDA's modes, bench.methods.covariance.LOSS_MODES), its online estimate and the λ schedule
 are ISDA's own. Draws come from torch's generator on the features' device, so a seeded CPU run
 repeats. No host–device synchronisation: the full covariances are factored with ``cholesky_ex``
 (no error check) after a small relative jitter that keeps rank-deficient estimates positive definite.
@@ -17,13 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.methods.isda import (
-    ClassCovariance,
-    _at_least_float32,
-    _rows_per_chunk,
-    make_statistics,
-    strength,
-)
+from bench.methods.covariance import ClassCovariance, _at_least_float32, _rows_per_chunk, make_statistics
+from bench.methods.isda import strength
 
 # Added to Σ before its Cholesky factor: this fraction of its mean variance, plus a floor for a class
 # never seen (Σ = 0). Far below any feature variance, so the draws' covariance is Σ to 1e-6.

@@ -1,6 +1,6 @@
 """The authors' ISDA formulation, transcribed from its description for speed comparisons.
 
-Kept deliberately as the reference computes it, because ``bench.perf.isda_bench`` times it against
+Kept deliberately as the reference computes it, because ``bench.perf.isda`` times it against
 ``bench.methods.isda``: per step it materialises N×C×A feature and weight-difference tensors, the
 per-sample covariance gather N×A×A and the N×C×C product whose diagonal is σ², and it fixes
 empty classes with boolean-mask assignments (host-device synchronisations on a GPU). It is

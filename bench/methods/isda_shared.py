@@ -1,7 +1,7 @@
 """σ² of the ablation's covariance modes (TPAMI): one Σ for every class, ``identity`` or ``shared``.
 
 ``identity``: Σ = I, so σ²_ij = ‖w_j − w_{y_i}‖², and no statistics are kept. ``shared``: Σ is the
-covariance of every feature seen so far, whatever its class: bench.methods.isda keeps it as a
+covariance of every feature seen so far, whatever its class: bench.methods.covariance keeps it as a
 ``ClassCovariance`` with one class, merged exactly like the per-class ones.
 
 With one Σ for all classes, σ² depends on the sample only through its class, so the whole table over
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.methods.isda import ClassCovariance, _at_least_float32, _one_hot
+from bench.methods.covariance import ClassCovariance, _at_least_float32, _one_hot
 
 
 def shared_table(weight: Tensor, cov: Tensor | None, scale: float = 1.0) -> Tensor:

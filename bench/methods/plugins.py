@@ -9,7 +9,7 @@ Three ways in:
 A run keeps the modules it was resolved with in its config (``plugins``: a scheduling field, not part
 of the run id), so the process that trains it (a local subprocess, a SLURM job, every DDP rank)
 imports the same ones before it resolves the run. A module that is found only in the current
-folder is looked for there too, and that folder travels with the job (bench.launch.local.TrainJob).
+folder is looked for there too, and that folder travels with the job (bench.launch.job.TrainJob).
 result.json lists every plugin the training process loaded, with its package and version.
 """
 
@@ -55,7 +55,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _where(exc: BaseException) -> str:
     """`` at FILE:LINE``: the deepest line of the plugin's own code the error went through."""
-    bench_dir = os.path.dirname(os.path.abspath(__file__))
+    bench_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the bench package
     found, tb = "", exc.__traceback__
     while tb is not None:
         path = tb.tb_frame.f_code.co_filename
@@ -128,8 +128,6 @@ def _register(name: str, module: Any, before: set[str], package: str | None, ver
 
 def load(modules: Iterable[str], key: str = "--plugin") -> list[PluginInfo]:
     """Import each plugin module once, in order; bad names and broken modules are ConfigErrors."""
-    import bench.experiment.config  # noqa: F401 - fills the names a plugin's parameters may not take
-
     load_entry_points()  # installed plugins first: a module given by name then clashes with them, not they with it
     out = []
     for name in modules:
@@ -149,8 +147,6 @@ def load_entry_points() -> None:
     if _ENTRY_POINTS_DONE:
         return
     _ENTRY_POINTS_DONE = True
-    import bench.experiment.config  # noqa: F401 - fills the names a plugin's parameters may not take
-
     points = sorted(metadata.entry_points(group=GROUP), key=lambda ep: (ep.value, ep.name))
     for ep in points:
         name = ep.value.partition(":")[0].strip()

@@ -1,4 +1,4 @@
-"""Does the fast path change what a run learns? ``isda-bench perf accuracy``.
+"""``isda-bench perf accuracy``: does the fast path change what a run learns?
 
 Trains the same experiment for several seeds twice, through ``bench.train.trainer.run``:
 
@@ -22,19 +22,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from bench.common import bounds
-from bench.common.errors import ConfigError
-from bench.common.paths import output_folder
-from bench.experiment.config import COMPILE, RunConfig, resolve
-from bench.perf.isda_bench import _device_label, _parse_choice, _resolve_device
+from bench.experiment.runconfig import COMPILE
+from bench.perf.device import device_label
+from bench.perf.output import compile_flag, compile_suffix, write
+from bench.perf.plans import check_accuracy
 
 
-def _add_accuracy_args(p: argparse.ArgumentParser) -> None:
+def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="digits")
     p.add_argument("--arch", default="resnet32")
     p.add_argument("--method", default="isda")
@@ -48,68 +45,16 @@ def _add_accuracy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="results/perf", help="output directory")
 
 
-def _seeds(value: str) -> list[int]:
-    try:
-        seeds = sorted({int(s) for s in value.split(",") if s.strip()})
-    except ValueError:
-        seeds = []
-    if len(seeds) < 2:
-        raise ConfigError("--seeds", value, "two or more comma-separated integers >= 0")
-    for seed in seeds:
-        bounds.check("seed", "--seeds", seed, "integers")
-    return seeds
-
-
-@dataclass(frozen=True)
-class AccuracyPlan:
-    device: torch.device
-    seeds: list[int]
-    compile_mode: str
-    epochs: int
-    runs: list[tuple[str, RunConfig, Path]]  # (setting, config, run folder), in training order
-
-
-def check_accuracy(ns: argparse.Namespace) -> AccuracyPlan:
-    """Every run the benchmark will train, resolved, and its folder and data checked: a bad seed or
-    folder is refused before the first run trains, not after it."""
-    from bench.data.loaders import check_source
-    from bench.rundir.owner import check_run_dir
-
-    device = _resolve_device(ns.device)
-    seeds = _seeds(ns.seeds)
-    compile_mode = _parse_choice("--compile", ns.compile, COMPILE)
-    spec = {"dataset": ns.dataset, "arch": ns.arch, "method": ns.method, "device": device.type,
-            "data_root": ns.data_root, "tracking": "disabled", "sweep": "perf-accuracy"}
-    if ns.epochs is not None:
-        spec["epochs"] = bounds.parse_int("--epochs", ns.epochs, "epochs")
-    if ns.train_size is not None:
-        spec["train_size"] = bounds.parse_int("--train-size", ns.train_size, "train_size")
-    base = resolve(spec)
-    settings = {"plain": {"precision": "fp32", "fast_loader": False, "channels_last": False, "compile": "off"},
-                "fast": {"precision": "auto", "fast_loader": True, "channels_last": True, "compile": compile_mode}}
-    # How a run computes (device, compile, loader) is not in its id: it goes into the folder name, so
-    # that a fast run compiled, or on another device, is never mistaken for an earlier one.
-    folders = {"plain": f"plain-{device.type}", "fast": f"fast-{device.type}-compile-{compile_mode}"}
-    out = output_folder(Path(ns.out), "--out")
-    runs = []
-    for seed in seeds:
-        for name, fields in settings.items():
-            cfg = resolve({**base.to_dict(), **fields, "seed": seed})
-            runs.append((name, cfg, check_run_dir(out / "accuracy" / folders[name] / cfg.run_id, cfg.run_id, "--out")))
-    check_source(base.dataset, base.data_root, base.download)
-    return AccuracyPlan(device, seeds, compile_mode, base.epochs, runs)
-
-
-def run_accuracy(ns: argparse.Namespace) -> int:
-    from bench.perf.training import _compile_flag, _compile_suffix, _write
+def run(ns: argparse.Namespace) -> int:
     from bench.results import stats
-    from bench.train.trainer import run
+    from bench.train import trainer
 
     plan = check_accuracy(ns)
     device, seeds, compile_mode = plan.device, plan.seeds, plan.compile_mode
-    rows, errors = [], {"plain": [], "fast": []}
+    rows: list[dict] = []
+    errors: dict[str, list] = {"plain": [], "fast": []}  # final test errors, None where a run has none
     for name, cfg, run_dir in plan.runs:
-        res = run(cfg, run_dir)  # bars on a terminal only
+        res = trainer.run(cfg, run_dir)  # bars on a terminal only
         errors[name].append(res["final_test_error"])
         rows.append({"setting": name, "seed": cfg.seed, "status": res["status"], "precision": res["precision"],
                      "compile": cfg.compile, "final_test_error": res["final_test_error"],
@@ -133,13 +78,10 @@ def run_accuracy(ns: argparse.Namespace) -> int:
     subset = f", {train_size} training images" if train_size is not None else ""
     size_flag = f" --train-size {train_size}" if train_size is not None else ""
     note = (f"# Final accuracy, plain against fast path: {ns.arch} on {ns.dataset}{subset}, method {ns.method}, "
-            f"{plan.epochs} epochs, seeds {','.join(map(str, seeds))}\n\n{_device_label(device)}, torch "
+            f"{plan.epochs} epochs, seeds {','.join(map(str, seeds))}\n\n{device_label(device)}, torch "
             f"{torch.__version__} (`isda-bench perf accuracy --dataset {ns.dataset} --arch {ns.arch} --method "
             f"{ns.method} --seeds {','.join(map(str, seeds))} --epochs {plan.epochs}{size_flag}"
-            f"{_compile_flag(compile_mode)}`).")
+            f"{compile_flag(compile_mode)}`).")
     name = f"accuracy_{ns.arch}_{ns.dataset}" + (f"_n{train_size}" if train_size is not None else "")
-    _write(ns, name + _compile_suffix(compile_mode), "mixed", rows, "\n".join(lines), note)
+    write(ns, name + compile_suffix(compile_mode), "mixed", rows, "\n".join(lines), note)
     return 0
-
-
-SUBCOMMANDS = {"accuracy": (_add_accuracy_args, run_accuracy)}

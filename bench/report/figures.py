@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 
 from bench.common.files import atomic_write  # noqa: E402
-from bench.experiment.config import RunConfig  # noqa: E402
+from bench.experiment.runconfig import RunConfig  # noqa: E402
 from bench.report import paper  # noqa: E402
 from bench.report.model import METRIC  # noqa: E402
 from bench.report.variants import method_variants, pick_variant, recipes_of  # noqa: E402

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.common.errors import ConfigError
+from bench.experiment.archs import ARCHS
 
 DATASET_NAMES: dict[str, str] = {
     "digits": "Digits",
@@ -50,25 +51,7 @@ METHOD_NAMES: dict[str, str] = {
 }
 MAIN_TABLE_CE = "Basic (CE)"
 
-ARCH_NAMES: dict[str, str] = {
-    "resnet32": "ResNet-32",
-    "resnet110": "ResNet-110",
-    "se_resnet110": "SE-ResNet-110",
-    "wrn16_8": "Wide-ResNet-16-8",
-    "wrn28_10": "Wide-ResNet-28-10",
-    "resnext29_8x64d": "ResNeXt-29 8x64d",
-    "densenet_bc_100_12": "DenseNet-BC-100-12",
-    "shake_shake26_2x32d": "Shake-Shake (26 2x32d)",
-    "shake_shake26_2x112d": "Shake-Shake (26 2x112d)",
-    # ImageNet models come from timm under timm's names (DenseNet-264 is built here: bench.models.imagenet).
-    "resnet50": "ResNet-50",
-    "resnet101": "ResNet-101",
-    "resnet152": "ResNet-152",
-    "densenet121": "DenseNet-BC-121",
-    "densenet264": "DenseNet-BC-265",
-    "resnext50_32x4d": "ResNeXt-50 32x4d",
-    "resnext101_32x8d": "ResNeXt-101 32x8d",
-}
+ARCH_NAMES: dict[str, str] = {name: arch.paper_name for name, arch in ARCHS.items()}
 
 # Order in which method columns appear: baselines first, then ISDA and its combinations.
 METHOD_ORDER: tuple[str, ...] = (

@@ -3,7 +3,7 @@
 A cell is one experiment. Runs of one method that differ in any field of the experiment (λ0,
 cov_mode, lr, recipe, a plugin's parameter, ...) are separate variants, unless the value differs
 only between architectures, as recipes' values do. The experiment's fields are those the code
-knows (:func:`bench.experiment.config.experiment_keys`) and every other key the runs' config.yaml files hold
+knows (:func:`bench.experiment.runconfig.experiment_keys`) and every other key the runs' config.yaml files hold
 (``runs.attrs["config_keys"]``, from :func:`bench.results.collect.collect`), so a report whose plugin is
 not imported still keeps its parameter's values apart.
 """
@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from bench import methods
-from bench.experiment import config
+from bench.experiment import runconfig
 from bench.experiment.recipes import recipe_for
 from bench.report import paper
 from bench.report.model import fmt_value
@@ -39,8 +39,8 @@ def label_of(key: str) -> str:
 
 def variant_keys(df: pd.DataFrame) -> tuple[str, ...]:
     """The fields that make runs of one method different experiments (see the module's docstring)."""
-    scheduling = set(config.FIELD_NAMES) - set(config.EXPERIMENT_FIELDS)
-    known = [k for k in config.experiment_keys() if k not in _NOT_VARIANTS]
+    scheduling = set(runconfig.FIELD_NAMES) - set(runconfig.EXPERIMENT_FIELDS)
+    known = [k for k in runconfig.experiment_keys() if k not in _NOT_VARIANTS]
     extra = sorted(set(df.attrs.get("config_keys", ())) - set(known) - _NOT_VARIANTS - scheduling)
     return tuple(known + extra)
 
@@ -141,7 +141,7 @@ def default_value(key: str, dataset: str, arch: str) -> Any:
         return getattr(recipe, key)
     if key in methods.param_names():
         return methods.param(key).default_for(dataset, arch)
-    field = {f.name: f for f in dataclasses.fields(config.RunConfig)}.get(key)
+    field = {f.name: f for f in dataclasses.fields(runconfig.RunConfig)}.get(key)
     return field.default if field is not None and field.default is not dataclasses.MISSING else None
 
 
@@ -184,7 +184,7 @@ def pick_variant(sub: pd.DataFrame, method: str, notes: set[str]) -> pd.DataFram
 
 def recipes_of(runs: pd.DataFrame) -> pd.Series:
     """Each run's recipe name; runs recorded before the field existed ran the journal's."""
-    default = config.RunConfig.recipe
+    default = runconfig.RunConfig.recipe
     if "recipe" not in runs:
         return pd.Series(default, index=runs.index, dtype=object)
     return runs["recipe"].map(lambda r: default if r is None or pd.isna(r) else str(r))

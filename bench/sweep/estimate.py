@@ -21,20 +21,22 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.experiment.config import TEST_IMAGES, TRAIN_IMAGES, RunConfig
+from bench.experiment.datasets import DATASETS
+from bench.experiment.runconfig import RunConfig
 
 # Images/s of one whole CE training step on one NVIDIA H200, bf16 + channels_last, eager
-# (ISDA-method.md §5: ResNet-110 36.4 ms and WRN-28-10 14.6 ms at batch 128; ResNet-50 on
+# (docs/performance.md: ResNet-110 36.4 ms and WRN-28-10 14.6 ms at batch 128; ResNet-50 on
 # 224² images 56.1 ms at batch 256). Input time not included.
 RECORDED: dict[tuple[str, str], tuple[float, str]] = {
-    ("cifar", "resnet110"): (128 / 0.0364, "H200 step, ISDA-method.md §5"),
-    ("cifar", "wrn28_10"): (128 / 0.0146, "H200 step, ISDA-method.md §5"),
-    ("imagenet", "resnet50"): (256 / 0.0561, "H200 step, ISDA-method.md §5"),
+    ("cifar", "resnet110"): (128 / 0.0364, "H200 step, docs/performance.md"),
+    ("cifar", "wrn28_10"): (128 / 0.0146, "H200 step, docs/performance.md"),
+    ("imagenet", "resnet50"): (256 / 0.0561, "H200 step, docs/performance.md"),
 }
 
 
 def family(dataset: str) -> str:
-    return "cifar" if dataset in ("cifar10", "cifar100") else dataset
+    """The family a dataset's runs are timed with (bench.experiment.datasets); an unknown name is its own."""
+    return DATASETS[dataset].family if dataset in DATASETS else dataset
 
 
 # Datasets without recorded steps of their own, timed as a family that is no faster: a 28×28 grey
@@ -65,8 +67,8 @@ def measured_throughput(sweep_dir: Path) -> dict[tuple[str, str], float]:
     return {k: sum(v) / len(v) for k, v in seen.items()}
 
 
-# Shapes the recorded steps ran at: (batch, channels, image side, classes).
-_STEP_SHAPES = {"cifar": (128, 3, 32, 100), "imagenet": (256, 3, 224, 1000)}
+# What the recorded steps ran: (batch, dataset), the dataset giving channels, image side and classes.
+_STEPS = {"cifar": (128, "cifar100"), "imagenet": (256, "imagenet")}
 MODELLED = "rough model of the recorded H200 steps (FLOPs, layer count)"
 
 
@@ -78,7 +80,8 @@ def forward_cost(arch: str, fam: str) -> tuple[float, int]:
 
     from bench.models import create_model
 
-    _, chans, side, classes = _STEP_SHAPES[fam]
+    data = DATASETS[_STEPS[fam][1]]
+    chans, side, classes = data.channels, data.image_size, data.classes
     with torch.device("meta"):
         model = create_model(arch, num_classes=classes, in_chans=chans).eval()  # BatchNorm takes one image
         x = torch.empty(1, chans, side, side)
@@ -116,7 +119,7 @@ def modelled_throughput(arch: str, fam: str) -> float | None:
 def _layers_flops(arch: str, fam: str) -> tuple[int, float]:
     """(layers, training FLOPs of one recorded-size batch)."""
     macs, layers = forward_cost(arch, fam)
-    return layers, 3 * 2 * macs * _STEP_SHAPES[fam][0]
+    return layers, 3 * 2 * macs * _STEPS[fam][0]
 
 
 def estimate_run(cfg: RunConfig, devices: int, measured: dict[tuple[str, str], float]) -> Estimate:
@@ -131,8 +134,8 @@ def estimate_run(cfg: RunConfig, devices: int, measured: dict[tuple[str, str], f
         ips, source = modelled, MODELLED + note
     else:
         return Estimate(devices, None, "no measurement yet")
-    images = cfg.train_size if cfg.train_size is not None else TRAIN_IMAGES.get(cfg.dataset, 0)
-    images += TEST_IMAGES.get(cfg.dataset, 0) / 3
+    data = DATASETS[cfg.dataset]
+    images = (cfg.train_size if cfg.train_size is not None else data.train_images) + data.test_images / 3
     # Per-device throughput and linear scaling: n devices take 1/n of the time, so the device-hours
     # do not depend on n.
     return Estimate(devices, cfg.epochs * images / ips / 3600, source)

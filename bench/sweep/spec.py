@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.common import bounds
 from bench.common.errors import ConfigError
+from bench.common.shipped import shipped_file, shipped_names
 from bench.common.yamlio import read_yaml
-from bench.experiment.config import NAME_RE, RunConfig, resolve, run_field_names
+from bench.experiment.resolve import NAME_RE, resolve
+from bench.experiment.runconfig import RunConfig, run_field_names
 from bench.methods import param_names, parse_method
 
 SWEEP_KEYS = ("name", "description", "grid", "overrides", "include", "exclude", "cluster", "profile",
@@ -213,7 +216,30 @@ def _resources(value: Any) -> dict[str, int]:
     return dict(resources)
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a folder on the way that may not be searched: the path checks name it
+        return False
+
+
+def find_sweep(ref: Path | str) -> Path:
+    """The sweep file ``ref`` names: a path to a file, or else the bare name of a shipped sweep
+    (``cifar_main`` or ``cifar_main.yaml``, bench.common.shipped), found from any folder."""
+    path = Path(ref)
+    if _is_file(path):
+        return path
+    shipped = shipped_file("sweeps", str(ref))
+    if shipped is not None:
+        return shipped
+    if len(path.parts) > 1 or os.path.lexists(path):  # the path checks say what is wrong with it
+        return path
+    raise ConfigError("sweep", str(ref), "a sweep file, or the name of a shipped sweep: "
+                      + ", ".join(shipped_names("sweeps")))
+
+
 def load_sweep(path: Path | str, plugins: tuple[str, ...] | list[str] = ()) -> Sweep:
-    """A sweep file's runs; ``plugins``: modules to import besides those the file names."""
-    path = Path(path)
+    """The runs of a sweep file or of a shipped sweep named by ``path`` (find_sweep); ``plugins``:
+    modules to import besides those the file names."""
+    path = find_sweep(path)
     return parse_sweep(read_yaml(path, "sweep"), path.stem, path, plugins=tuple(plugins))

@@ -25,11 +25,13 @@ from torch import nn
 from tqdm import tqdm
 
 from bench.common.errors import ConfigError
-from bench.data.loaders import load_dataset, make_batches
-from bench.experiment.config import RunConfig
+from bench.data.batches import make_batches
+from bench.data.sources import load_dataset
+from bench.experiment.archs import ARCHS
 from bench.experiment.recipes import lr_at
+from bench.experiment.runconfig import RunConfig
 from bench.methods import HEAD_DROPOUT, create_loss, parse_method
-from bench.models import ARCHS, create_model
+from bench.models import create_model
 from bench.rundir.metrics import write_metrics
 from bench.train import distributed
 from bench.train.checkpoint import write_checkpoint

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from bench.common.provenance import device_name, git_sha, versions
-from bench.experiment.config import ID_PARAMS, RunConfig
+from bench.experiment.runconfig import ID_PARAMS, RunConfig
 from bench.methods import plugins
 from bench.rundir.state import RunState
 from bench.train.engine import Run

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from bench.common.errors import ConfigError
 from bench.common.files import atomic_write_json, atomic_write_text, make_dir
-from bench.experiment.config import RunConfig
+from bench.experiment.runconfig import RunConfig
 from bench.rundir.files import CONFIG_FILE, LOCK_FILE, RESULT_FILE, read_result
 from bench.rundir.lock import RunLock
 from bench.rundir.metrics import write_metrics
@@ -88,7 +88,7 @@ def _train_locked(cfg: RunConfig, r: Run, run_dir: Path, progress: bool | None, 
     if not main:
         tracker = None
     elif tracker is None:
-        from bench.tracking.wandb_tracker import make_tracker
+        from bench.tracking.tracker import make_tracker
 
         tracker = make_tracker(cfg.tracking, rank=rank)
     if tracker is not None:

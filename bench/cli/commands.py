@@ -7,6 +7,8 @@ import sys
 
 from bench.cli.plans import (
     PLUGIN_HELP,
+    PROFILE_HELP,
+    SWEEP_HELP,
     TRAIN_FLAGS,
     WANDB_MODES,
     LaunchPlan,
@@ -158,7 +160,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                             title=f"isda-bench report: {sweep.name}")
     if plan.wandb != "disabled":
         from bench.report.tables import build_tables
-        from bench.tracking.wandb_tracker import log_report
+        from bench.tracking.report_run import log_report
 
         tables = {"runs": runs, **{t.key: t for t in build_tables(runs, with_paper=plan.paper)}}
         log_report(sweep.name, tables, [p for p in written if p.suffix == ".png"], plan.wandb, dir=sweep_dir)
@@ -168,14 +170,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_wandb_sync(args: argparse.Namespace) -> int:
-    from bench.tracking.wandb_tracker import sync_sweep
+    from bench.tracking.sync import sync_sweep
 
     plan = check_wandb_sync(args)
     return sync_sweep(plan.root / plan.sweep.name, dry_run=args.dry_run, include_synced=args.include_synced)
 
 
 def cmd_perf(args: argparse.Namespace) -> int:
-    from bench.perf import isda_bench as perf
+    from bench.perf import commands as perf
 
     return perf.main(args.rest)
 
@@ -199,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def sweep_cmd(name: str, func, help: str) -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=help)
-        s.add_argument("sweep", help="sweep YAML file")
+        s.add_argument("sweep", help=SWEEP_HELP)
         s.add_argument("--results", help="results root (default: results, or $ISDA_BENCH_RESULTS)")
         s.add_argument("--plugin", action="append", metavar="MODULE", help=PLUGIN_HELP)
         s.set_defaults(func=func)
@@ -209,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     la = sweep_cmd("launch", cmd_launch, "run every pending run of a sweep")
     la.add_argument("--cluster", help="local (default without SLURM) | debug (in-process) | slurm")
     la.add_argument("--parallel", type=int, help="local: runs at once (default: one per GPU, or per core)")
-    la.add_argument("--profile", help="slurm: a cluster profile YAML (slurm/profiles/*.yaml)")
+    la.add_argument("--profile", help="slurm: " + PROFILE_HELP)
     la.add_argument("--wandb", choices=WANDB_MODES, help="W&B tracking for the runs launched now")
     la.add_argument("--retry-failed", action="store_true",
                     help="also run failed runs again (from their last checkpoint); diverged runs stay")
@@ -223,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("-q", "--quiet", action="store_true", help="only the counts per state")
     st.add_argument("--retry-failed", action="store_true", help="resubmit the failed runs, and only those")
     st.add_argument("--cluster", help="with --retry-failed: local | debug | slurm (as for launch)")
-    st.add_argument("--profile", help="with --retry-failed on slurm: a cluster profile")
+    st.add_argument("--profile", help="with --retry-failed on slurm: " + PROFILE_HELP)
     rp = sweep_cmd("report", cmd_report, "collect results and write tables and figures")
     rp.add_argument("--format", default="md,html", help="comma-separated: md, tex, html (default md,html)")
     rp.add_argument("--paper", action=argparse.BooleanOptionalAction, default=True,
@@ -233,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     wb = sub.add_parser("wandb", help="W&B utilities: `wandb sync SWEEP` uploads a sweep's offline runs")
     wsub = wb.add_subparsers(dest="wandb_command", required=True, parser_class=OneLineParser)
     ws = wsub.add_parser("sync", help="upload a sweep's offline W&B runs (wraps `wandb sync`)")
-    ws.add_argument("sweep", help="sweep YAML file")
+    ws.add_argument("sweep", help=SWEEP_HELP)
     ws.add_argument("--results", help="results root (default: results, or $ISDA_BENCH_RESULTS)")
     ws.add_argument("--dry-run", action="store_true", help="list what would be synced")
     ws.add_argument("--include-synced", action="store_true", help="sync folders already synced again")
