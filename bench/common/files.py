@@ -15,7 +15,7 @@ from typing import IO, Any
 from bench.common.errors import ConfigError
 
 
-def atomic_write(path: Path | str, write: Callable[[IO[bytes]], None]) -> Path:
+def atomic_write(path: Path | str, write: Callable[[IO[bytes]], object]) -> Path:
     """Call ``write`` on a temporary file beside ``path``, fsync it, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,8 +51,12 @@ def _umask() -> int:
     return mask
 
 
+def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
+    return atomic_write(path, lambda fh: fh.write(data))
+
+
 def atomic_write_text(path: Path | str, text: str) -> Path:
-    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: Path | str, obj: Any) -> Path:

@@ -8,7 +8,8 @@ bench.data.autoaugment, or torchvision's) and RandAugment are per-image transfor
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
+from typing import cast
 
 import torch
 
@@ -169,7 +170,7 @@ class WorkerBatches:
 
     @property
     def num_samples(self) -> int:
-        return len(self.dataset)
+        return len(cast(Sized, self.dataset))
 
     def batch_sizes(self, world: int = 1) -> list[int]:
         """Global batch sizes ``epoch`` goes through with ``world`` ranks (bench.train.distributed)."""
@@ -187,7 +188,7 @@ class WorkerBatches:
             num_workers=self.workers, pin_memory=self.device.type == "cuda",
             persistent_workers=False, multiprocessing_context="spawn" if self.workers else None)
         holes = None
-        if train and self.method.cutout:
+        if train and self.method is not None and self.method.cutout:
             holes = torch.randint(0, self.info.size, (2, self.num_samples), generator=generator)
         for i, (x, y) in enumerate(loader):
             sl = slice(i * self.batch_size, i * self.batch_size + len(y))
@@ -212,7 +213,7 @@ class WorkerBatches:
         n = self.num_samples
         order = torch.randperm(n, generator=generator) if train else torch.arange(n)
         holes = None
-        if train and self.method.cutout:
+        if train and self.method is not None and self.method.cutout:
             holes = torch.randint(0, self.info.size, (2, n), generator=generator)
         seed = int(torch.randint(0, 2**62, (1,), generator=generator)) if train else 0
         shards, start = [], 0

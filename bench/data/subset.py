@@ -63,10 +63,10 @@ def take(data: Any, size: int | None) -> Any:
     if hasattr(data, "x") and hasattr(data, "y"):  # a Split
         idx = stratified_indices(data.y.cpu(), size)
         return type(data)(data.x[idx], data.y[idx])
-    idx = stratified_indices(torch.as_tensor(data.targets), size).tolist()
+    kept = stratified_indices(torch.as_tensor(data.targets), size).tolist()
     # An ImageFolder stays one (its transform is what make_batches extends), with fewer samples.
     out = copy.copy(data)
-    out.samples = [data.samples[i] for i in idx]
+    out.samples = [data.samples[i] for i in kept]
     out.imgs = out.samples
-    out.targets = [data.targets[i] for i in idx]
+    out.targets = [data.targets[i] for i in kept]
     return out

@@ -112,7 +112,7 @@ class RunConfig:
     def run_id(self) -> str:
         # Fields and parameters added after ids were first handed out are left out of the hash while
         # they hold the value every earlier run implicitly had, so existing result folders keep their names.
-        omitted = {k: (None,) for k in ID_PARAMS if k not in _HASHED_ALWAYS}
+        omitted: dict[str, tuple[Any, ...]] = {k: (None,) for k in ID_PARAMS if k not in _HASHED_ALWAYS}
         omitted.update(_ID_IMPLICIT)
         for key, _ in self.params:
             if methods.param(key).id_default:
@@ -162,7 +162,7 @@ EXPERIMENT_FIELDS = tuple(n for n in FIELD_NAMES if n not in _SCHEDULING)
 # training set; only RandAugment runs have RandAugment settings.
 _ID_IMPLICIT: dict[str, tuple[Any, ...]] = {"world_size": (1,), "randaugment_n": (None,), "randaugment_m": (None,),
                                             "recipe": ("tpami",), "train_size": (None,)}
-# The keys of result.json (bench.train.trainer.summarise) and of metrics.csv besides the run fields and the
+# The keys of result.json (bench.train.result.summarise) and of metrics.csv besides the run fields and the
 # methods' parameters: a parameter of that name would overwrite one of them.
 RESULT_KEYS = ("run_id", "epochs_done", "status", "final_test_error", "best_test_error", "last10_test_error",
                "final_top5_test_error", "last10_top5_test_error", "wall_time_s", "images_per_s", "num_params",

@@ -33,6 +33,7 @@ class LargeMarginSoftmax(nn.Module):
     """
 
     synchronised = True  # the step count is the same on every rank
+    step: Tensor
 
     def __init__(self, margin: int, base: float = 1000.0, gamma: float = 2e-5, power: float = 45.0,
                  lambda_min: float = 0.0) -> None:
@@ -106,6 +107,7 @@ class CenterLoss(nn.Module):
     """
 
     synchronised = True  # updated from the global batch (see _update)
+    centers: Tensor
 
     def __init__(self, num_classes: int, feature_dim: int, weight: float, lr: float) -> None:
         super().__init__()

@@ -185,12 +185,13 @@ class ClassCovariance(nn.Module):
         pairs = torch.stack((centred, u), dim=2)  # [N, A, 2]
         a = centred.shape[1]
         flat = self.scatter.view(-1, a * a)  # 2-D index_add_: the 3-D form is far slower on CPU
-        parts = (pairs, pairs.transpose(1, 2), labels)
+        whole = (pairs, pairs.transpose(1, 2), labels)
         step = _rows_per_chunk(a * a)
+        parts: tuple[tuple[Tensor, ...], ...]
         if step < centred.shape[0]:  # one split per tensor, not a slice per tensor and chunk
-            parts = tuple(t.split(step) for t in parts)
+            parts = tuple(t.split(step) for t in whole)
         else:
-            parts = tuple((t,) for t in parts)
+            parts = tuple((t,) for t in whole)
         for col, row, lab in zip(*parts):
             outer = torch.bmm(col, row)  # c cᵀ + u uᵀ per sample
             flat.index_add_(0, lab, outer.view(-1, a * a))

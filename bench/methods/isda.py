@@ -61,7 +61,7 @@ class _PairwiseQuadratic(torch.autograd.Function):
                 row_scale: Tensor | None) -> Tensor:
         num_classes, dim = weight.shape
         table = rows is None
-        num_rows = num_classes if table else rows.shape[0]
+        num_rows = num_classes if rows is None else rows.shape[0]
         per_row = 2 * num_classes * dim + (0 if table else dim * dim)
         step = _rows_per_chunk(per_row)
         keep_d = num_rows * num_classes * dim <= SAVE_ELEMS
@@ -82,7 +82,7 @@ class _PairwiseQuadratic(torch.autograd.Function):
                 del d, e  # one chunk alive at a time
         ctx.table, ctx.step, ctx.keep_d, ctx.num_rows, ctx.scale = table, step, keep_d, num_rows, scale
         ctx.scaled = row_scale is not None
-        if ctx.scaled:
+        if row_scale is not None:
             row_scale = row_scale[:, None]
             out.mul_(row_scale)
         ctx.save_for_backward(weight, cov, *([] if table else [rows]), *([row_scale] if ctx.scaled else []), *saved)
@@ -109,8 +109,10 @@ class _PairwiseQuadratic(torch.autograd.Function):
             if ctx.table:  # rows are consecutive classes: a slice, no scatter
                 grad_w[start:stop] -= minus
             else:
+                assert rows is not None  # saved whenever the rows are not the whole table
                 r = rows if stop - start == rows.shape[0] else rows[start:stop]
                 grad_w.index_add_(0, r, minus, alpha=-1.0)
+        assert grad_w is not None  # there is at least one row, so at least one chunk
         return grad_w.mul_(2.0), None, None, None, None
 
 
@@ -239,6 +241,7 @@ class ISDALoss(nn.Module):
 
             return one_covariance_loss(self.stats, features, logits, fc, labels, lam, update, pad_to), logits
         stats = self.stats
+        assert stats is not None  # only the identity mode keeps no statistics
         with torch.autocast(device_type=features.device.type, enabled=False):
             # float32 at least (float64 stays float64, for gradient checks)
             weight = fc.weight.to(_at_least_float32(fc.weight.dtype))

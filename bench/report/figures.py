@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -22,7 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 
-from bench.common.files import atomic_write  # noqa: E402
+from bench.common.files import atomic_write_bytes  # noqa: E402
 from bench.experiment.runconfig import RunConfig  # noqa: E402
 from bench.report import paper  # noqa: E402
 from bench.report.model import METRIC  # noqa: E402
@@ -48,7 +49,7 @@ def save(fig: plt.Figure, out_dir: Path, key: str, title: str) -> Figure:
         # No creation date in the PDF: the same results give the same bytes (committed reports).
         meta = {"CreationDate": None} if ext == "pdf" else {}
         fig.savefig(buf, format=ext, dpi=DPI, bbox_inches="tight", metadata=meta)
-        paths.append(atomic_write(out_dir / f"{key}.{ext}", lambda fh, b=buf: fh.write(b.getvalue())))
+        paths.append(atomic_write_bytes(out_dir / f"{key}.{ext}", buf.getvalue()))
     plt.close(fig)
     return Figure(key, title, paths[0], paths[1])
 
@@ -197,7 +198,8 @@ def draw_gap(runs: pd.DataFrame, reps: int = stats.DEFAULT_REPS, seed: int = sta
     lo = np.array([c.gap_ci_low for _, c in items])
     hi = np.array([c.gap_ci_high for _, c in items])
     has_ci = np.isfinite(lo) & np.isfinite(hi)
-    handles, labels = [], []
+    handles: list[Any] = []
+    labels: list[str] = []
     if has_ci.any():
         handles.append(ax.errorbar(gaps[has_ci], y[has_ci], xerr=[gaps[has_ci] - lo[has_ci], hi[has_ci] - gaps[has_ci]],
                                    fmt="o", color="C0", capsize=4))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -162,7 +162,7 @@ def paper_delta_cell(g: Group | None, pv: dict | None) -> Cell:
     return cell
 
 
-def bold_lowest(cells: list[Cell], groups: list[Group | None]) -> None:
+def bold_lowest(cells: list[Cell], groups: Sequence[Group | None]) -> None:
     means = [g.mean if g is not None and g.n else math.inf for g in groups]
     best = min(means, default=math.inf)
     if math.isfinite(best):

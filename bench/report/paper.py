@@ -14,6 +14,7 @@ import os
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -212,7 +213,7 @@ def imagenet() -> pd.DataFrame:
     return load_table("imagenet")
 
 
-def _nan_to_none(x: object) -> float | None:
+def _nan_to_none(x: Any) -> float | None:
     if x is None:
         return None
     x = float(x)
@@ -255,6 +256,7 @@ def paper_imagenet(arch: str, method: str, recipe: str = "tpami") -> dict | None
     """ImageNet row for ``ce`` (the authors' own baseline) or ``isda``: top1, top5, extra wall time (%).
     ``recipe`` "tpami" reads the journal's table (imagenet.csv), "neurips" the conference's
     (imagenet_neurips.csv, when present)."""
+    label: str | None
     if recipe == "neurips":
         table, label = optional_table("imagenet_neurips"), method
     elif recipe == "tpami":

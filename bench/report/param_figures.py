@@ -16,6 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.typing import ColorType
 
 from bench.report import paper
 from bench.report.figures import (
@@ -54,7 +55,7 @@ def _curve(runs: pd.DataFrame, key: str, values: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["x", "mean", "std", "n"])
 
 
-def _band(ax: plt.Axes, values: pd.Series, colour: str) -> tuple[object, int] | None:
+def _band(ax: plt.Axes, values: pd.Series, colour: ColorType) -> tuple[object, int] | None:
     """A horizontal line at the mean with a mean ± std band; (handle, n) or None without values."""
     mean, std, n = _mean_std(values)
     if not n:

@@ -27,7 +27,7 @@ SAMPLES = "explicit_samples"
 
 def swept_values(runs: pd.DataFrame, method: str, key: str) -> dict[tuple[str, str], list[float]]:
     """Per (arch, dataset): the sorted values of ``key`` among ``method``'s runs, where there are several."""
-    out = {}
+    out: dict[tuple[str, str], list[float]] = {}
     sub = runs[runs["method"] == method]
     if sub.empty or key not in sub:
         return out

@@ -40,7 +40,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.common.files import atomic_write, atomic_write_text
+from bench.common.files import atomic_write_bytes, atomic_write_text
 from bench.rundir.files import CONFIG_FILE, METRICS_FILE, RESULT_FILE, is_run_dir, read_config, read_result
 from bench.rundir.state import RunState, epochs_done, result_state, run_state
 
@@ -300,6 +300,6 @@ def write_runs(df: pd.DataFrame, sweep_dir: Path) -> list[Path]:
     table = _storable(df)
     buf = io.BytesIO()
     table.to_parquet(buf, index=False)
-    parquet = atomic_write(sweep_dir / "runs.parquet", lambda fh: fh.write(buf.getvalue()))
+    parquet = atomic_write_bytes(sweep_dir / "runs.parquet", buf.getvalue())
     csv = atomic_write_text(sweep_dir / "runs.csv", table.to_csv(index=False))
     return [parquet, csv]

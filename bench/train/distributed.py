@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import datetime
 import os
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
+
+T = TypeVar("T")
 
 
 class DistInfo(NamedTuple):
@@ -192,7 +194,7 @@ def broadcast_tensors(tensors: list[Tensor], src: int = 0) -> None:
             dist.broadcast(t, src=src)
 
 
-def broadcast_object(obj: object, src: int = 0) -> object:
+def broadcast_object(obj: T, src: int = 0) -> T:
     """Rank ``src``'s (picklable) ``obj`` on every rank."""
     if rank_and_world()[1] == 1:
         return obj

@@ -89,7 +89,9 @@ class Run:
         self.bf16 = uses_bf16(cfg.precision, self.device)
         train, test, self.info = load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.train_size)
         resident = cfg.fast_loader or self.device.type == "cpu"
-        randaugment = (cfg.randaugment_n, cfg.randaugment_m) if cfg.randaugment_n is not None else None
+        randaugment = None
+        if cfg.randaugment_n is not None and cfg.randaugment_m is not None:  # resolve sets both or neither
+            randaugment = (cfg.randaugment_n, cfg.randaugment_m)
         self.train = make_batches(train, self.info, cfg.batch_size, self.device, self.method,
                                   resident=resident, workers=cfg.workers, randaugment=randaugment)
         self.test = make_batches(test, self.info, max(cfg.batch_size, 256), self.device, None,
@@ -140,7 +142,8 @@ class Run:
         self.optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
                                          nesterov=cfg.nesterov and cfg.momentum > 0,
                                          weight_decay=cfg.weight_decay)
-        self.epoch, self.rows, self.elapsed, self.train_time = 0, [], 0.0, 0.0
+        self.rows: list[dict[str, float]] = []
+        self.epoch, self.elapsed, self.train_time = 0, 0.0, 0.0
         self.tracking_id: str | None = None
 
     # --- checkpoint ---
