@@ -250,7 +250,7 @@ def _train_worker(rank: int, specs: list[dict], dirs: list[str], out: str) -> No
         def record(path, *args, **kwargs):
             writes.append(str(path))
         for module in [m for name, m in sys.modules.items() if name.startswith("bench.")]:
-            for writer in ("atomic_write", "atomic_write_text", "atomic_write_json"):
+            for writer in ("atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json"):
                 if hasattr(module, writer):
                     setattr(module, writer, record)
     runs = _record_runs(train)
@@ -317,7 +317,7 @@ def test_ddp_checkpoint_loads_into_a_single_process_run(ddp_runs, tmp_path):
     _, ranks, dirs = ddp_runs
     state = torch.load(dirs[0] / "checkpoint.pt", weights_only=True)
     assert not any(k.startswith("module.") for k in state["model"]) and state["world_size"] == 2
-    single = Run(resolve(DIGITS), tmp_path)
+    single = Run(resolve({**DIGITS, "world_size": 1}), tmp_path)
     single.load_state_dict(state)
     for p, q in zip(single.model.parameters(), ranks[0]["params"][0]):
         assert torch.equal(p, q)
