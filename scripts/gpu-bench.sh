@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks and benchmarks behind the README's performance section, in one go:
+# The GPU checks and benchmarks behind docs/performance.md, in one go:
 #   scripts/gpu-bench.sh OUT_DIR [all | eager | pending | fashion]
 # Runs the CUDA tests (one ISDA training step under torch.cuda.set_sync_debug_mode("error"), the
 # compiled step as a CUDA graph, per-method peak memory), then `isda-bench perf isda | step |

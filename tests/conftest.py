@@ -33,6 +33,18 @@ def pytest_configure(config: pytest.Config) -> None:
         "slurm: needs a reachable SLURM cluster with accounting "
         "(start one with slurm/local-cluster/start.sh)",
     )
+    config.addinivalue_line(
+        "markers",
+        "slow: left out of `make test-fast` (pytest -m 'not slow'); `make test` runs it. Tests that train "
+        "many runs, start processes that train, or wait on a real SLURM cluster",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test of the real SLURM cluster is slow too: it waits for jobs to be scheduled."""
+    for item in items:
+        if item.get_closest_marker("slurm") is not None:
+            item.add_marker(pytest.mark.slow)
 
 
 @dataclass(frozen=True)

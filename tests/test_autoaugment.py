@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from bench import autoaugment as aa
+from bench.data import autoaugment as aa
 
 THEIRS = [
     ("invert", 0.1, 7, "contrast", 0.2, 6), ("rotate", 0.7, 2, "translateX", 0.3, 9),
@@ -254,7 +254,8 @@ def test_the_policy_transforms_uint8_tensors_of_one_or_three_channels_and_repeat
 def test_autoaugment_runs_the_authors_policy_per_image_and_tv_autoaugment_torchvisions(dataset):
     from torchvision import transforms as T
 
-    from bench.data import WorkerBatches, load_dataset, make_batches
+    from bench.data.batches import WorkerBatches, make_batches
+    from bench.data.sources import load_dataset
     from bench.methods import parse_method
 
     train, _, info = load_dataset(dataset)

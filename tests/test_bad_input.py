@@ -42,7 +42,7 @@ def _write(root: Path, name: str, text: str) -> None:
 
 
 def make_scratch(root: Path) -> None:
-    from bench.sweep import load_sweep
+    from bench.sweep.spec import load_sweep
 
     _write(root, "tiny.yaml", yaml.safe_dump(TINY))
     _write(root, "afile", "not a folder\n")
@@ -293,9 +293,9 @@ def test_permission_denied_is_one_line(argv, needle):
 
 def test_a_perf_batch_the_device_cannot_hold_is_refused_before_allocating(tmp_path, monkeypatch, capsys):
     """Bounds allow ImageNet-sized batches; whether the input fits is asked of the memory free now."""
-    from bench import perf
+    from bench.perf import plans
 
-    monkeypatch.setattr(perf, "_available_bytes", lambda device: 2**30)
+    monkeypatch.setattr(plans, "available_bytes", lambda device: 2**30)
     monkeypatch.chdir(tmp_path)
     argv = ["perf", "step", *CPU, "--arch", "resnet32", "--dataset", "imagenet", "--batch", "2048", "--out", "o"]
     assert main(argv) == 2  # 2048 × 3 × 224 × 224 float32: 1.2 GB

@@ -1,4 +1,4 @@
-"""The paper's comparison regularisers (bench.baselines): each loss against a scalar float64 loop,
+"""The paper's comparison regularisers (bench.methods.baselines): each loss against a scalar float64 loop,
 DisturbLabel's replacement rate over many draws, +dropout, and a run of each method on digits."""
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from bench.baselines import CenterLoss, DisturbLabel, LargeMarginSoftmax, LqLoss
 from bench.cli import main
-from bench.config import FIELD_NAMES, RESULT_KEYS, resolve
+from bench.experiment.resolve import resolve
+from bench.experiment.runconfig import FIELD_NAMES, RESULT_KEYS
 from bench.methods import param_names
-from bench.train import Run, _load_checkpoint
+from bench.methods.baselines import CenterLoss, DisturbLabel, LargeMarginSoftmax, LqLoss
+from bench.train.checkpoint import load_checkpoint
+from bench.train.engine import Run
 from tests.test_fastpath import _SyncOps
 
 NEW_METHODS = ("large_margin", "disturblabel", "center", "lq", "ce+dropout", "isda+dropout")
@@ -254,7 +256,7 @@ def test_a_loss_with_state_resumes_from_its_checkpoint_bit_identically(tmp_path,
     first.step_epoch()
     first.save()
     resumed = Run(cfg, tmp_path / "b")
-    resumed.load_state_dict(_load_checkpoint(tmp_path / "b" / "checkpoint.pt", cfg.run_id))
+    resumed.load_state_dict(load_checkpoint(tmp_path / "b", cfg.run_id))
     assert any(v.abs().sum() > 0 for v in resumed.crit.state_dict().values())  # the state came back
     again = resumed.step_epoch()
     timing = ("epoch_time_s",)

@@ -1,4 +1,4 @@
-"""One table of bounds (bench.bounds) for run fields and benchmark options: each run field it names is
+"""One table of bounds (bench.common.bounds) for run fields and benchmark options: each run field it names is
 refused just outside its bounds and taken at them, and a benchmark option for the same quantity is
 refused with the same words."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench.bounds import BOUNDS
-from bench.config import _KINDS, resolve
-from bench.errors import ConfigError
+from bench.common.bounds import BOUNDS
+from bench.common.errors import ConfigError
+from bench.experiment.resolve import _KINDS, resolve
 
 RUN_FIELDS = sorted(k for k in BOUNDS if k in _KINDS)
 
@@ -72,8 +72,8 @@ def test_resolve_takes_a_run_field_at_its_bounds(name):
                                            (["accuracy", "--seeds", "0,2147483648"], "seed=2147483648"),
                                            (["accuracy", "--epochs", "100001"], "epochs=100001")])
 def test_a_benchmark_option_has_the_bounds_of_its_run_field(tmp_path, monkeypatch, option, field):
-    from bench.perf import main as perf_main
-    from bench.plans import parse_set
+    from bench.cli.plans import parse_set
+    from bench.perf.commands import main as perf_main
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError) as by_option:
@@ -85,7 +85,7 @@ def test_a_benchmark_option_has_the_bounds_of_its_run_field(tmp_path, monkeypatc
 
 
 def test_a_sweep_is_bounded_by_the_same_table(tmp_path):
-    from bench.sweep import load_sweep
+    from bench.sweep.spec import load_sweep
 
     for text, key in (("resources: {gpus_per_node: 65}", "resources.gpus_per_node: 65"),
                       ("parallel: 4097", "parallel: 4097"), ("overrides: {threads: 1025}", "threads: 1025")):

@@ -115,7 +115,7 @@ def test_local_cluster_runs_subprocesses_with_logs(scratch):
 def test_status_retry_failed_resubmits_only_failed_runs(scratch, capsys):
     spec = {**TINY, "grid": {**TINY["grid"], "method": ["ce"], "seed": [0, 1, 2]}}
     (scratch / "tiny.yaml").write_text(yaml.safe_dump(spec))
-    from bench.sweep import load_sweep
+    from bench.sweep.spec import load_sweep
 
     sweep = load_sweep(scratch / "tiny.yaml")
     failed, pending, done = sweep.runs
@@ -143,8 +143,8 @@ def test_every_command_in_the_readme_parses():
     import re
     import shlex
 
-    from bench import perf
-    from bench.cli import build_parser
+    from bench.cli.commands import build_parser
+    from bench.perf import commands as perf
 
     repo = Path(__file__).resolve().parents[1]
     text = (repo / "README.md").read_text()

@@ -2,9 +2,10 @@ import math
 
 import pytest
 
-from bench.config import EXPERIMENT_FIELDS, resolve
-from bench.errors import ConfigError
-from bench.recipes import CIFAR, lr_at
+from bench.common.errors import ConfigError
+from bench.experiment.recipes import CIFAR, lr_at
+from bench.experiment.resolve import resolve
+from bench.experiment.runconfig import EXPERIMENT_FIELDS
 
 
 def test_recipe_defaults_follow_the_paper_table():

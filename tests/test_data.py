@@ -5,8 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.data import Batches, Split, WorkerBatches, crop_flip, cutout, load_dataset, make_batches
-from bench.errors import ConfigError
+from bench.common.errors import ConfigError
+from bench.data.batches import Batches, WorkerBatches, crop_flip, cutout, make_batches
+from bench.data.sources import Split, load_dataset
 from bench.methods import parse_method
 from tests.helpers import write_cifar
 
@@ -45,7 +46,7 @@ def test_cutout_holes_are_black_as_in_the_authors_order_totensor_cutout_normaliz
     through crops and flips, so only the hole differs."""
     from torchvision.transforms import functional as TF
 
-    from bench.data import _PerImage
+    from bench.data.batches import _PerImage
 
     _, _, info = load_dataset("synthetic")
     white = Split(torch.full((40, 3, 32, 32), 255, dtype=torch.uint8), torch.arange(40) % 10)
@@ -185,9 +186,20 @@ def test_imagenet_folder_missing_is_a_clear_error(tmp_path):
         load_dataset("imagenet", str(tmp_path))
 
 
-def test_config_knows_each_datasets_image_size():
-    from bench.config import IMAGE_SIZES
+def test_the_datasets_that_need_no_files_load_as_the_table_of_datasets_says():
+    from bench.experiment.datasets import DATASETS
 
     for name in ("digits", "synthetic"):
-        assert load_dataset(name)[2].size == IMAGE_SIZES[name]
-    assert IMAGE_SIZES["cifar10"] == IMAGE_SIZES["cifar100"] == 32 and IMAGE_SIZES["imagenet"] == 224
+        facts = DATASETS[name]
+        train, test, info = load_dataset(name)
+        side = facts.image_size
+        assert train.x.shape == (facts.train_images, facts.channels, side, side)
+        assert test.x.shape == (facts.test_images, facts.channels, side, side)
+        assert sorted(set(train.y.tolist())) == sorted(set(test.y.tolist())) == list(range(facts.classes))
+        assert (info.num_classes, info.channels, info.size) == (facts.classes, facts.channels, side)
+    # The published sets, whose files are not here.
+    cifar = [(d.image_size, d.channels, d.train_images, d.test_images) for d in (DATASETS["cifar10"],
+                                                                                 DATASETS["cifar100"])]
+    assert cifar == [(32, 3, 50_000, 10_000)] * 2
+    assert (DATASETS["cifar10"].classes, DATASETS["cifar100"].classes) == (10, 100)
+    assert (DATASETS["imagenet"].image_size, DATASETS["imagenet"].train_images) == (224, 1_281_167)

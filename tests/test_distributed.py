@@ -20,12 +20,14 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from bench.config import resolve
-from bench.data import Batches, Split, load_dataset, make_batches
-from bench.distributed import batch_sizes, max_shard, shard
-from bench.errors import ConfigError
-from bench.isda import ClassCovariance, ISDALoss
+from bench.common.errors import ConfigError
+from bench.data.batches import Batches, make_batches
+from bench.data.sources import Split, load_dataset
+from bench.experiment.resolve import resolve
 from bench.methods import parse_method
+from bench.methods.covariance import ClassCovariance
+from bench.methods.isda import ISDALoss
+from bench.train.distributed import batch_sizes, max_shard, shard
 from tests.helpers import LATER_FIELDS, TIMING, metric_rows, result_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +50,7 @@ def dist_env(rank: int, port: int) -> dict[str, str]:
 def _entry(rank: int, port: int, fn, args) -> None:
     os.environ.update(dist_env(rank, port))
     torch.set_num_threads(1)
-    from bench import distributed
+    from bench.train import distributed
 
     info = distributed.init_from_env("cpu")
     assert (info.rank, info.world_size, info.device.type) == (rank, WORLD, "cpu")
@@ -228,7 +230,7 @@ def test_global_sync_loss_and_gradient_use_the_local_batch_only(stats_runs, mode
 
 
 def _record_runs(train) -> list:
-    """Make every bench.train.Run built from now on append itself to the returned list."""
+    """Make every bench.train.trainer.Run built from now on append itself to the returned list."""
     runs = []
 
     class Recorded(train.Run):
@@ -241,13 +243,16 @@ def _record_runs(train) -> list:
 
 
 def _train_worker(rank: int, specs: list[dict], dirs: list[str], out: str) -> None:
-    import bench.train as train
+    import bench.train.trainer as train
 
     writes: list[str] = []
-    if rank != 0:  # record any file rank 1 would write, instead of writing it
+    if rank != 0:  # record any file rank 1 would write, instead of writing it, whichever module writes it
         def record(path, *args, **kwargs):
             writes.append(str(path))
-        train.atomic_write = train.atomic_write_text = train.atomic_write_json = record
+        for module in [m for name, m in sys.modules.items() if name.startswith("bench.")]:
+            for writer in ("atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json"):
+                if hasattr(module, writer):
+                    setattr(module, writer, record)
     runs = _record_runs(train)
     results = []
     for spec, run_dir in zip(specs, dirs):
@@ -307,12 +312,12 @@ def test_ddp_local_sync_keeps_per_rank_statistics_in_the_checkpoint(ddp_runs):
 
 
 def test_ddp_checkpoint_loads_into_a_single_process_run(ddp_runs, tmp_path):
-    from bench.train import Run
+    from bench.train.engine import Run
 
     _, ranks, dirs = ddp_runs
     state = torch.load(dirs[0] / "checkpoint.pt", weights_only=True)
     assert not any(k.startswith("module.") for k in state["model"]) and state["world_size"] == 2
-    single = Run(resolve(DIGITS), tmp_path)
+    single = Run(resolve({**DIGITS, "world_size": 1}), tmp_path)
     single.load_state_dict(state)
     for p, q in zip(single.model.parameters(), ranks[0]["params"][0]):
         assert torch.equal(p, q)
@@ -320,8 +325,8 @@ def test_ddp_checkpoint_loads_into_a_single_process_run(ddp_runs, tmp_path):
 
 
 def _launch(spec: dict, run_dir: Path, port: int) -> list[subprocess.Popen]:
-    code = ("import sys; from bench.config import resolve; from bench.train import run; "
-            "from bench.distributed import init_from_env, shutdown; init_from_env('cpu'); "
+    code = ("import sys; from bench.experiment.resolve import resolve; from bench.train.trainer import run; "
+            "from bench.train.distributed import init_from_env, shutdown; init_from_env('cpu'); "
             f"run(resolve({spec!r}), sys.argv[1], progress=False); shutdown()")
     return [subprocess.Popen([sys.executable, "-c", code, str(run_dir)], cwd=REPO,
                              env={**os.environ, **dist_env(r, port)}) for r in range(WORLD)]
@@ -380,7 +385,7 @@ def test_a_dead_rank_fails_the_run_at_once_instead_of_leaving_the_other_waiting(
 
 
 def _imagenet_worker(rank: int, data: str, run_dir: str, out: str) -> None:
-    import bench.train as train
+    import bench.train.trainer as train
 
     runs = _record_runs(train)
     cfg = resolve({"dataset": "imagenet", "arch": "resnet50", "method": "isda", "epochs": 2, "batch_size": 4,
@@ -427,7 +432,7 @@ def test_isda_sync_option_validates_and_keeps_existing_run_ids():
 
 
 def test_imagenet_sweep_is_the_paper_table_on_eight_gpus():
-    from bench.sweep import load_sweep
+    from bench.sweep.spec import load_sweep
 
     sweep = load_sweep(REPO / "sweeps" / "imagenet.yaml")
     assert sweep.resources == {"nodes": 1, "gpus_per_node": 8}
@@ -448,7 +453,7 @@ def test_world_size_names_multi_process_runs_only_and_must_match_the_processes(t
     import hashlib
 
     from bench.cli import main
-    from bench.sweep import parse_sweep
+    from bench.sweep.spec import parse_sweep
 
     one = resolve({"method": "isda", "seed": 1})
     before = {k: v for k, v in one.experiment.items() if k not in LATER_FIELDS}

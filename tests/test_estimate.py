@@ -2,8 +2,15 @@ import json
 
 import pytest
 
-from bench.config import resolve
-from bench.estimate import MODELLED, RECORDED, estimate_run, forward_cost, measured_throughput, modelled_throughput
+from bench.experiment.resolve import resolve
+from bench.sweep.estimate import (
+    MODELLED,
+    RECORDED,
+    estimate_run,
+    forward_cost,
+    measured_throughput,
+    modelled_throughput,
+)
 
 
 def test_estimate_from_recorded_throughput_is_device_hours_whatever_the_device_count():
@@ -67,7 +74,7 @@ def test_modelled_throughput_reproduces_the_recordings_and_orders_the_others():
 
 
 def test_fashion_mnist_is_timed_as_cifar_and_a_subset_counts_its_own_images():
-    from bench.estimate import modelled_throughput as model
+    from bench.sweep.estimate import modelled_throughput as model
 
     ips = model("resnet32", "cifar")
     full = estimate_run(resolve({"dataset": "fashion_mnist", "arch": "resnet32", "method": "isda"}), 1, {})

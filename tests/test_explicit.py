@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from bench.config import resolve
-from bench.explicit import ExplicitSemanticAugmentation, cholesky_factors
-from bench.isda import ISDAMethod
+from bench.experiment.resolve import resolve
 from bench.methods import create_loss
+from bench.methods.explicit import ExplicitSemanticAugmentation, cholesky_factors
+from bench.methods.isda import ISDAMethod
 
 C, A, LAMBDA0 = 3, 2, 0.9
 
@@ -124,7 +124,7 @@ def test_explicit_is_a_method_with_isdas_parameters_and_its_own_sample_count():
     crit = create_loss("explicit", 10, 8, dict(cfg.params))
     assert isinstance(crit, ExplicitSemanticAugmentation) and crit.samples == 4 and crit.mode == "diagonal"
     assert resolve({"method": "explicit"}).param("explicit_samples") == 1
-    from bench.errors import ConfigError
+    from bench.common.errors import ConfigError
 
     for bad in (0, 2.5, -1):
         with pytest.raises(ConfigError) as info:

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from bench import fashion_mnist
-from bench.data import load_dataset
-from bench.errors import ConfigError
+from bench.common.errors import ConfigError
+from bench.data import fashion_mnist
+from bench.data.sources import load_dataset
 
 # SHA-256 of the pixel bytes (the IDX payload after its 16-byte header) of the published files.
 TRAIN_PIXELS_SHA256 = "2e487a6c89124f78f2d7521542223cafe96f7123c3ca13d447772ac6ecbb3012"
@@ -138,8 +138,13 @@ def test_the_packages_absence_fails_in_ci_and_skips_elsewhere(no_package, monkey
 
 
 def test_real_files_counts_balance_and_pixel_checksums(real):
-    train, test, _ = real
+    from bench.experiment.datasets import DATASETS
+
+    train, test, info = real
     assert train.x.shape == (60_000, 1, 28, 28) and test.x.shape == (10_000, 1, 28, 28)
+    facts = DATASETS["fashion_mnist"]  # what a run is validated and estimated with
+    assert (facts.train_images, facts.test_images, facts.channels, facts.image_size, facts.classes) == \
+        (60_000, 10_000, 1, 28, 10) == (60_000, 10_000, info.channels, info.size, info.num_classes)
     assert torch.bincount(train.y).tolist() == [6000] * 10
     assert torch.bincount(test.y).tolist() == [1000] * 10
     assert hashlib.sha256(train.x.numpy().tobytes()).hexdigest() == TRAIN_PIXELS_SHA256
@@ -163,7 +168,7 @@ def test_normalisation_constants_are_the_training_pixels_mean_and_std(real):
 
 
 def test_real_subset_is_balanced_and_nested(real):
-    from bench.subset import take
+    from bench.data.subset import take
 
     train, _, _ = real
     small, large = take(train, 1000), take(train, 5000)
@@ -176,9 +181,9 @@ def test_short_real_training_beats_chance_on_all_10000_test_images(real, tmp_pat
     """1,000 training images, 2 epochs of ResNet-32 on the CPU; the final network is evaluated
     again here, by hand, on the 10,000 test images: the run's error must be that one, and far
     below chance (90 %)."""
-    from bench.config import resolve
+    from bench.experiment.resolve import resolve
     from bench.models import create_model
-    from bench.train import run
+    from bench.train.trainer import run
 
     _, test, _ = real
     # A small batch and a constant rate: 2 epochs of 1,000 images are about 125 steps, enough to learn.

@@ -1,4 +1,4 @@
-"""bench.fastpath: BatchNorm step counters dropped without changing any number; one graph per compiled step."""
+"""bench.train.fastpath: BatchNorm step counters dropped without changing any number; one graph per compiled step."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from bench.config import resolve
-from bench.fastpath import COUNTER, drop_batchnorm_counters, load_model_state, with_batchnorm_counters
+from bench.experiment.resolve import resolve
 from bench.models import create_model
-from bench.train import Run
+from bench.train.engine import Run
+from bench.train.fastpath import COUNTER, drop_batchnorm_counters, load_model_state, with_batchnorm_counters
 
 
 def _pair() -> tuple[nn.Module, nn.Module]:
@@ -94,7 +94,7 @@ def test_a_model_state_that_does_not_fit_is_still_refused():
 
 
 def test_a_checkpoint_holds_the_counters_a_stock_batchnorm_would(tmp_path):
-    from bench.train import run
+    from bench.train.trainer import run
 
     cfg = resolve({"dataset": "digits", "arch": "resnet32", "method": "ce", "epochs": 2, "threads": 1})
     run(cfg, tmp_path / "run", progress=False)
@@ -110,10 +110,10 @@ def test_a_checkpoint_holds_the_counters_a_stock_batchnorm_would(tmp_path):
 def test_each_networks_isda_forward_is_one_graph(arch):
     # A graph break would split a compiled step into several graphs, each its own CUDA graph with
     # eager work between them. Traced only (dynamo), not compiled: no code generation needed.
-    from bench.perf_train import _model_and_loss
+    from bench.perf.training_step import model_and_loss
 
     dataset, mode, size = ("imagenet", "diagonal", 64) if arch == "resnet50" else ("cifar100", "full", 32)
-    model, crit, _ = _model_and_loss(arch, dataset, "isda", torch.device("cpu"), False, mode)
+    model, crit, _ = model_and_loss(arch, dataset, "isda", torch.device("cpu"), False, mode)
 
     def forward(x: torch.Tensor, y: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -158,10 +158,10 @@ def test_a_cuda_graph_step_writes_only_to_inputs_it_may_keep_in_place(inductor_p
     address (a "static" input); otherwise it silently runs it without. perf step's ISDA training
     step under `--compile reduce-overhead` writes to each BatchNorm's running mean and variance and
     to the ISDA mean, scatter and count: all must be static. The graph is the same on the CPU."""
-    from bench import perf_train
+    from bench.perf import training_step as perf_train
 
-    model, crit, opt = perf_train._model_and_loss("resnet32", "cifar10", "isda", torch.device("cpu"), False, "full")
-    step = perf_train._train_step(model, crit, "isda", opt, False, 0.5, "reduce-overhead")
+    model, crit, opt = perf_train.model_and_loss("resnet32", "cifar10", "isda", torch.device("cpu"), False, "full")
+    step = perf_train.train_step(model, crit, "isda", opt, False, 0.5, "reduce-overhead")
     step(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)))
     assert [g[0] for g in inductor_probe] == [False, True], inductor_probe  # one forward, one backward
     (_, written, static), (_, written_back, _) = inductor_probe

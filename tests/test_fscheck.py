@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import ConfigError
-from bench.fscheck import input_file, input_folder, output_folder
+from bench.common.errors import ConfigError
+from bench.common.paths import input_file, input_folder, output_folder
 
 
 @pytest.fixture

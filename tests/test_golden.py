@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench import report, results
-from bench.config import resolve
-from bench.sweep import load_sweep
-from bench.train import run
+from bench.experiment.resolve import resolve
+from bench.report import write as report
+from bench.results import collect as results
+from bench.sweep.spec import load_sweep
+from bench.train.trainer import run
 from tests import report_sweeps
 from tests.helpers import TIMING
 from tests.test_report import build_rich, fx

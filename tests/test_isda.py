@@ -1,5 +1,6 @@
-"""bench.isda against independent float64 brute force (numpy loops), and against the
-transcription of the authors' formulation in bench.isda_reference."""
+"""bench.methods.isda and the class statistics it reads (bench.methods.covariance) against independent
+float64 brute force (numpy loops), and against the transcription of the authors' formulation in
+bench.methods.isda_reference."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import bench.isda as isda
-from bench.isda import ClassCovariance, ISDALoss, isda_sigma2, lambda_at
-from bench.isda_reference import ReferenceISDALoss, reference_sigma2
+import bench.methods.covariance as covariance
+import bench.methods.isda as isda
+from bench.methods.covariance import ClassCovariance
+from bench.methods.isda import ISDALoss, isda_sigma2, lambda_at
+from bench.methods.isda_reference import ReferenceISDALoss, reference_sigma2
 
 # Batches chosen so that class 0 is in every batch, class 1 only in the first, class 2 is
 # one single sample in one batch, class 3 is absent from some batches, class 4 never
@@ -103,7 +106,7 @@ def chunked(request, monkeypatch):
     """Run a test both with the default chunk sizes and with chunks of one row, recomputing
     σ²'s intermediate in backward, so that every code path is covered on small shapes."""
     if request.param:
-        monkeypatch.setattr(isda, "CHUNK_ELEMS", 1)
+        monkeypatch.setattr(covariance, "CHUNK_ELEMS", 1)
         monkeypatch.setattr(isda, "SAVE_ELEMS", 0)
     return request.param
 
@@ -414,7 +417,8 @@ def test_lambda_schedule():
 
 def test_source_has_no_sync_ops():
     # Weak on its own (it only sees spellings); the CUDA test below is the real check.
-    code = "\n".join(line.split("#")[0] for line in inspect.getsource(isda).splitlines())
+    source = inspect.getsource(covariance) + inspect.getsource(isda)
+    code = "\n".join(line.split("#")[0] for line in source.splitlines())
     code = re.sub(r'"""(.|\n)*?"""', "", code)
     for pattern in [
         r"\.item\(",
@@ -465,7 +469,7 @@ def test_cuda_compiled_step_replays_as_a_cuda_graph_and_matches_eager(compile_mo
     rounding (the same two steps from the same state)."""
     import copy
 
-    from bench.fastpath import compiled, cudagraph_skips, static_addresses
+    from bench.train.fastpath import compiled, cudagraph_skips, static_addresses
 
     dev = torch.device("cuda")
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""The TPAMI ablation's ISDA variants against a float64 brute force written from ISDA-method.md.
+"""The TPAMI ablation's ISDA variants against a float64 brute force written from docs/method.md.
 
 Brute force: Σ is recomputed from every feature seen so far (the current batch included, since the
 statistics are merged before the loss), σ²_ij = (w_j − w_{y_i})ᵀ Σ_{y_i} (w_j − w_{y_i}) is summed
@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.config import resolve
-from bench.isda import ISDAMethod, strength
+from bench.experiment.resolve import resolve
 from bench.methods import create_loss
+from bench.methods.isda import ISDAMethod, strength
 
 C, A = 4, 3
 

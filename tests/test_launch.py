@@ -1,5 +1,6 @@
-"""The launcher without a cluster: run locks, job.json, run states, retrying failed runs, GPU spreading,
-and the CLI's refusals (exit 2, nothing written)."""
+"""bench.launch without a cluster (TrainJob, the local and debug executors, devices, what to train) and the run
+directory parts it relies on (run locks, job.json, run states, retrying failed runs), and the CLI's refusals
+(exit 2, nothing written)."""
 
 from __future__ import annotations
 
@@ -8,27 +9,25 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
-from bench import launch
 from bench.cli import main
-from bench.config import resolve
-from bench.errors import ConfigError
-from bench.launch import (
-    TrainJob,
-    plan_todo,
-    read_job_file,
-    record_signal,
-    record_start,
-    reset_failed,
-    run_state,
-    visible_gpus,
-)
-from bench.runlock import RunLock, lock_held
-from bench.sweep import parse_sweep
+from bench.common.errors import ConfigError
+from bench.experiment.resolve import resolve
+from bench.launch import devices, local
+from bench.launch import job as launch_job
+from bench.launch.devices import visible_gpus
+from bench.launch.job import TrainJob
+from bench.launch.todo import plan_todo
+from bench.rundir.job import read_job_file, record_signal, record_start
+from bench.rundir.lock import RunLock, lock_held
+from bench.rundir.retry import reset_failed, restore_failed
+from bench.rundir.state import RunState, run_state
+from bench.sweep.spec import parse_sweep
 
 FAST = {"dataset": "digits", "arch": "resnet32", "method": "ce", "epochs": 1}
 
@@ -52,7 +51,7 @@ def test_lock_is_exclusive_and_probe_creates_nothing(tmp_path):
 def test_lock_held_by_another_process_is_seen(tmp_path):
     code = textwrap.dedent(f"""
         import sys, time
-        from bench.runlock import RunLock
+        from bench.rundir.lock import RunLock
         assert RunLock({str(tmp_path)!r}).acquire()
         print("locked", flush=True)
         time.sleep(30)
@@ -70,7 +69,7 @@ def test_lock_held_by_another_process_is_seen(tmp_path):
 
 def test_duplicate_task_does_not_train(tmp_path, monkeypatch):
     """A second job for a run that is being trained exits at once and writes nothing."""
-    monkeypatch.setattr(launch, "LOCK_WAIT_S", 0.1)
+    monkeypatch.setattr(launch_job, "LOCK_WAIT_S", 0.1)
     cfg = resolve({**FAST, "seed": 0})
     run_dir = tmp_path / cfg.run_id
     holder = RunLock(run_dir)
@@ -131,11 +130,13 @@ def test_plan_todo_skips_done_and_running_runs_and_retry_changes_nothing_on_disk
     finally:
         lock.release()
     assert reset_failed(failed) and not reset_failed(done)
-    assert run_state(failed) == "pending" and (failed / "result.failed.json").exists()
+    assert run_state(failed) == RunState.PENDING and (failed / "result.failed.json").exists()
+    restore_failed(failed)  # the launch did not go ahead after all
+    assert run_state(failed) == RunState.FAILED and not (failed / "result.failed.json").exists()
 
 
 def test_visible_gpus_follow_the_parents_cuda_visible_devices(monkeypatch):
-    monkeypatch.setattr(launch, "_gpu_count", lambda: 2)
+    monkeypatch.setattr(devices, "_gpu_count", lambda: 2)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     assert visible_gpus() == ["2", "3"]  # not 0 and 1: a child reads them against the physical list
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-aaaa,GPU-bbbb")
@@ -148,7 +149,7 @@ def test_visible_gpus_follow_the_parents_cuda_visible_devices(monkeypatch):
 
 def test_local_launch_gives_each_run_one_gpu(tmp_path, monkeypatch):
     """Spread over the visible GPUs, one each, by CUDA_VISIBLE_DEVICES (the executor is faked)."""
-    monkeypatch.setattr(launch, "visible_gpus", lambda: ["4", "GPU-x"])
+    monkeypatch.setattr(devices, "visible_gpus", lambda: ["4", "GPU-x"])
     submitted = []
 
     class FakeJob:
@@ -169,9 +170,9 @@ def test_local_launch_gives_each_run_one_gpu(tmp_path, monkeypatch):
             submitted.append((self.folder, dict(self.params), fn))
             return FakeJob()
 
-    monkeypatch.setattr(launch.submitit, "LocalExecutor", FakeExecutor)
+    monkeypatch.setattr(local.submitit, "LocalExecutor", FakeExecutor)
     sweep = _sweep(3)
-    assert launch.launch_local(sweep, sweep.runs, tmp_path) == 0
+    assert local.launch_local(sweep, sweep.runs, tmp_path) == 0
     gpus = [fn.cuda_device for _, _, fn in submitted]
     assert gpus[:2] == ["4", "GPU-x"] and gpus[2] in ("4", "GPU-x")
     assert submitted[0][1]["visible_gpus"] == (4,)  # an index: submitit exports it itself
@@ -230,7 +231,7 @@ def test_debug_launch_then_status(tmp_path, capsys):
 
 
 def test_a_failing_run_of_a_debug_launch_does_not_stop_the_others(tmp_path, capsys, monkeypatch):
-    from bench.train import Run
+    from bench.train.engine import Run
 
     step = Run.step_epoch
 
@@ -260,7 +261,7 @@ def test_multi_process_run_one_lock_one_bookkeeper(tmp_path):
         port = s.getsockname()[1]
     code = textwrap.dedent("""
         import sys
-        from bench.launch import TrainJob
+        from bench.launch.job import TrainJob
         cfg = {"dataset": "digits", "arch": "resnet32", "method": "isda", "epochs": 1, "seed": 0,
                "device": "cpu", "threads": 1, "world_size": 2}
         print(TrainJob(cfg, sys.argv[1])()["status"], flush=True)
@@ -276,19 +277,32 @@ def test_multi_process_run_one_lock_one_bookkeeper(tmp_path):
     assert json.loads((tmp_path / "result.json").read_text())["status"] == "completed"
 
 
+def test_a_job_whose_processes_are_not_its_runs_world_size_is_refused_before_anything_is_written(tmp_path,
+                                                                                                  monkeypatch):
+    """The run config is the one source of world_size: a job started with another number of processes
+    (here the environment of a 2-process launch around a 1-process run) stops with one clear line."""
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    cfg = resolve({**FAST, "seed": 0})
+    with pytest.raises(ConfigError) as exc:
+        TrainJob(cfg.to_dict(), str(tmp_path / cfg.run_id))()
+    assert exc.value.key == "world_size" and "2, the number of processes this job started" in str(exc.value)
+    assert not (tmp_path / cfg.run_id).exists()
+
+
 def test_multi_process_runs_are_refused_where_they_cannot_have_their_processes(tmp_path, capsys, monkeypatch):
     sweep = _sweep_file(tmp_path, "resources: {gpus_per_node: 2}\n")
     res = tmp_path / "res"
     assert main(["launch", str(sweep), "--results", str(res), "--cluster", "debug"]) == 2
     assert capsys.readouterr().err.strip().startswith("isda-bench: error: --cluster: 'debug'")
-    monkeypatch.setattr(launch, "visible_gpus", lambda: ["0"])
+    monkeypatch.setattr(devices, "visible_gpus", lambda: ["0"])
     assert main(["launch", str(sweep), "--results", str(res), "--cluster", "local"]) == 2
     assert "world_size: 2 is not allowed; at most 1 here" in capsys.readouterr().err
     assert not res.exists()
 
 
 def test_local_launch_gives_a_multi_process_run_one_task_and_one_gpu_per_process(tmp_path, monkeypatch):
-    monkeypatch.setattr(launch, "visible_gpus", lambda: ["0", "1", "2", "3"])
+    monkeypatch.setattr(devices, "visible_gpus", lambda: ["0", "1", "2", "3"])
     submitted = []
 
     class FakeExecutor:
@@ -302,10 +316,10 @@ def test_local_launch_gives_a_multi_process_run_one_task_and_one_gpu_per_process
             submitted.append((dict(self.params), fn))
             return type("Done", (), {"done": lambda self: True, "exception": lambda self: None})()
 
-    monkeypatch.setattr(launch.submitit, "LocalExecutor", FakeExecutor)
+    monkeypatch.setattr(local.submitit, "LocalExecutor", FakeExecutor)
     sweep = parse_sweep({"name": "t", "include": [{**FAST, "seed": s} for s in range(3)],
                          "resources": {"gpus_per_node": 2}}, "t")
-    assert launch.launch_local(sweep, sweep.runs, tmp_path) == 0
+    assert local.launch_local(sweep, sweep.runs, tmp_path) == 0
     assert [p["tasks_per_node"] for p, _ in submitted] == [2, 2, 2]
     assert [p["visible_gpus"] for p, _ in submitted[:2]] == [(0, 1), (2, 3)]
     assert [fn.cuda_device for _, fn in submitted[:2]] == ["0,1", "2,3"]
@@ -314,7 +328,7 @@ def test_local_launch_gives_a_multi_process_run_one_task_and_one_gpu_per_process
 
     # --parallel beyond the GPUs: devices are shared between runs, never twice within one run.
     submitted.clear()
-    monkeypatch.setattr(launch, "visible_gpus", lambda: ["0", "1", "2"])
+    monkeypatch.setattr(devices, "visible_gpus", lambda: ["0", "1", "2"])
     FakeExecutor.submit = lambda self, fn: submitted.append((dict(self.params), fn)) or type(
         "Running", (), {"done": lambda self: False, "exception": lambda self: None})()
     class Stop(Exception):
@@ -323,21 +337,21 @@ def test_local_launch_gives_a_multi_process_run_one_task_and_one_gpu_per_process
     def stop(seconds):
         raise Stop
 
-    monkeypatch.setattr(launch.time, "sleep", stop)
+    monkeypatch.setattr(local.time, "sleep", stop)
     with pytest.raises(Stop):  # stop at the first wait: all three are running by then
-        launch.launch_local(sweep, sweep.runs, tmp_path, parallel=3)
+        local.launch_local(sweep, sweep.runs, tmp_path, parallel=3)
     held = [p["visible_gpus"] for p, _ in submitted]
     assert held[:2] == [(0, 1), (2, 0)] and all(len(set(h)) == 2 for h in held)
     assert held[2] == (1, 2)  # the least used: 0 is held twice already
 
 
 def test_cpu_runs_of_several_processes_need_no_gpus(tmp_path, monkeypatch):
-    monkeypatch.setattr(launch, "visible_gpus", lambda: ["0"])
+    monkeypatch.setattr(devices, "visible_gpus", lambda: ["0"])
     sweep = parse_sweep({"name": "t", "include": [{**FAST, "device": "cpu"}], "resources": {"gpus_per_node": 2}},
                         "t")
-    launch.check_fits("local", sweep.runs)  # gloo on the CPU: the one GPU does not limit it
+    devices.check_fits("local", sweep.runs)  # gloo on the CPU: the one GPU does not limit it
     with pytest.raises(ConfigError):
-        launch.check_fits("local", [launch.replace(sweep.runs[0], device="auto")])
+        devices.check_fits("local", [replace(sweep.runs[0], device="auto")])
 
 
 def test_local_launch_trains_a_two_process_run_on_the_cpu(tmp_path, capsys):

@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from bench.config import resolve
-from bench.errors import ConfigError
-from bench.losses import focal_loss
+from bench.common.errors import ConfigError
+from bench.experiment.resolve import resolve
 from bench.methods import create_loss
+from bench.methods.losses import focal_loss
 
 
 def _focal_brute_force(logits: list[list[float]], labels: list[int], gamma: float, alpha: float) -> float:

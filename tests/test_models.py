@@ -14,14 +14,15 @@ import pytest
 import timm
 import torch
 
-from bench.errors import ConfigError
-from bench.models import ARCHS, FeatureClassifier, count_params, create_model
+from bench.common.errors import ConfigError
+from bench.experiment.archs import ARCHS
+from bench.models import TIMM_NAMES, FeatureClassifier, count_params, create_model
 from bench.models.shake_shake import ShakeShakeResNet, shake
 
 CIFAR = [name for name, info in ARCHS.items() if info.family == "cifar"]
 IMAGENET = [name for name, info in ARCHS.items() if info.family == "imagenet"]
 
-# Feature dimension A from ISDA-method.md section 3.
+# Feature dimension A from docs/method.md (Training recipes), not from the code under test.
 FEATURE_DIM = {
     "resnet32": 64,
     "resnet110": 64,
@@ -74,9 +75,23 @@ def test_registry_names_and_families() -> None:
         "densenet121",
         "densenet264",
     }
+    assert list(TIMM_NAMES) == list(ARCHS)  # a builder for each architecture the runs may name
     for name in CIFAR:
-        assert ARCHS[name].timm_name == f"cifar_{name}"
+        assert TIMM_NAMES[name] == f"cifar_{name}"
         assert ARCHS[name].feature_dim == FEATURE_DIM[name]
+
+
+@pytest.mark.parametrize("name", list(ARCHS))
+def test_the_table_of_architectures_says_what_the_built_network_has(name: str) -> None:
+    # Shapes only (the meta device): the big networks cost no memory and no arithmetic here.
+    with torch.device("meta"):
+        model = create_model(name, num_classes=10)
+        assert model.num_features == model.fc.in_features == ARCHS[name].feature_dim
+        if ARCHS[name].dropout:
+            create_model(name, num_classes=10, drop_rate=0.1)
+        else:
+            with pytest.raises(TypeError):
+                create_model(name, num_classes=10, drop_rate=0.1)
 
 
 @pytest.mark.parametrize("table,family", [("cifar_main.csv", "cifar"), ("imagenet.csv", "imagenet")])
@@ -232,8 +247,8 @@ def test_min_size_is_the_smallest_image_a_network_takes(arch):
 
 
 def test_a_network_too_deep_for_the_dataset_is_refused_before_anything_runs():
-    from bench.config import resolve
-    from bench.errors import ConfigError
+    from bench.common.errors import ConfigError
+    from bench.experiment.resolve import resolve
 
     with pytest.raises(ConfigError, match=r"arch: 'densenet121'.*8×8 images.*needs at least 29×29"):
         resolve({"dataset": "digits", "arch": "densenet121"})

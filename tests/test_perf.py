@@ -1,4 +1,4 @@
-"""bench.perf: files, rows and argument validation (no timing assertions)."""
+"""bench.perf: each benchmark's files, rows and argument validation (no timing assertions)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import math
 import pytest
 import torch
 
-from bench import perf
-from bench.errors import ConfigError
+from bench.common.errors import ConfigError
+from bench.perf.commands import COMMANDS, main
+from bench.perf.isda_ops import count_step_ops
+from bench.perf.isda_steps import GRID, METHODS, estimate_bytes, make_phased_step
 
 
 def test_isda_quick_grid_writes_csv_and_markdown(tmp_path, capsys):
-    assert perf.main(["isda", "--grid", "quick", "--repeats", "2", "--warmup", "1",
+    assert main(["isda", "--grid", "quick", "--repeats", "2", "--warmup", "1",
                       "--device", "cpu", "--out", str(tmp_path)]) == 0  # fmt: skip
     version = torch.__version__.split("+")[0]
     stem = f"perf_isda_cpu_torch{version}_float32"
@@ -22,7 +24,7 @@ def test_isda_quick_grid_writes_csv_and_markdown(tmp_path, capsys):
 
     with open(csv_path) as fh:
         rows = list(csv.DictReader(fh))
-    want = {(n, c, a, mode, m) for n, c, a, mode in perf.GRID["quick"] for m in perf.METHODS}
+    want = {(n, c, a, mode, m) for n, c, a, mode in GRID["quick"] for m in METHODS}
     got = {(int(r["N"]), int(r["C"]), int(r["A"]), r["mode"], r["method"]) for r in rows}
     assert got == want and len(rows) == len(want)
     for r in rows:
@@ -36,13 +38,13 @@ def test_isda_quick_grid_writes_csv_and_markdown(tmp_path, capsys):
 
     md = md_path.read_text()
     printed = capsys.readouterr().out
-    for n, c, a, mode in perf.GRID["quick"]:
+    for n, c, a, mode in GRID["quick"]:
         line = f"| {n} | {c} | {a} | {mode} |"
         assert line in md and line in printed
 
 
 def test_reference_skipped_above_limit_is_recorded(tmp_path):
-    perf.main(["isda", "--shape", "16,4,8,full", "--repeats", "1", "--warmup", "0", "--device", "cpu",
+    main(["isda", "--shape", "16,4,8,full", "--repeats", "1", "--warmup", "0", "--device", "cpu",
                "--skip-reference-above", "1e-9", "--out", str(tmp_path)])  # fmt: skip
     (path,) = tmp_path.glob("*.csv")
     with open(path) as fh:
@@ -65,20 +67,19 @@ def test_reference_skipped_above_limit_is_recorded(tmp_path):
 )
 def test_bad_input_raises_config_error(tmp_path, args, key):
     with pytest.raises(ConfigError) as err:
-        perf.main(["isda", *args, "--out", str(tmp_path)])
+        main(["isda", *args, "--out", str(tmp_path)])
     assert err.value.key == key
     assert not list(tmp_path.iterdir())  # rejected before any work
 
 
 def test_estimates_grow_with_shape():
     small, large = (128, 100, 64, "full"), (64, 1000, 2048, "full")
-    assert perf.estimate_bytes("reference", large) > 50e9  # the reference's full-covariance blow-up
-    for method in perf.METHODS:
-        assert 0 < perf.estimate_bytes(method, small) < perf.estimate_bytes(method, large)
+    assert estimate_bytes("reference", large) > 50e9  # the reference's full-covariance blow-up
+    for method in METHODS:
+        assert 0 < estimate_bytes(method, small) < estimate_bytes(method, large)
 
 
 def test_training_benchmarks_write_their_tables(tmp_path):
-    from bench.perf import main
 
     common = ["--device", "cpu", "--out", str(tmp_path)]
     assert main(["step", "--arch", "resnet32", "--dataset", "digits", "--batch", "16", "--steps", "1",
@@ -109,7 +110,6 @@ def test_training_benchmarks_write_their_tables(tmp_path):
 def _step_rows(tmp_path, methods: str, device: str = "cpu", arch: str = "resnet32") -> dict[str, dict[str, str]]:
     import csv
 
-    from bench.perf import main
 
     out = tmp_path / methods.replace(",", "-")
     assert main(["step", "--arch", arch, "--dataset", "digits", "--batch", "16", "--steps", "1", "--blocks", "1",
@@ -155,7 +155,6 @@ def test_step_benchmark_compiles_ours_keeps_the_reference_eager_and_reports_decl
     benchmark must say that those times are not CUDA-graph times, and count the declined graphs."""
     import csv
 
-    from bench.perf import main
 
     assert main(["step", "--arch", "resnet32", "--dataset", "digits", "--batch", "16", "--steps", "1", "--blocks",
                  "1", "--warmup", "1", "--methods", "isda,reference", "--compile", "reduce-overhead", "--device",
@@ -186,7 +185,6 @@ def test_step_benchmark_compiles_ours_keeps_the_reference_eager_and_reports_decl
     (["accuracy", "--arch", "vgg"], "arch"),
 ])
 def test_training_benchmarks_refuse_bad_input(argv, key):
-    from bench.perf import main
 
     with pytest.raises(ConfigError) as info:
         main([*argv, "--device", "cpu"])
@@ -204,34 +202,33 @@ def test_training_benchmarks_refuse_bad_input(argv, key):
     ids=["full-table", "full-per-sample", "diagonal"],
 )
 def test_isda_step_op_count_stays_low(shape, bound):
-    counts = {m: perf.count_step_ops(perf._make_phased_step(m, shape, "float32")) for m in perf.METHODS}
+    counts = {m: count_step_ops(make_phased_step(m, shape, "float32")) for m in METHODS}
     assert counts["ce"]["ops"] == counts["ce"]["ops_forward"] + counts["ce"]["ops_backward"] > 0
     assert counts["isda"]["ops"] - counts["ce"]["ops"] <= bound, counts["isda"]
     assert counts["isda"]["ops"] < counts["reference"]["ops"]
     assert counts["isda"]["kernels"] < counts["reference"]["kernels"]
-    again = perf.count_step_ops(perf._make_phased_step("isda", shape, "float32"))
+    again = count_step_ops(make_phased_step("isda", shape, "float32"))
     assert again == counts["isda"]  # a count, not a timing: the same every time
 
 
 def test_isda_ops_subcommand_writes_table(tmp_path, capsys):
-    assert perf.main(["isda-ops", "--shape", "16,4,8,full", "--shape", "16,4,8,diagonal", "--repeats", "2",
+    assert main(["isda-ops", "--shape", "16,4,8,full", "--shape", "16,4,8,diagonal", "--repeats", "2",
                       "--out", str(tmp_path)]) == 0  # fmt: skip
     (csv_path,) = tmp_path.glob("perf_isda_ops_cpu_*.csv")
     with open(csv_path) as fh:
         rows = list(csv.DictReader(fh))
-    assert {(r["mode"], r["method"]) for r in rows} == {(m, x) for m in ("full", "diagonal") for x in perf.METHODS}
+    assert {(r["mode"], r["method"]) for r in rows} == {(m, x) for m in ("full", "diagonal") for x in METHODS}
     for r in rows:
         assert r["status"] == "ok" and int(r["ops"]) == int(r["kernels"]) + int(r["views"]) > 0
         assert float(r["time_ms"]) > 0
     assert "| 16 | 4 | 8 | full | isda |" in capsys.readouterr().out
     with pytest.raises(ConfigError):
-        perf.main(["isda-ops", "--dtype", "float16", "--out", str(tmp_path)])
+        main(["isda-ops", "--dtype", "float16", "--out", str(tmp_path)])
 
 
 def test_accuracy_benchmark_compares_plain_and_fast_runs_over_seeds(tmp_path):
     import csv
 
-    from bench.perf import main
 
     argv = ["accuracy", "--method", "ce", "--epochs", "2", "--seeds", "0,1", "--device", "cpu", "--out", str(tmp_path)]
     assert main(argv) == 0
@@ -253,7 +250,6 @@ def test_accuracy_benchmark_compares_plain_and_fast_runs_over_seeds(tmp_path):
 def test_accuracy_benchmark_on_a_training_subset_names_it_and_refuses_an_impossible_one(tmp_path):
     import yaml
 
-    from bench.perf import main
 
     argv = ["accuracy", "--method", "ce", "--epochs", "1", "--seeds", "0,1", "--device", "cpu", "--train-size", "200",
             "--out", str(tmp_path)]
@@ -268,10 +264,9 @@ def test_accuracy_benchmark_on_a_training_subset_names_it_and_refuses_an_impossi
 
 
 def test_accuracy_benchmark_says_when_too_few_runs_finished(tmp_path, monkeypatch, capsys):
-    import bench.train
-    from bench.perf import main
+    import bench.train.trainer
 
-    monkeypatch.setattr(bench.train, "run", lambda cfg, run_dir, **kw: {
+    monkeypatch.setattr(bench.train.trainer, "run", lambda cfg, run_dir, **kw: {
         "status": "diverged", "final_test_error": None, "precision": "fp32", "images_per_s": None})
     assert main(["accuracy", "--seeds", "0,1", "--device", "cpu", "--out", str(tmp_path)]) == 1
     assert "too few runs with a final test error" in capsys.readouterr().err
@@ -280,5 +275,48 @@ def test_accuracy_benchmark_says_when_too_few_runs_finished(tmp_path, monkeypatc
 
 def test_isda_ops_refuses_an_unusable_out_before_counting():
     with pytest.raises(ConfigError) as info:
-        perf.main(["isda-ops", "--out", "/proc/isda-bench-no"])
+        main(["isda-ops", "--out", "/proc/isda-bench-no"])
     assert info.value.key == "--out"
+
+
+def test_the_command_table_is_fixed_and_the_parser_offers_each_benchmark():
+    from bench.perf.commands import build_parser
+
+    names = ["isda", "isda-ops", "step", "loader", "epoch", "accuracy"]
+    assert list(COMMANDS) == names
+    with pytest.raises(TypeError):
+        COMMANDS["extra"] = COMMANDS["isda"]  # type: ignore[index]
+    (sub,) = [a for a in build_parser()._actions if a.dest == "subcommand"]
+    assert list(sub.choices) == names
+    assert list(COMMANDS) == names  # building the parser added nothing
+
+
+def test_the_benchmark_modules_import_one_another_without_a_circle():
+    """Each module of bench/perf, and the bench.perf modules it imports (at its top or inside a
+    function): following them never comes back to where it started."""
+    import ast
+    from pathlib import Path
+
+    import bench.perf
+
+    folder = Path(bench.perf.__file__).parent
+    imports: dict[str, set[str]] = {}
+    for path in folder.glob("*.py"):
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "bench.perf":
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bench.perf."):
+                found.add(node.module.split(".")[2])
+            elif isinstance(node, ast.Import):
+                found |= {a.name.split(".")[2] for a in node.names if a.name.startswith("bench.perf.")}
+        imports[path.stem] = found - {path.stem}
+    assert {"commands", "isda", "step", "plans", "timing"} <= set(imports)
+
+    def reaches(path: tuple[str, ...]) -> None:
+        for name in imports.get(path[-1], ()):
+            assert name not in path, f"import circle: {' → '.join([*path, name])}"
+            reaches((*path, name))
+
+    for module in imports:
+        reaches((module,))

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.config import resolve
-from bench.errors import ConfigError
+from bench.common.errors import ConfigError
+from bench.experiment.resolve import resolve
 from bench.methods import Param, RegistrationError, get_loss, param_names, parse_method, register_loss, registry
-from bench.sweep import parse_sweep
+from bench.sweep.spec import parse_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "bench.cli"]
@@ -244,9 +244,9 @@ def test_the_job_of_a_run_imports_the_plugin_from_the_launching_folder_wherever_
     job_file, run_dir = tmp_path / "job.pkl", tmp_path / "run"
     submit = textwrap.dedent(f"""
         import pickle
-        from bench import plugins
-        from bench.config import resolve
-        from bench.launch import TrainJob
+        from bench.methods import plugins
+        from bench.experiment.resolve import resolve
+        from bench.launch.job import TrainJob
         plugins.load(["pluck_mod"])
         cfg = resolve({{"method": "pluck", "pluck_weight": 0.5, "epochs": 1, "batch_size": 256, "threads": 1,
                        "plugins": ["pluck_mod"]}})

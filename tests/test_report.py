@@ -1,4 +1,4 @@
-"""bench.report: tables, figures and the three output formats, checked against independent
+"""bench.report.write: tables, figures and the three output formats, checked against independent
 pandas/scipy computations on fixture run directories (written like the training engine does)."""
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import pytest
 import yaml
 from scipy import stats as sps
 
-from bench import report, results
-from bench.errors import ConfigError
+from bench.common.errors import ConfigError
+from bench.report import write as report
+from bench.results import collect as results
 
 
 def _load_fixtures():
@@ -180,9 +181,9 @@ def test_partial_sweep_counts(basic):
     header, rows = md_table(md, "All runs")
     c100 = next(r for r in rows if r[0] == "CIFAR-100")
     assert "1 diverged" in c100[header.index("CE")]
-    assert "1 running" in c100[header.index("ISDA")] and "1 missing" in c100[header.index("ISDA")]
+    assert "1 interrupted" in c100[header.index("ISDA")] and "1 pending" in c100[header.index("ISDA")]
     top = md.split("## Tables")[0]
-    assert "12 in total" in top and "1 missing" in top and "1 running" in top and "1 diverged" in top
+    assert "12 in total" in top and "1 pending" in top and "1 interrupted" in top and "1 diverged" in top
     assert "cifar100-resnet32-ce-lNone-s3/result.json" in top  # the unreadable run is named
     assert "How to read" in top and "percent" in top
     # n < 3 is flagged with a dagger and a footnote.
@@ -340,10 +341,12 @@ def test_empty_sweep(tmp_path):
 
 def test_every_architecture_has_the_paper_name_its_tables_use():
     """The paper's numbers are joined on these names: one missing leaves a row without them."""
-    from bench import paper
-    from bench.models import ARCHS
+    from bench.experiment.archs import ARCHS
+    from bench.report import paper
 
-    assert {a: paper.arch_name(a) for a in ARCHS} == {a: info.paper_name for a, info in ARCHS.items()}
+    # paper_params finds a table row through the architecture's display name only: a name the tables
+    # do not use leaves None.
+    assert {a: paper.paper_params(a) for a in ARCHS} == {a: info.paper_params for a, info in ARCHS.items()}
     imagenet = paper.paper_imagenet("densenet264", "isda")
     assert imagenet is not None and paper.paper_params("densenet264") == "33.3M"
 

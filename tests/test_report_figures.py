@@ -12,9 +12,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from bench import report, report_tables, results  # noqa: E402
-from bench.report_figures import draw_curves  # noqa: E402
-from bench.report_param_figures import draw_explicit, draw_lambda  # noqa: E402
+from bench.report import tables as report_tables  # noqa: E402
+from bench.report import write as report  # noqa: E402
+from bench.report.figures import draw_curves  # noqa: E402
+from bench.report.param_figures import draw_explicit, draw_lambda  # noqa: E402
+from bench.results import collect as results  # noqa: E402
 from tests import report_sweeps as rs  # noqa: E402
 from tests.test_report import fx, md_table  # noqa: E402
 
@@ -96,7 +98,7 @@ def test_variant_values_are_printed_as_people_write_them(tmp_path):
 
 
 def _md(runs: pd.DataFrame) -> str:
-    from bench.report_render import to_markdown
+    from bench.report.render import to_markdown
 
     return "\n".join(to_markdown(t) for t in report_tables.build_tables(runs))
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import matplotlib.image as mpimg
 import pytest
 
-from bench import report, results
+from bench.report import write as report
+from bench.results import collect as results
 from tests.test_report import fx
 
 CANDIDATES = ("chromium", "chromium-browser", "/usr/bin/chromium")

@@ -1,4 +1,4 @@
-"""The paper's numbers that do not ship: a CSV in the layout the README gives (bench.paper.OPTIONAL_LAYOUTS),
+"""The paper's numbers that do not ship: a CSV in the layout the README gives (bench.report.paper.OPTIONAL_LAYOUTS),
 put where the report looks ($ISDA_BENCH_REFERENCE here), fills the table's paper cells; without it
 they are "–". A CSV without the layout's columns is one clear error, before anything is written."""
 
@@ -13,11 +13,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from bench import paper, report, results  # noqa: E402
-from bench.errors import ConfigError  # noqa: E402
-from bench.report_param_figures import draw_lambda  # noqa: E402
-from bench.report_render import to_markdown  # noqa: E402
-from bench.report_tables import build_tables  # noqa: E402
+from bench.common.errors import ConfigError  # noqa: E402
+from bench.report import paper  # noqa: E402
+from bench.report import write as report  # noqa: E402
+from bench.report.param_figures import draw_lambda  # noqa: E402
+from bench.report.render import to_markdown  # noqa: E402
+from bench.report.tables import build_tables  # noqa: E402
+from bench.results import collect as results  # noqa: E402
 from tests import report_sweeps as rs  # noqa: E402
 from tests.test_report import md_table  # noqa: E402
 from tests.test_report_paper_tables import read_runs  # noqa: E402

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from bench import results
-from bench.report_render import to_markdown
-from bench.report_tables import build_tables
+from bench.report.render import to_markdown
+from bench.report.tables import build_tables
+from bench.results import collect as results
 from tests import report_sweeps as rs
 from tests.test_report import fx, md_table
 

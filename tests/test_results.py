@@ -1,4 +1,4 @@
-"""bench.results: run directories → one DataFrame; also home of the run-directory fixture writer
+"""bench.results.collect: run directories → one DataFrame; also home of the run-directory fixture writer
 that test_report*.py load (it writes exactly what the training engine writes)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from bench import results
+from bench.results import collect as results
 
 # ----------------------------------------------------------------------------- fixture writer
 
@@ -69,8 +69,8 @@ def write_run(
 ) -> Path:
     """A run directory as the engine leaves it. ``level`` is roughly the final test error (%).
 
-    status "completed"/"diverged"/"failed" writes result.json; "running" stops after some epochs
-    and leaves checkpoint.pt only."""
+    status "completed"/"diverged"/"failed" writes result.json; "interrupted" stops after some epochs
+    and leaves checkpoint.pt only, as a killed run does."""
     rng = rng or np.random.default_rng(0)
     run_dir = sweep_dir / cfg["run_id"]
     run_dir.mkdir(parents=True)
@@ -96,7 +96,7 @@ def write_run(
     )
     metrics.to_csv(run_dir / "metrics.csv", index=False)
     (run_dir / "checkpoint.pt").write_bytes(b"not a real checkpoint")
-    if status == "running":
+    if status == "interrupted":
         return run_dir
     if corrupt_result:
         (run_dir / "result.json").write_text('{"run_id": "x", "status": "compl')  # truncated
@@ -141,7 +141,7 @@ def write_run(
 
 def build_sweep(root: Path, sweep: str = "fx") -> tuple[Path, list[dict]]:
     """The standard fixture: a completed CIFAR-10 pair, and a CIFAR-100 pair with a diverged,
-    a running, a missing-from-plan and a corrupt run. Returns (sweep_dir, planned configs)."""
+    an interrupted, a planned-but-never-started and a corrupt run. Returns (sweep_dir, planned configs)."""
     rng = np.random.default_rng(1234)
     sweep_dir = root / "results" / sweep
     planned: list[dict] = []
@@ -155,14 +155,14 @@ def build_sweep(root: Path, sweep: str = "fx") -> tuple[Path, list[dict]]:
         ("ce", 1, "completed"),
         ("ce", 2, "diverged"),
         ("isda", 0, "completed"),
-        ("isda", 1, "running"),
-        ("isda", 2, "missing"),
+        ("isda", 1, "interrupted"),
+        ("isda", 2, "pending"),
         ("ce", 3, "corrupt"),
     ]
     for method, seed, status in specs:
         cfg = make_config(sweep, "cifar100", "resnet32", method, seed)
         planned.append(cfg)
-        if status == "missing":
+        if status == "pending":
             continue
         write_run(
             sweep_dir,
@@ -170,7 +170,7 @@ def build_sweep(root: Path, sweep: str = "fx") -> tuple[Path, list[dict]]:
             31.0 if method == "ce" else 30.0,
             rng=rng,
             status="completed" if status == "corrupt" else status,
-            epochs_done=5 if status == "running" else None,
+            epochs_done=5 if status == "interrupted" else None,
             corrupt_result=status == "corrupt",
         )
     return sweep_dir, planned
@@ -193,19 +193,19 @@ def _row(df: pd.DataFrame, run_id: str) -> pd.Series:
 def test_collect_statuses(sweep, capsys):
     sweep_dir, planned = sweep
     df = results.collect(sweep_dir, planned=planned)
-    # 13 planned; the corrupt one is reported, not listed and not called missing.
+    # 13 planned; the corrupt one is reported, not listed and not called pending.
     assert len(df) == 12
     by_status = df["status"].value_counts().to_dict()
-    assert by_status == {"completed": 9, "diverged": 1, "running": 1, "missing": 1}
+    assert by_status == {"completed": 9, "diverged": 1, "interrupted": 1, "pending": 1}
     corrupt = sweep_dir / "cifar100-resnet32-ce-lNone-s3" / "result.json"
     assert df.attrs["unreadable"] == [str(corrupt)]
     assert str(corrupt) in capsys.readouterr().err
 
-    running = _row(df, "cifar100-resnet32-isda-l0.5-s1")
-    assert running["status"] == "running" and running["epochs_done"] == 5
-    assert math.isnan(running["last10_test_error"])
-    missing = _row(df, "cifar100-resnet32-isda-l0.5-s2")
-    assert missing["arch"] == "resnet32" and missing["lambda0"] == 0.5 and missing["epochs_done"] == 0
+    interrupted = _row(df, "cifar100-resnet32-isda-l0.5-s1")
+    assert interrupted["status"] == "interrupted" and interrupted["epochs_done"] == 5
+    assert math.isnan(interrupted["last10_test_error"])
+    pending = _row(df, "cifar100-resnet32-isda-l0.5-s2")
+    assert pending["arch"] == "resnet32" and pending["lambda0"] == 0.5 and pending["epochs_done"] == 0
     diverged = _row(df, "cifar100-resnet32-ce-lNone-s2")
     assert diverged["status"] == "diverged" and math.isnan(diverged["last10_test_error"])
     assert diverged["failed_epoch"] == 11 and diverged["reason"] == "loss is NaN"
@@ -233,7 +233,7 @@ def test_collect_values_match_files(sweep):
 def test_collect_without_plan_and_empty(tmp_path, sweep):
     sweep_dir, _ = sweep
     df = results.collect(sweep_dir)
-    assert "missing" not in set(df["status"])
+    assert "pending" not in set(df["status"])
     assert len(df) == 11
     empty = results.collect(tmp_path / "nothing-here")
     assert len(empty) == 0 and set(results.CORE_COLUMNS) <= set(empty.columns)
@@ -267,8 +267,8 @@ def test_load_curves(sweep):
     sweep_dir, planned = sweep
     df = results.collect(sweep_dir, planned=planned)
     curves = results.load_curves(sweep_dir, df["run_id"])
-    # 9 completed × 12 + diverged 12 + running 5 (+ the corrupt one's metrics are readable: 12);
-    # the missing run has none.
+    # 9 completed × 12 + diverged 12 + interrupted 5 (+ the corrupt one's metrics are readable: 12);
+    # the run never started has none.
     counts = curves.groupby("run_id").size()
     assert counts["cifar100-resnet32-isda-l0.5-s1"] == 5
     assert "cifar100-resnet32-isda-l0.5-s2" not in counts.index
@@ -304,7 +304,7 @@ def test_planned_objects_and_nested_keys(sweep):
     found = [{"run_id": d.name} for d in sweep_dir.iterdir() if d.is_dir()]
     df = results.collect(sweep_dir, planned=[_PlannedConfig("cifar10", "resnet32", "isda", 7), *found])
     row = _row(df, "planned-isda-7")
-    assert row["status"] == "missing" and row["seed"] == 7 and json.loads(row["milestones"]) == [3, 6]
+    assert row["status"] == "pending" and row["seed"] == 7 and json.loads(row["milestones"]) == [3, 6]
     # Nested result keys (result.json's "versions") become dotted columns.
     done = df[df["status"] == "completed"]
     assert set(done["versions.torch"]) == {"2.4.0"}
@@ -316,7 +316,7 @@ def test_atomic_writes_get_ordinary_permissions(tmp_path):
     import os
     import stat
 
-    from bench.fsutil import atomic_write_text
+    from bench.common.files import atomic_write_text
 
     old = os.umask(0o022)
     try:

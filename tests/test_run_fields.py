@@ -8,11 +8,13 @@ import pytest
 import torch
 import yaml
 
-from bench.config import resolve
-from bench.errors import ConfigError
-from bench.recipes import AUGMENT_SCHEDULES, lr_at
-from bench.sweep import parse_sweep
-from bench.train import Run, run, uses_bf16
+from bench.common.errors import ConfigError
+from bench.experiment.recipes import AUGMENT_SCHEDULES, lr_at
+from bench.experiment.resolve import resolve
+from bench.sweep.spec import parse_sweep
+from bench.train.device import uses_bf16
+from bench.train.engine import Run
+from bench.train.trainer import run
 
 
 @pytest.mark.parametrize("dataset, arch, n, m", [
@@ -99,7 +101,7 @@ def test_a_run_written_before_a_field_existed_takes_the_planned_value_in_the_res
     # An ISDA run's config.yaml from before recipe, lambda_schedule and the RandAugment fields: the
     # same run id is the same experiment, so the table gets the plan's values, not blanks that would
     # make it a variant of its own.
-    from bench.results import collect
+    from bench.results.collect import collect
 
     cfg = resolve({"method": "isda", "epochs": 1, "batch_size": 512, "sweep": "old"})
     run(cfg, tmp_path / "old" / cfg.run_id, progress=False)
@@ -111,5 +113,5 @@ def test_a_run_written_before_a_field_existed_takes_the_planned_value_in_the_res
     df = collect(tmp_path / "old", planned=[cfg, twin])
     got = df.set_index("run_id")
     assert got.loc[cfg.run_id, "recipe"] == "tpami" and got.loc[cfg.run_id, "lambda_schedule"] == "linear"
-    assert got.loc[cfg.run_id, "status"] == "completed" and got.loc[twin.run_id, "status"] == "missing"
+    assert got.loc[cfg.run_id, "status"] == "completed" and got.loc[twin.run_id, "status"] == "pending"
     assert got.loc[cfg.run_id, "recipe"] == got.loc[twin.run_id, "recipe"]

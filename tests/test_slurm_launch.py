@@ -1,9 +1,11 @@
-"""bench.slurm: profiles, array chunking, job-state merging, double-submit refusal (unit tests), and a
+"""SLURM launches (bench.launch: profiles, slurm, scheduler, status, wait): profiles, array chunking, job-state
+merging, double-submit refusal (unit tests), and a
 digits sweep on the real SLURM cluster with one preempted and one externally requeued run (marked
 ``slurm``: skipped without a cluster, a failure under CI=true; see tests/conftest.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,24 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from bench import slurm
-from bench.errors import ConfigError
-from bench.launch import record_signal, record_start
-from bench.runlock import RunLock
-from bench.slurm import (
-    PROFILE_KEYS,
-    Profile,
-    RunStatus,
-    chunks,
-    load_profile,
-    merge_state,
-    parse_profile,
-    parse_state_lines,
-    split_active,
-    sweep_status,
-    write_jobs,
-)
-from bench.sweep import load_sweep, parse_sweep
+from bench.common.errors import ConfigError
+from bench.launch import scheduler, slurm
+from bench.launch.jobs import write_jobs
+from bench.launch.profiles import PROFILE_KEYS, Profile, load_profile, parse_profile
+from bench.launch.scheduler import parse_state_lines
+from bench.launch.slurm import chunks, split_active
+from bench.launch.status import RunStatus, merge_state, sweep_status
+from bench.launch.wait import wait_sweep
+from bench.rundir.job import record_signal, record_start
+from bench.rundir.lock import RunLock
+from bench.rundir.state import RunState
+from bench.sweep.spec import load_sweep, parse_sweep
 from tests.helpers import metric_rows, result_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,10 +77,9 @@ def test_profile_maps_onto_submitit_parameters():
     assert "#SBATCH --requeue" in script and "module load cuda" in script
 
 
-def test_a_sweeps_resources_give_one_task_per_gpu():
-    """ImageNet-style runs: the sweep's `resources` override the profile's one device per run."""
-    params = Profile(gpus_per_node=1, cpus_per_task=8, mem_gb=32).executor_parameters(
-        "isda-imagenet", {"nodes": 1, "gpus_per_node": 8})
+def test_a_runs_processes_give_one_task_per_gpu():
+    """ImageNet-style runs (world_size 8, from the sweep's `resources`) override the profile's one device per run."""
+    params = Profile(gpus_per_node=1, cpus_per_task=8, mem_gb=32).executor_parameters("isda-imagenet", 8)
     assert params["gpus_per_node"] == 8 and params["ntasks_per_node"] == 8 and params["nodes"] == 1
     assert params["cpus_per_task"] == 8 and params["mem"] == "256GB"  # per node: 8 processes × 32 GB
     # One dead process ends the step rather than leaving seven waiting in a collective.
@@ -140,7 +135,7 @@ def test_arrays_are_chained_so_parallelism_holds_for_the_sweep(tmp_path, monkeyp
             calls.append((dict(self.params), fns))
             return [FakeJob(f"{array}_{i}") for i in range(len(fns))]
 
-    monkeypatch.setattr(slurm, "_executor", lambda folder, prof, name, resources=None: FakeExecutor())
+    monkeypatch.setattr(slurm, "_executor", lambda folder, prof, name, world_size=1, nodes=1: FakeExecutor())
     sweep = parse_sweep({"name": "t", "grid": {"dataset": "digits", "seed": list(range(5))}}, "t")
     records = {}
     prof = Profile(max_array_size=2, cpus_per_task=3)
@@ -151,6 +146,41 @@ def test_arrays_are_chained_so_parallelism_holds_for_the_sweep(tmp_path, monkeyp
     assert calls[0][1][0].config["threads"] == 3  # the run's CPU threads follow the allocation
     saved = json.loads((tmp_path / "t" / ".jobs.json").read_text())["runs"]
     assert {r["job_id"] for r in saved.values()} == {"100_0", "100_1", "101_0", "101_1", "102_0"}
+
+
+def test_a_runs_tasks_come_from_its_config_and_its_nodes_from_the_sweep(tmp_path, monkeypatch):
+    """world_size has one source, the run config: SLURM does not count processes from the sweep again."""
+    seen = []
+
+    class FakeExecutor:
+        def update_parameters(self, **kw):
+            pass
+
+        def submit_array(self, fns):
+            paths = type("P", (), {"folder": tmp_path, "stdout": tmp_path / "o", "stderr": tmp_path / "e"})
+            return [type("J", (), {"job_id": f"5_{i}", "paths": paths})() for i in range(len(fns))]
+
+    def executor(folder, prof, name, world_size=1, nodes=1):
+        seen.append((world_size, nodes))
+        return FakeExecutor()
+
+    monkeypatch.setattr(slurm, "_executor", executor)
+    spread = parse_sweep({"name": "t", "include": [{"dataset": "digits"}],
+                          "resources": {"nodes": 2, "gpus_per_node": 2}}, "t")
+    assert spread.runs[0].world_size == 4
+    slurm.submit_arrays(spread, spread.runs, tmp_path, Profile(), {})
+    assert seen == [(4, 2)]
+    params = Profile().executor_parameters("x", 4, 2)
+    assert (params["nodes"], params["ntasks_per_node"], params["gpus_per_node"]) == (2, 2, 2)
+    # A sweep without `resources` whose run says 2 processes: 2 tasks, as the run will check when it starts.
+    plain = parse_sweep({"name": "u", "include": [{"dataset": "digits"}]}, "u")
+    two = dataclasses.replace(plain, runs=[dataclasses.replace(plain.runs[0], world_size=2)])
+    seen.clear()
+    slurm.submit_arrays(two, two.runs, tmp_path, Profile(), {})
+    assert seen == [(2, 1)]
+    with pytest.raises(ConfigError) as exc:
+        Profile().executor_parameters("x", 3, 2)
+    assert exc.value.key == "resources.nodes"
 
 
 # ---------------------------------------------------------------- states
@@ -224,7 +254,7 @@ def test_queued_or_running_runs_are_not_submitted_twice(tmp_path):
 
 def test_launch_slurm_refuses_active_runs_and_submits_the_rest(tmp_path, monkeypatch, capsys):
     sweep, ids = _fake_runs(tmp_path)
-    monkeypatch.setattr(slurm, "query_states",
+    monkeypatch.setattr(scheduler, "query_states",
                         lambda jobs: {j: ("RUNNING" if j == ids[0] else "FAILED") for j in jobs})
     submitted = []
     monkeypatch.setattr(slurm, "submit_arrays",
@@ -248,14 +278,14 @@ def test_a_running_local_process_counts_as_active(tmp_path):
 
 def test_wait_stops_when_a_run_can_no_longer_finish(tmp_path, capsys):
     sweep, ids = _fake_runs(tmp_path)
-    rc = slurm.wait_sweep(sweep, tmp_path, poll_s=0.01, stall_polls=2,
+    rc = wait_sweep(sweep, tmp_path, poll_s=0.01, stall_polls=2,
                           query=lambda jobs: {j: "CANCELLED" for j in jobs})
     assert rc == 1
 
 
 def test_status_run_statuses_are_typed():
-    s = RunStatus(cfg=None, state="completed", active=False)  # type: ignore[arg-type]
-    assert s.ended
+    s = RunStatus(cfg=None, state=RunState.COMPLETED, active=False)  # type: ignore[arg-type]
+    assert s.ended and not RunStatus(cfg=None, state=RunState.PREEMPTED, active=True).ended  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- the real cluster

@@ -1,4 +1,4 @@
-"""bench.stats against independent computations (scipy, numpy, brute-force loops)."""
+"""bench.results.stats against independent computations (scipy, numpy, brute-force loops)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from bench import stats
+from bench.results import stats
 
 RNG = np.random.default_rng(7)
 CASES = [

@@ -5,10 +5,10 @@ import itertools
 import pytest
 import torch
 
-from bench.config import resolve
-from bench.data import Split, load_dataset
-from bench.errors import ConfigError
-from bench.subset import class_quotas, stratified_indices, take
+from bench.common.errors import ConfigError
+from bench.data.sources import Split, load_dataset
+from bench.data.subset import class_quotas, stratified_indices, take
+from bench.experiment.resolve import resolve
 from tests.helpers import LATER_FIELDS
 
 

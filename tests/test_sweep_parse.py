@@ -1,8 +1,8 @@
 import pytest
 import yaml
 
-from bench.errors import ConfigError
-from bench.sweep import load_sweep, parse_sweep
+from bench.common.errors import ConfigError
+from bench.sweep.spec import load_sweep, parse_sweep
 
 
 def test_method_axes_multiply_only_their_methods():
@@ -88,7 +88,7 @@ def test_smoke_sweep_is_the_documented_matrix():
 
 def test_numbers_in_exponent_form_are_numbers_in_sweeps_and_set(tmp_path):
     """YAML 1.1 reads 5e-4 (no decimal point) as a string; people write it for weight decay and lr."""
-    from bench.plans import parse_set as _parse_set
+    from bench.cli.plans import parse_set as _parse_set
 
     path = tmp_path / "wd.yaml"
     path.write_text("grid: {method: [ce]}\noverrides: {weight_decay: 5e-4, lr: 1E-1, epochs: 2}\n")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from bench.experiment.recipes import AUGMENT_SCHEDULES, CIFAR
+from bench.launch.profiles import load_profile
 from bench.methods import parse_method
-from bench.recipes import AUGMENT_SCHEDULES, CIFAR
-from bench.slurm import load_profile
-from bench.sweep import load_sweep
+from bench.sweep.spec import load_sweep
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
 NINE = {"resnet32", "resnet110", "se_resnet110", "wrn16_8", "wrn28_10", "resnext29_8x64d",
@@ -190,3 +192,14 @@ def test_fashion_sweeps_are_resnet32_with_its_recipe_four_methods_five_seeds(nam
             recipe.epochs, recipe.batch_size, recipe.lr, recipe.weight_decay, recipe.milestones), cfg.slug
         assert cfg.lambda0 in (None, 0.5) and cfg.focal_gamma in (None, 1.0)
     assert len({c.run_id for c in sweep.runs}) == len(sweep.runs)
+
+
+def test_reading_the_shipped_sweeps_imports_neither_torch_nor_timm():
+    # A fresh interpreter: this one has imported torch long ago. Reading and checking a sweep (every
+    # run resolved: architecture, image size, dropout, train_size) needs only the tables of facts.
+    code = ("import sys\nfrom pathlib import Path\nfrom bench.sweep.spec import load_sweep\n"
+            f"runs = sum(len(load_sweep(p).runs) for p in sorted(Path({str(SWEEPS)!r}).glob('*.yaml')))\n"
+            "print(runs, sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert int(out[0]) >= sum(PAPER_SWEEPS.values())  # every shipped sweep was read
+    assert out[1:] == ["[]"], out

@@ -1,4 +1,4 @@
-"""W&B tracking (bench/tracking.py): offline runs read back from their .wandb files, resume after a
+"""W&B tracking (bench/tracking/): offline runs read back from their .wandb files, resume after a
 kill, no secrets on disk, and a missing or failing wandb never breaking a training run.
 
 Everything runs offline, with every wandb directory (and HOME) under a temporary path.
@@ -19,24 +19,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import tracking
-from bench.config import resolve
-from bench.tracking import (
-    Tracker,
-    TrackingWarning,
-    group_name,
-    log_report,
-    logged_steps,
-    make_tracker,
-    offline_run_dirs,
-    read_history,
-    read_records,
-    resolve_mode,
-    run_files,
-    sync_sweep,
-    wandb_id,
-)
-from bench.train import run
+from bench.experiment.resolve import resolve
+from bench.tracking.guard import TrackingWarning
+from bench.tracking.modes import has_api_key, resolve_mode
+from bench.tracking.naming import group_name, wandb_id
+from bench.tracking.reader import logged_steps, read_history, read_records, run_files
+from bench.tracking.report_run import log_report
+from bench.tracking.sync import offline_run_dirs, sync_sweep
+from bench.tracking.tracker import Tracker, make_tracker
+from bench.train.trainer import run
 
 FAKE_KEY = "fakekey0123456789abcdef0123456789abcdef01"
 DIGITS = {"dataset": "digits", "arch": "resnet32", "method": "isda", "seed": 0, "threads": 1}
@@ -222,8 +213,8 @@ def test_killed_run_resumes_the_same_wandb_run_and_no_secret(tmp_path: Path) -> 
     spec = {**DIGITS, "epochs": 6, "tracking": "offline"}
     cfg = resolve(spec)
     run_dir = tmp_path / cfg.run_id
-    code = ("import sys; from bench.config import resolve; from bench.train import run; "
-            "from bench.tracking import make_tracker; "
+    code = ("import sys; from bench.experiment.resolve import resolve; from bench.train.trainer import run; "
+            "from bench.tracking.tracker import make_tracker; "
             f"run(resolve({spec!r}), sys.argv[1], progress=False, tracker=make_tracker('offline'))")
     # A fresh process tree, as for a requeued job: not this process's wandb service (WANDB_SERVICE),
     # which would still hold the killed run open.
@@ -392,7 +383,7 @@ def test_log_report(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from bench.report_model import Cell, Table
+    from bench.report.model import Cell, Table
 
     fig_path = tmp_path / "curves.png"
     fig, ax = plt.subplots(figsize=(2, 2))
@@ -434,7 +425,7 @@ def test_sync_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     [folder] = offline_run_dirs(sweep_dir)
 
     capfd_out = subprocess.run(
-        [sys.executable, "-c", f"import sys; from bench.tracking import sync_sweep; "
+        [sys.executable, "-c", f"import sys; from bench.tracking.sync import sync_sweep; "
                                f"sys.exit(sync_sweep({str(sweep_dir)!r}, dry_run=True))"],
         capture_output=True, text=True, timeout=120, env={**os.environ, "WANDB_SILENT": "false"})
     assert capfd_out.returncode == 0, capfd_out.stderr
@@ -469,4 +460,4 @@ def test_reader_stops_at_a_damaged_tail(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         list(read_records(path))
     assert logged_steps(tmp_path, tid) == []
-    assert tracking.has_api_key() is False
+    assert has_api_key() is False

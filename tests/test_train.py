@@ -11,12 +11,12 @@ import pytest
 import torch
 import yaml
 
-from bench.config import resolve
-from bench.errors import ConfigError
-from bench.isda import lambda_at
-from bench.recipes import lr_at
-from bench.runlock import RunLock
-from bench.train import run
+from bench.common.errors import ConfigError
+from bench.experiment.recipes import lr_at
+from bench.experiment.resolve import resolve
+from bench.methods.isda import lambda_at
+from bench.rundir.lock import RunLock
+from bench.train.trainer import run
 from tests.helpers import metric_rows, result_json
 
 SPEC = {"dataset": "digits", "arch": "resnet32", "method": "isda", "lambda0": 0.5, "epochs": 5,
@@ -74,7 +74,7 @@ def test_finished_run_is_not_trained_again(reference):
 
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(reference, tmp_path):
     out = tmp_path / "killed"
-    code = ("import sys; from bench.config import resolve; from bench.train import run; "
+    code = ("import sys; from bench.experiment.resolve import resolve; from bench.train.trainer import run; "
             f"run(resolve({SPEC!r}), sys.argv[1], progress=False)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(out)], cwd=Path(__file__).parent.parent)
     deadline = time.time() + 120
@@ -148,7 +148,7 @@ def test_a_folder_that_another_process_trains_is_refused(tmp_path):
 @pytest.mark.parametrize("arch,drop_rate", [("wrn16_8", 0.0), ("wrn16_8", 0.3), ("densenet_bc_100_12", 0.0)])
 def test_the_network_drops_exactly_as_configured(tmp_path, arch, drop_rate):
     """drop_rate 0 is no dropout: two training forwards of one batch agree only then."""
-    from bench.train import Run
+    from bench.train.engine import Run
 
     r = Run(resolve({"dataset": "digits", "arch": arch, "drop_rate": drop_rate, "threads": 1}), tmp_path)
     r.model.train()
@@ -189,7 +189,7 @@ def test_imagenet_track_trains_from_a_folder_with_diagonal_isda(tmp_path):
 
 
 def test_top5_error_equals_a_brute_force_count_with_the_final_model(reference):
-    from bench.data import load_dataset
+    from bench.data.sources import load_dataset
     from bench.models import create_model
 
     _, test, info = load_dataset("digits")
@@ -236,7 +236,7 @@ def test_each_compiled_run_in_a_process_is_compiled_not_silently_eager(tmp_path)
     # code object; past dynamo's recompile limit (8; 1 here) later ones would quietly run eagerly.
     from torch._dynamo.utils import counters
 
-    from bench.train import Run
+    from bench.train.engine import Run
 
     # dynamo's own patch, not monkeypatch: undoing monkeypatch's setattr deletes the config entry.
     with torch._dynamo.config.patch(recompile_limit=1):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.errors import ConfigError
-from bench.yamlio import YamlProblem, parse_yaml
+from bench.common.errors import ConfigError
+from bench.common.yamlio import YamlProblem, parse_yaml
 
 
 @pytest.mark.parametrize("key, read_as", [("on", "a boolean"), ("off", "a boolean"), ("yes", "a boolean"),
@@ -75,9 +75,9 @@ BAD = "grid: {method: [ce]}\noverrides: {epochs: 2, epochs: 3}\n"
 
 def test_sweeps_profiles_and_set_are_read_by_this_loader(tmp_path):
     """A duplicate key is refused the same way in a sweep, in a profile and in a --set value."""
-    from bench.plans import parse_set
-    from bench.slurm import load_profile
-    from bench.sweep import load_sweep
+    from bench.cli.plans import parse_set
+    from bench.launch.profiles import load_profile
+    from bench.sweep.spec import load_sweep
 
     (tmp_path / "s.yaml").write_text(BAD)
     (tmp_path / "p.yaml").write_text("partition: a\npartition: b\n")

@@ -7,14 +7,14 @@ cross-entropy with it (``cutout``), and a bare loss means the standard augmentat
 network without dropout a rate of 0.3; a run whose network applies dropout itself (``drop_rate`` >
 0, Wide-ResNets' 0.3) adds none, so there the method trains exactly as the one without ``+dropout``.
 Losses come from :func:`register_loss` (bench.methods.registry): the built-in ones
-(bench.methods.builtin) and those of plugins (bench.plugins).
+(bench.methods.builtin) and those of plugins (bench.methods.plugins).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.errors import ConfigError
+from bench.common.errors import ConfigError
 from bench.methods.registry import (
     LossSpec,
     Param,
@@ -32,7 +32,7 @@ __all__ = ["AUGMENTS", "DROPOUT", "HEAD_DROPOUT", "LossSpec", "Method", "Param",
            "get_loss", "loss_names", "method_names", "param", "param_names", "parse_method", "register_loss"]
 
 # "autoaugment" is the paper's "AA": the authors' CIFAR-10 AutoAugment policy plus Cutout(16) (on
-# ImageNet torchvision's ImageNet policy, bench.data._policy); "tv_autoaugment" is torchvision's
+# ImageNet torchvision's ImageNet policy, bench.data.batches._policy); "tv_autoaugment" is torchvision's
 # CIFAR-10 policy plus Cutout(16), for comparison.
 AUGMENTS = ("standard", "cutout", "autoaugment", "randaugment", "tv_autoaugment")
 DROPOUT = "dropout"
@@ -45,7 +45,7 @@ reserve(*AUGMENTS, DROPOUT)
 class Method:
     loss: str
     augment: str
-    dropout: bool = False  # +dropout: HEAD_DROPOUT on the classifier's input (bench.train)
+    dropout: bool = False  # +dropout: HEAD_DROPOUT on the classifier's input (bench.train.trainer)
 
     @property
     def name(self) -> str:
@@ -97,5 +97,5 @@ def parse_method(name: object) -> Method:
     return Method(loss, augment, dropout)
 
 
-from bench import plugins  # noqa: E402,F401 - loads installed plugins at the first look-up of a loss
-from bench.methods import builtin  # noqa: E402,F401 - registers the built-in losses
+# builtin registers the built-in losses; plugins loads installed ones at the first look-up of a loss.
+from bench.methods import builtin, plugins  # noqa: E402,F401

@@ -8,24 +8,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bench.experiment.recipes import recipe_for
 from bench.methods.registry import Param, register_loss
-from bench.recipes import recipe_for
 
 
 def _ce(num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
-    from bench.losses import CrossEntropy
+    from bench.methods.losses import CrossEntropy
 
     return CrossEntropy()
 
 
 def _focal(num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
-    from bench.losses import FocalLoss
+    from bench.methods.losses import FocalLoss
 
     return FocalLoss(params["focal_gamma"], params["focal_alpha"])
 
 
 def _isda(num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
-    from bench.isda import ISDAMethod
+    from bench.methods.isda import ISDAMethod
 
     return ISDAMethod(num_classes, feature_dim, lambda0=params["lambda0"], mode=params["cov_mode"],
                       sync=params["isda_sync"], schedule=params["lambda_schedule"])
@@ -48,7 +48,7 @@ COV_MODE = Param(lambda dataset, arch: recipe_for(dataset, arch).cov_mode, kind=
 # Runs named before it existed had the papers' linear schedule.
 LAMBDA_SCHEDULE = Param("linear", choices=("linear", "constant"), id_default=True, label="",
                         help="λ = λ0·epoch/epochs (linear), or λ0 from the first epoch (constant)")
-# How the statistics follow a multi-process run (bench.isda). It changes results under DDP, so it is
+# How the statistics follow a multi-process run (bench.methods.covariance). It changes results under DDP, so it is
 # part of the experiment; with one process both are the same, and runs named before it existed
 # computed "global".
 ISDA_SYNC = Param("global", choices=("global", "local"), id_default=True, label="",
@@ -60,7 +60,7 @@ register_loss("isda", _isda, ISDA_PARAMS,
 
 
 def _explicit(num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
-    from bench.explicit import ExplicitSemanticAugmentation
+    from bench.methods.explicit import ExplicitSemanticAugmentation
 
     return ExplicitSemanticAugmentation(num_classes, feature_dim, lambda0=params["lambda0"],
                                         samples=params["explicit_samples"], mode=params["cov_mode"],
@@ -73,29 +73,29 @@ register_loss("explicit", _explicit, {**ISDA_PARAMS, "explicit_samples": Param(1
               help="explicit semantic augmentation: M draws from N(a, λΣ_y) per sample, the loss ISDA bounds")
 
 
-# The regularisers of the paper's comparison (bench.baselines), with the settings its supplement
-# states (../shared/reference/paper_tables/baseline_settings.md) or, where it states none, those
+# The regularisers of the paper's comparison (bench.methods.baselines), with the settings its supplement
+# states (docs/method.md, The other baselines) or, where it states none, those
 # of the method's own authors.
 def _large_margin(num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
-    from bench.baselines import LargeMarginSoftmax
+    from bench.methods.baselines import LargeMarginSoftmax
 
     return LargeMarginSoftmax(params["lsoftmax_margin"])
 
 
 def _disturblabel(num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
-    from bench.baselines import DisturbLabel
+    from bench.methods.baselines import DisturbLabel
 
     return DisturbLabel(num_classes, params["disturb_rate"])
 
 
 def _center(num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
-    from bench.baselines import CenterLoss
+    from bench.methods.baselines import CenterLoss
 
     return CenterLoss(num_classes, feature_dim, params["center_weight"], params["center_lr"])
 
 
 def _lq(num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
-    from bench.baselines import LqLoss
+    from bench.methods.baselines import LqLoss
 
     return LqLoss(params["lq_q"])
 
@@ -106,7 +106,7 @@ def _disturb_rate(dataset: str, arch: str) -> float:
 
 
 # m = 2: the authors' CIFAR-10 configurations (wy1iu/LargeMargin_Softmax_Loss, myexamples/cifar10
-# and cifar10+: type DOUBLE), with their λ schedule, base 1000, power 45, γ 2e-5 (bench.baselines).
+# and cifar10+: type DOUBLE), with their λ schedule, base 1000, power 45, γ 2e-5 (bench.methods.baselines).
 register_loss("large_margin", _large_margin,
               {"lsoftmax_margin": Param(2, min=1, label="m", help="L-Softmax angular margin m (an integer)")},
               help="Large-Margin softmax, L-Softmax (Liu et al. 2016)")

@@ -37,11 +37,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.errors import ConfigError
+from bench.common.errors import ConfigError
 
 
 class RegistrationError(ValueError, TypeError):
@@ -165,10 +165,10 @@ _LOSSES: dict[str, LossSpec] = {}
 _PARAMS: dict[str, Param] = {}  # every parameter of every registered loss; one name, one meaning
 # Names that are not losses: the augmentations and modifiers a method name may add to a loss.
 _RESERVED: set[str] = set()
-# Run fields and result keys a parameter may not shadow; bench.config fills it (it imports this module).
+# Run fields and result keys a parameter may not shadow; bench.experiment.runconfig fills it (it imports this module).
 RESERVED_PARAM_NAMES: set[str] = set()
 # Loads the plugins installed under the entry-point group, once, before the first lookup
-# (bench.plugins sets it; a function, so that this module imports nothing of the rest).
+# (bench.methods.plugins sets it; a function, so that this module imports nothing of the rest).
 _autoload: Callable[[], None] | None = None
 
 
@@ -231,6 +231,16 @@ def register_loss(name: str, factory: Factory, params: Mapping[str, Any] | None 
 def reserve(*names: str) -> None:
     """Names a loss may not take (augmentations, modifiers)."""
     _RESERVED.update(names)
+
+
+def reserve_param_names(names: Iterable[str]) -> None:
+    """Names a parameter may not take (run fields, result keys): refused from now on at registration."""
+    RESERVED_PARAM_NAMES.update(names)
+
+
+def shadowing_params() -> list[tuple[str, str]]:
+    """(parameter, module of its loss) for parameters registered before their name was reserved."""
+    return [(key, spec.module) for spec in _LOSSES.values() for key in spec.params if key in RESERVED_PARAM_NAMES]
 
 
 def _loaded() -> None:

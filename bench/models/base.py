@@ -71,7 +71,7 @@ def count_params(module: nn.Module, *, head: bool = True) -> int:
     """Number of parameters; with ``head=False`` the final linear layer ``fc`` is left out."""
     total = sum(p.numel() for p in module.parameters())
     if not head:
-        total -= sum(p.numel() for p in module.fc.parameters())  # type: ignore[union-attr]
+        total -= sum(p.numel() for p in module.get_submodule("fc").parameters())
     return total
 
 

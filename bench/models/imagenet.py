@@ -33,7 +33,9 @@ class TimmFeatureClassifier(FeatureClassifier):
     the state dict, and ``forward`` computes exactly what the timm model computed.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    backbone: Any  # a timm model: forward_features, forward_head, get_classifier
+
+    def __init__(self, model: Any) -> None:
         super().__init__()
         head = model.get_classifier()
         if not isinstance(head, nn.Linear):

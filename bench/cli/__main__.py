@@ -1,0 +1,5 @@
+"""``python -m bench.cli``: the isda-bench command line."""
+
+from bench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,301 @@
+"""The paper's numbers (package data in ``bench/reference/``) and the display names that link them to ours.
+
+Runs name things the way the code does (``cifar100``, ``wrn28_10``, ``isda+cutout``); the paper's
+tables name them the way the paper does (``CIFAR-100``, ``Wide-ResNet-28-10``, ``Cutout+ISDA``).
+Every mapping between the two lives here, so that a report and a paper table can never disagree
+about what "the same cell" means. Unknown raw names fall back to themselves.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.common.errors import ConfigError
+from bench.experiment.archs import ARCHS
+
+DATASET_NAMES: dict[str, str] = {
+    "digits": "Digits",
+    "cifar10": "CIFAR-10",
+    "cifar100": "CIFAR-100",
+    "fashion_mnist": "Fashion-MNIST",
+    "imagenet": "ImageNet",
+    "synthetic": "Synthetic",
+}
+
+# "Basic (CE)" is the main table's wording; the other tables say "CE".
+METHOD_NAMES: dict[str, str] = {
+    "ce": "CE",
+    "isda": "ISDA",
+    "focal": "Focal",
+    "cutout": "Cutout",
+    "autoaugment": "AutoAugment",
+    "randaugment": "RandAugment",
+    "isda+cutout": "Cutout+ISDA",
+    "isda+autoaugment": "AutoAugment+ISDA",
+    "isda+randaugment": "RandAugment+ISDA",
+    "large_margin": "Large Margin",
+    "disturblabel": "Disturb Label",
+    "center": "Center Loss",
+    "lq": "Lq Loss",
+    "explicit": "Explicit",
+    "isda+dropout": "ISDA+Dropout",
+    "ce+dropout": "CE+Dropout",
+    "dropout": "Dropout",
+}
+MAIN_TABLE_CE = "Basic (CE)"
+
+ARCH_NAMES: dict[str, str] = {name: arch.paper_name for name, arch in ARCHS.items()}
+
+# Order in which method columns appear: baselines first, then ISDA and its combinations.
+METHOD_ORDER: tuple[str, ...] = (
+    "ce",
+    "ce+dropout",
+    "dropout",
+    "large_margin",
+    "disturblabel",
+    "focal",
+    "center",
+    "lq",
+    "explicit",
+    "cutout",
+    "autoaugment",
+    "randaugment",
+    "isda",
+    "isda+cutout",
+    "isda+autoaugment",
+    "isda+randaugment",
+    "isda+dropout",
+)
+
+# Which version of the augmentation table counts: the journal (TPAMI) one. The other rows in
+# cifar_augmentation.csv are earlier drafts, kept in the CSV for provenance only.
+AUGMENTATION_VERSION = "TPAMI"
+IMAGENET_BASIC = "Basic (authors' 300ep cosine impl.)"
+
+
+def dataset_name(raw: object) -> str:
+    return DATASET_NAMES.get(str(raw), str(raw))
+
+
+def arch_name(raw: object) -> str:
+    return ARCH_NAMES.get(str(raw), str(raw))
+
+
+def method_name(raw: object, main_table: bool = False) -> str:
+    """Display name of a method; ``main_table`` uses the main table's "Basic (CE)" for ``ce``."""
+    raw = str(raw)
+    if raw == "ce" and main_table:
+        return MAIN_TABLE_CE
+    if raw in METHOD_NAMES:
+        return METHOD_NAMES[raw]
+    # Combinations not in the paper (e.g. focal+cutout) follow its "Augmentation+Loss" pattern.
+    if "+" in raw:
+        loss, aug = raw.split("+", 1)
+        return f"{METHOD_NAMES.get(aug, aug)}+{METHOD_NAMES.get(loss, loss)}"
+    return raw
+
+
+def method_sort_key(raw: object) -> tuple[int, str]:
+    raw = str(raw)
+    return (METHOD_ORDER.index(raw) if raw in METHOD_ORDER else len(METHOD_ORDER), raw)
+
+
+# A folder whose CSVs are read before the shipped ones of the same name: the paper's numbers that
+# do not ship (see OPTIONAL_LAYOUTS), added without editing an installed package.
+REFERENCE_ENV = "ISDA_BENCH_REFERENCE"
+# The paper's tables whose numbers are not available here: a report shows "–" for them until a CSV
+# of this name and with these columns is put into bench/reference/ (or $ISDA_BENCH_REFERENCE).
+# dataset and arch take our names (cifar10, wrn28_10) or the paper's (CIFAR-10, Wide-ResNet-28-10);
+# method takes our method names; error_std may be empty.
+OPTIONAL_LAYOUTS: dict[str, tuple[str, ...]] = {
+    "regularizers": ("dataset", "arch", "method", "error_mean", "error_std", "source"),
+    "ablation": ("dataset", "arch", "setting", "error_mean", "error_std", "source"),
+    "lambda_sensitivity": ("dataset", "arch", "lambda0", "error_mean", "error_std", "source"),
+    "explicit": ("dataset", "arch", "method", "explicit_samples", "error_mean", "error_std", "source"),
+    "imagenet_neurips": ("arch", "method", "top1_error", "top5_error", "source"),
+}
+
+
+def _source(name: str) -> tuple[str, str] | None:
+    """(where, text) of reference table ``name``: $ISDA_BENCH_REFERENCE's copy, else the shipped one."""
+    folder = os.environ.get(REFERENCE_ENV)
+    if folder and (Path(folder) / name).is_file():
+        path = Path(folder) / name
+        return str(path), path.read_text(encoding="utf-8")
+    shipped = resources.files("bench").joinpath("reference", name)
+    if shipped.is_file():
+        return f"bench/reference/{name}", shipped.read_text(encoding="utf-8")
+    return None
+
+
+@cache
+def _parse(where: str, text: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(io.StringIO(text))
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise ConfigError(where, "its content", f"a CSV file ({exc})") from exc
+
+
+def load_table(name: str) -> pd.DataFrame:
+    """One of the shipped paper tables (``cifar_main``, ``cifar_augmentation``, ``imagenet``), a copy."""
+    found = _source(f"{name}.csv")
+    if found is None:
+        raise FileNotFoundError(f"bench/reference/{name}.csv")
+    return _parse(*found).copy()
+
+
+def optional_table(name: str) -> pd.DataFrame | None:
+    """One of :data:`OPTIONAL_LAYOUTS`' tables if its CSV exists (a copy), else None. A CSV without
+    the layout's columns is a :class:`ConfigError` naming the file and the columns it needs."""
+    found = _source(f"{name}.csv")
+    if found is None:
+        return None
+    df = _parse(*found)
+    missing = [c for c in OPTIONAL_LAYOUTS[name] if c not in df.columns]
+    if missing:
+        raise ConfigError(found[0], f"no column {', '.join(missing)}",
+                          f"its columns must be: {','.join(OPTIONAL_LAYOUTS[name])}")
+    return df.copy()
+
+
+def _matches(column: pd.Series, value: object) -> pd.Series:
+    if value is None:
+        return column.isna()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return pd.to_numeric(column, errors="coerce") == float(value)
+    return column.astype(str).str.strip() == str(value)
+
+
+def optional_value(name: str, dataset: str, arch: str, **match: object) -> dict | None:
+    """The paper's error for one cell of an optional table (by raw or display names, and the
+    table's own columns in ``match``, e.g. ``method="focal"``): ``{"mean", "std", "source"}`` or None."""
+    df = optional_table(name)
+    if df is None:
+        return None
+    same = (df["dataset"].map(dataset_name) == dataset_name(dataset)) & (df["arch"].map(arch_name) == arch_name(arch))
+    hit = df[same]
+    for key, value in match.items():
+        hit = hit[_matches(hit[key], value)]
+    if hit.empty:
+        return None
+    row = hit.iloc[0]
+    return {"mean": float(row["error_mean"]), "std": _nan_to_none(row["error_std"]), "source": str(row["source"])}
+
+
+def optional_pairs(name: str, **match: object) -> list[tuple[str, str]]:
+    """(raw dataset, raw arch) of every row of an optional table (matching ``match``), in file order."""
+    df = optional_table(name)
+    if df is None:
+        return []
+    for key, value in match.items():
+        df = df[_matches(df[key], value)]
+    return list(dict.fromkeys((raw_dataset(str(d)), raw_arch(arch_name(a))) for d, a in zip(df["dataset"], df["arch"])))
+
+
+def cifar_main() -> pd.DataFrame:
+    return load_table("cifar_main")
+
+
+def cifar_augmentation(version: str | None = AUGMENTATION_VERSION) -> pd.DataFrame:
+    df = load_table("cifar_augmentation")
+    return df if version is None else df[df["version"] == version].reset_index(drop=True)
+
+
+def imagenet() -> pd.DataFrame:
+    return load_table("imagenet")
+
+
+def _nan_to_none(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def paper_value(dataset: str, arch: str, method: str) -> dict | None:
+    """The paper's CIFAR number for one cell, by *raw* names: ``{"mean", "std", "source"}`` or None.
+
+    CE and ISDA come from the main table; the augmentation baselines and their ISDA combinations
+    from the journal's augmentation table. Focal has no number in the shipped tables.
+    """
+    ds, ar = dataset_name(dataset), arch_name(arch)
+    if method in ("ce", "isda"):
+        table, label = cifar_main(), method_name(method, main_table=True)
+    else:
+        table, label = cifar_augmentation(), method_name(method)
+    hit = table[(table["dataset"] == ds) & (table["arch"] == ar) & (table["method"] == label)]
+    if hit.empty:
+        return None
+    row = hit.iloc[0]
+    return {
+        "mean": float(row["error_mean"]),
+        "std": _nan_to_none(row["error_std"]),
+        "source": str(row["source"]),
+    }
+
+
+def paper_params(arch: str) -> str | None:
+    """The paper's rounded parameter count ("0.5M") for an architecture, by raw or display name."""
+    ar = arch_name(arch)
+    for table in (cifar_main(), imagenet()):
+        hit = table[table["arch"] == ar]
+        if not hit.empty:
+            return str(hit.iloc[0]["params"])
+    return None
+
+
+def paper_imagenet(arch: str, method: str, recipe: str = "tpami") -> dict | None:
+    """ImageNet row for ``ce`` (the authors' own baseline) or ``isda``: top1, top5, extra wall time (%).
+    ``recipe`` "tpami" reads the journal's table (imagenet.csv), "neurips" the conference's
+    (imagenet_neurips.csv, when present)."""
+    label: str | None
+    if recipe == "neurips":
+        table, label = optional_table("imagenet_neurips"), method
+    elif recipe == "tpami":
+        table, label = imagenet(), {"ce": IMAGENET_BASIC, "isda": "ISDA"}.get(method)
+    else:
+        return None
+    if table is None or label is None:
+        return None
+    hit = table[(table["arch"].map(arch_name) == arch_name(arch)) & (table["method"].astype(str) == label)]
+    if hit.empty:
+        return None
+    row = hit.iloc[0]
+    extra = row.get("extra_wall_time_8xV100")
+    extra_pct = None if extra is None or pd.isna(extra) else float(str(extra).rstrip("%"))
+    return {
+        "top1": _nan_to_none(row["top1_error"]),
+        "top5": _nan_to_none(row["top5_error"]),
+        "extra_wall_time_pct": extra_pct,
+        "source": str(row["source"]),
+    }
+
+
+def main_table_archs(dataset: str) -> list[str]:
+    """Display names of the architectures the paper's main table lists for ``dataset`` (raw name)."""
+    table = cifar_main()
+    return list(dict.fromkeys(table.loc[table["dataset"] == dataset_name(dataset), "arch"]))
+
+
+def raw_dataset(display: str) -> str:
+    """Inverse of :func:`dataset_name` (falls back to the name itself)."""
+    for raw, disp in DATASET_NAMES.items():
+        if disp == display:
+            return raw
+    return display
+
+
+def raw_arch(display: str) -> str:
+    """Inverse of :func:`arch_name` (falls back to the display name itself)."""
+    for raw, disp in ARCH_NAMES.items():
+        if disp == display:
+            return raw
+    return display

@@ -1,0 +1,95 @@
+"""The paper's comparison with other regularisers (NeurIPS Table 3 / TPAMI): one row per method, one
+column per network × CIFAR dataset, ours beside the paper's.
+
+The paper's numbers for this table are not shipped; ``bench/reference/regularizers.csv`` (layout in
+:data:`bench.report.paper.OPTIONAL_LAYOUTS`) adds them, else its cells show "–". The generator-based rows
+are never trained here: they appear when that CSV has their numbers, marked "not run".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from bench.methods import AUGMENTS
+from bench.report import paper
+from bench.report.grid import GridRow, grid_columns, grid_table, missing_csv_note
+from bench.report.model import Table, extension_label, group_of, rows_of
+from bench.report.variants import pick_variant
+
+CIFAR = ("cifar10", "cifar100")
+NOT_RUN = "not run"
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str  # our method name; the key of regularizers.csv's `method` column
+    label: str  # as the paper's table names it
+    trained: bool = True  # False: the paper's number only (generator-based augmentation)
+    in_paper: bool = True  # False: our addition to the paper's rows
+
+
+# The table's rows, in the paper's order: edit here to rename a method or add a row.
+ROWS: tuple[Row, ...] = (
+    Row("ce", "Basic (CE)"),
+    Row("large_margin", "Large Margin"),
+    Row("disturblabel", "Disturb Label"),
+    Row("focal", "Focal Loss"),
+    Row("center", "Center Loss"),
+    Row("lq", "Lq Loss"),
+    Row("wgan", "WGAN", trained=False),
+    Row("cgan", "CGAN", trained=False),
+    Row("acgan", "ACGAN", trained=False),
+    Row("infogan", "infoGAN", trained=False),
+    Row("ce+dropout", "Basic + Dropout", in_paper=False),
+    Row("isda", "ISDA"),
+    Row("isda+dropout", "ISDA + Dropout"),
+)
+# The paper's columns: its two networks on CIFAR-10 and CIFAR-100.
+PAPER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("resnet110", "cifar10"), ("resnet110", "cifar100"), ("wrn28_10", "cifar10"), ("wrn28_10", "cifar100"))
+# Methods of ROWS that call for the table: a sweep of CE and ISDA alone has the main table.
+_TRIGGERS = tuple(r.method for r in ROWS if r.trained and r.method not in ("ce", "isda"))
+# Methods other paper tables show: augmentations and ISDA's explicit counterpart.
+_ELSEWHERE = ("explicit",)
+
+
+def regularizers_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | None:
+    """Shown when the sweep ran one of the paper's other regularisers (not only CE and ISDA) on CIFAR."""
+    scope = runs[runs["dataset"].isin(CIFAR) & runs["method"].notna()]
+    if not scope["method"].isin(_TRIGGERS).any():
+        return None
+    listed = {r.method for r in ROWS}
+    # Methods of the sweep the paper's table does not list (a plugin's loss, say) are rows of their own;
+    # augmentations are the augmentation table's.
+    extra = [str(m) for m in scope["method"].drop_duplicates() if m not in listed and m not in _ELSEWHERE
+             and not set(str(m).split("+")) & set(AUGMENTS)]
+    specs = list(ROWS) + [Row(m, paper.method_name(m), in_paper=False) for m in extra]
+    scope = scope[scope["method"].isin([r.method for r in specs])]
+    csv_cols = [c for c in PAPER_COLUMNS if with_paper and any(
+        paper.optional_value("regularizers", c[1], c[0], method=r.method) for r in specs)]
+    cols = grid_columns([(a, d) for d, a in rows_of(scope)], csv_cols)
+    notes: set[str] = set()
+    rows = []
+    for spec in specs:
+        row = GridRow(spec.label, placeholder="" if spec.trained else NOT_RUN)
+        for arch, ds in cols:
+            sub = scope[(scope["dataset"] == ds) & (scope["arch"] == arch)]
+            if (sub["method"] == spec.method).any():
+                row.ours[arch, ds] = group_of(pick_variant(sub, spec.method, notes))
+            if with_paper:
+                row.paper[arch, ds] = paper.optional_value("regularizers", ds, arch, method=spec.method)
+        if not row.ours and not any(row.paper.values()):
+            continue  # neither run nor in the paper's CSV
+        if not spec.in_paper and not any(row.paper.values()):
+            row.label = extension_label(row.label)
+        rows.append(row)
+    extra_notes = []
+    if any(r.placeholder for r in rows):
+        extra_notes.append(f"{NOT_RUN}: generator-based augmentation is not trained here; the paper's number only.")
+    if with_paper and paper.optional_table("regularizers") is None:
+        extra_notes.append(missing_csv_note("regularizers"))
+    title = "Comparison with other regularisers: last-10-epoch test error (%)"
+    return grid_table("regularizers", title, "Method", rows, cols, with_paper, PAPER_COLUMNS,
+                      notes=notes | set(extra_notes))

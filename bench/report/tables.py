@@ -1,0 +1,207 @@
+"""The report's tables, built once as data (:class:`~bench.report.model.Table`); :mod:`bench.report.render`
+writes them as Markdown, LaTeX or HTML.
+
+Every report has the generic table ("All runs": every dataset × architecture against every method
+variant). The paper-style tables follow, each only when the sweep has runs for it and each laid out
+like the paper's, on the paper's datasets: the CIFAR main table (here), the comparison with other
+regularisers (:mod:`bench.report.regularizers`), the augmentation table (here), the ablation
+(:mod:`bench.report.ablation`), λ0 sensitivity and explicit augmentation (:mod:`bench.report.sensitivity`)
+and ImageNet per recipe (:mod:`bench.report.imagenet`). Cell conventions: :mod:`bench.report.model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+from bench.report import paper
+from bench.report.ablation import ablation_table
+from bench.report.imagenet import imagenet_tables
+from bench.report.model import (
+    Cell,
+    Group,
+    Table,
+    bold_lowest,
+    extension_label,
+    finish_notes,
+    gap_text_cell,
+    group_of,
+    ours_cell,
+    paper_delta_cell,
+    rows_of,
+    sources_note,
+)
+from bench.report.regularizers import regularizers_table
+from bench.report.sensitivity import explicit_table, lambda_table
+from bench.report.variants import method_variants, pick_variant
+
+CIFAR = ("cifar10", "cifar100")
+AUGMENT_PAIRS = (
+    ("cutout", "isda+cutout"),
+    ("autoaugment", "isda+autoaugment"),
+    ("randaugment", "isda+randaugment"),
+)
+RANDAUGMENT_NOTE = (
+    "RandAugment (N, M): the authors did not publish theirs; ours are an assumption, the RandAugment "
+    "paper's CIFAR values for each network (Cubuk et al., 2020)."
+)
+
+
+def generic_table(runs: pd.DataFrame) -> Table:
+    """Every dataset × architecture of the sweep against every method (variant) in it."""
+    variants = method_variants(runs) if len(runs) else []
+    header = ["Dataset", "Architecture"] + [v.label() for v in variants]
+    rows: list[list[Cell]] = []
+    for ds, arch in rows_of(runs):
+        sub = runs[(runs["dataset"] == ds) & (runs["arch"] == arch)]
+        groups = [group_of(v.select(sub)) for v in variants]
+        cells = [ours_cell(g) for g in groups]
+        bold_lowest(cells, groups)
+        rows.append([Cell(paper.dataset_name(ds)), Cell(paper.arch_name(arch))] + cells)
+    table = Table("generic", "All runs: last-10-epoch test error (%)", header, rows, label_cols=2)
+    return finish_notes(table, [])
+
+
+def cifar_main_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | None:
+    """The paper's main table: CE ("Basic") and ISDA on CIFAR-10/100 per architecture."""
+    scope = runs[runs["dataset"].isin(CIFAR) & runs["method"].isin(["ce", "isda"])]
+    datasets = [d for d in CIFAR if (scope["dataset"] == d).any()]
+    if not datasets:
+        return None
+    notes: set[str] = set()
+    ours_archs = [a for _, a in rows_of(scope)]
+    archs = [paper.arch_name(a) for a in ours_archs]
+    if with_paper:
+        archs = [a for d in datasets for a in paper.main_table_archs(d)] + archs
+    archs = list(dict.fromkeys(archs))
+    gap_head = "ISDA − CE (p, P)"
+    per_ds = ["Basic (ours)", "paper (Δ)", "ISDA (ours)", "paper (Δ)", gap_head]
+    if not with_paper:
+        per_ds = ["Basic (ours)", "ISDA (ours)", gap_head]
+    header = ["Network", "Params"] + per_ds * len(datasets)
+    groups = [("", 2)] + [(paper.dataset_name(d), len(per_ds)) for d in datasets]
+    rows, sources = [], []
+    for disp in archs:
+        raw = paper.raw_arch(disp)
+        in_paper = any(paper.paper_value(ds, raw, m) for ds in datasets for m in ("ce", "isda"))
+        row = [Cell(disp if in_paper or not with_paper else extension_label(disp)),
+               Cell(paper.paper_params(raw) or "")]
+        for ds in datasets:
+            sub = scope[(scope["dataset"] == ds) & (scope["arch"].map(paper.arch_name) == disp)]
+            ce = group_of(pick_variant(sub, "ce", notes)) if (sub["method"] == "ce").any() else None
+            isda = group_of(pick_variant(sub, "isda", notes)) if (sub["method"] == "isda").any() else None
+            ce_cell, isda_cell = ours_cell(ce, "–"), ours_cell(isda, "–")
+            bold_lowest([ce_cell, isda_cell], [ce, isda])
+            if with_paper:
+                pce, pisda = paper.paper_value(ds, raw, "ce"), paper.paper_value(ds, raw, "isda")
+                sources += [p["source"] for p in (pce, pisda) if p]
+                row += [ce_cell, paper_delta_cell(ce, pce), isda_cell, paper_delta_cell(isda, pisda)]
+            else:
+                row += [ce_cell, isda_cell]
+            row.append(gap_text_cell(isda, ce))
+        rows.append(row)
+    table = Table(
+        "cifar_main",
+        "CIFAR: Basic (CE) vs ISDA, last-10-epoch test error (%)",
+        header,
+        rows,
+        groups=groups,
+        notes=sources_note(sources),
+        label_cols=2,
+    )
+    if with_paper:
+        table.notes.insert(
+            0,
+            "paper (Δ): the paper's mean ± std, and Δ = our mean − the paper's mean in percentage points. "
+            "Rows without runs show the paper's numbers only.",
+        )
+    table.notes.insert(
+        0,
+        "ISDA − CE: difference of means in percentage points (negative = ISDA better); "
+        "p: Welch's t-test; P: probability of improvement P(ISDA < CE), the chance that an "
+        "ISDA run beats a CE run.",
+    )
+    return finish_notes(table, notes)
+
+
+def _schedule_cell(sub: pd.DataFrame, present: list[str]) -> Cell:
+    """The lr schedule(s) the row's runs used; per method when they differ."""
+    if "schedule" not in sub:
+        return Cell("–")
+    per_method = {m: sorted({str(s) for s in sub.loc[sub["method"] == m, "schedule"].dropna()}) for m in present}
+    values = sorted({s for v in per_method.values() for s in v})
+    if len(values) <= 1:
+        return Cell(values[0] if values else "–")
+    return Cell("; ".join(f"{paper.method_name(m)}: {'/'.join(v)}" for m, v in per_method.items() if v))
+
+
+def augmentation_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | None:
+    """The journal's table: Cutout / AutoAugment / RandAugment, each without and with ISDA, on CIFAR;
+    shown when the sweep has an augmentation with and without ISDA, or one beside the paper's."""
+    methods = tuple(m for pair in AUGMENT_PAIRS for m in pair)
+    scope = runs[runs["dataset"].isin(CIFAR) & runs["method"].isin(methods)]
+    present = [m for m in methods if (scope["method"] == m).any()]
+    pairs = rows_of(scope)
+    has_paper = {m: with_paper and any(paper.paper_value(d, a, m) for d, a in pairs) for m in present}
+    gaps = tuple((b, t) for b, t in AUGMENT_PAIRS if b in present and t in present)
+    if not gaps and not any(has_paper.values()):
+        return None
+    notes: set[str] = set()
+    header = ["Dataset", "Architecture", "Schedule"]
+    for m in present:
+        header += [paper.method_name(m)] + (["paper (Δ)"] if has_paper[m] else [])
+    header += [f"{paper.method_name(t)} − {paper.method_name(b)}" for b, t in gaps]
+    rows, sources = [], []
+    for ds, arch in pairs:
+        sub = scope[(scope["dataset"] == ds) & (scope["arch"] == arch)]
+        groups: dict[str, Group | None] = {
+            m: group_of(pick_variant(sub, m, notes)) if (sub["method"] == m).any() else None for m in present
+        }
+        ours = {m: ours_cell(groups[m], "–") for m in present}
+        bold_lowest(list(ours.values()), list(groups.values()))
+        in_paper = any(paper.paper_value(ds, arch, m) for m in methods)
+        name = paper.arch_name(arch)
+        row = [Cell(paper.dataset_name(ds)), Cell(name if in_paper or not with_paper else extension_label(name)),
+               _schedule_cell(sub, present)]
+        for m in present:
+            row.append(ours[m])
+            if has_paper[m]:
+                pv = paper.paper_value(ds, arch, m)
+                sources += [pv["source"]] if pv else []
+                row.append(paper_delta_cell(groups[m], pv))
+        row += [gap_text_cell(groups[t], groups[b]) for b, t in gaps]
+        rows.append(row)
+    title = "Augmentation ± ISDA: last-10-epoch test error (%)"
+    table = Table("augmentation", title, header, rows, notes=sources_note(sources), label_cols=3)
+    table.notes.insert(0, "Schedule: the learning-rate schedule the row's runs used (their config's `schedule`).")
+    if gaps:
+        table.notes.insert(
+            0,
+            "A − B: difference of means (negative = with ISDA better), p: Welch's t-test, "
+            "P: probability that a run with ISDA beats one without.",
+        )
+    if any(m in present for m in ("randaugment", "isda+randaugment")):
+        table.notes.append(RANDAUGMENT_NOTE)
+    return finish_notes(table, notes)
+
+
+TableBuilder = Callable[..., "Table | list[Table] | None"]
+TABLE_BUILDERS: tuple[TableBuilder, ...] = (
+    cifar_main_table,
+    regularizers_table,
+    augmentation_table,
+    ablation_table,
+    lambda_table,
+    explicit_table,
+    imagenet_tables,
+)
+
+
+def build_tables(runs: pd.DataFrame, with_paper: bool = True) -> list[Table]:
+    """The generic table (always) and every paper-style table this sweep has runs for."""
+    tables = [generic_table(runs)]
+    for build in TABLE_BUILDERS:
+        built = build(runs, with_paper=with_paper)
+        tables += built if isinstance(built, list) else [built] if built is not None else []
+    return tables

@@ -1,0 +1,305 @@
+"""Collect run directories into one table: one row per run, whatever state the run is in.
+
+A run directory (``results/<sweep>/<run_id>/``, its files named in bench.rundir.files) holds
+``config.yaml`` (written first), ``metrics.csv`` (one row per finished epoch), ``checkpoint.pt`` and,
+written last and atomically, ``result.json``. The row's ``status`` is the run's state
+(bench.rundir.state.RunState, as ``plan`` and ``launch`` read it from the directory):
+
+- the ``status`` of ``result.json`` (``completed`` | ``diverged`` | ``failed``) when it exists;
+- ``running`` while a process holds the run's lock, ``interrupted`` when it stopped with a
+  checkpoint to resume from, ``pending`` before its first checkpoint, and for a planned run that
+  has no directory at all; ``epochs_done`` (bench.rundir.state.epochs_done) shows how far it got.
+
+Nothing is dropped silently: a run whose ``result.json`` or ``config.yaml`` cannot be parsed is
+skipped, named on stderr, and listed in ``df.attrs["unreadable"]``.
+
+Typical flow (what ``isda-bench report`` does)::
+
+    from pathlib import Path
+    from bench.results import collect as results
+    from bench.report import write as report
+
+    sweep_dir = Path("results/smoke")
+    runs = results.collect(sweep_dir, planned=[cfg.to_dict() for cfg in plan])  # planned optional
+    results.write_runs(runs, sweep_dir)                       # runs.parquet + runs.csv
+    curves = results.load_curves(sweep_dir, runs["run_id"])
+    report.write_report(runs, curves, Path("reports/smoke"), formats=("md", "tex", "html"))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import numbers
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.common.files import atomic_write_bytes, atomic_write_text
+from bench.rundir.files import CONFIG_FILE, METRICS_FILE, RESULT_FILE, is_run_dir, read_config, read_result
+from bench.rundir.state import RunState, epochs_done, result_state, run_state
+
+# Always present, in this order, so that downstream code can rely on them; any other key of
+# config.yaml or result.json follows as an extra column.
+CORE_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "sweep",
+    "dataset",
+    "arch",
+    "method",
+    "lambda0",
+    "focal_gamma",
+    "cov_mode",
+    "seed",
+    "epochs",
+    "status",
+    "epochs_done",
+    "final_test_error",
+    "best_test_error",
+    "last10_test_error",
+    "wall_time_s",
+    "images_per_s",
+    "device",
+    "torch_version",
+    "git_sha",
+    "failed_epoch",
+    "reason",
+)
+NUMERIC_COLUMNS: tuple[str, ...] = (
+    "lambda0",
+    "focal_gamma",
+    "final_test_error",
+    "best_test_error",
+    "last10_test_error",
+    "wall_time_s",
+    "images_per_s",
+    "failed_epoch",
+)
+SORT_COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "arch",
+    "method",
+    "lambda0",
+    "focal_gamma",
+    "cov_mode",
+    "seed",
+    "run_id",
+)
+
+
+def _warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+def _flatten(obj: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts become dotted columns; lists become JSON text, so one column has one type
+    and the table survives both parquet and CSV unchanged."""
+    flat: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, prefix=f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            flat[name] = json.dumps(list(value))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _as_mapping(cfg: Any) -> dict[str, Any]:
+    # The planner may hand over RunConfig objects rather than dicts; their run_id is a property,
+    # which neither to_dict() nor dataclasses.asdict() includes.
+    if isinstance(cfg, Mapping):
+        out = dict(cfg)
+    elif callable(getattr(cfg, "to_dict", None)):
+        out = dict(cfg.to_dict())
+    elif dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        out = dataclasses.asdict(cfg)
+    else:
+        raise TypeError(f"planned run config must be a mapping, got {type(cfg).__name__}")
+    if "run_id" not in out and getattr(cfg, "run_id", None) is not None:
+        out["run_id"] = cfg.run_id
+    return out
+
+
+def _run_dirs(sweep_dir: Path) -> list[Path]:
+    if not sweep_dir.is_dir():
+        return []
+    return sorted(d for d in sweep_dir.iterdir() if is_run_dir(d))
+
+
+def _read_run(run_dir: Path, unreadable: list[str], config_keys: set[str]) -> dict[str, Any] | None:
+    """One row from one run directory, or None (recorded in ``unreadable``) if a file is corrupt.
+    The keys of its config.yaml are added to ``config_keys``."""
+    row: dict[str, Any] = {}
+    try:
+        config = read_config(run_dir)
+    except (OSError, ValueError) as exc:
+        _warn(f"unreadable {run_dir / CONFIG_FILE}: {exc}; run skipped")
+        unreadable.append(str(run_dir / CONFIG_FILE))
+        return None
+    if config is not None:
+        row.update(_flatten(config))
+        config_keys.update(row)
+    try:
+        result = read_result(run_dir)
+    except (OSError, ValueError) as exc:
+        _warn(f"unreadable {run_dir / RESULT_FILE}: {exc}; run skipped")
+        unreadable.append(str(run_dir / RESULT_FILE))
+        return None
+    if result is not None:
+        # result.json is the later, authoritative record; its keys win over the config's.
+        row.update(_flatten(result))
+        row["status"] = result_state(result).value
+    else:
+        row["status"] = run_state(run_dir).value
+    row.setdefault("run_id", run_dir.name)
+    row["epochs_done"] = epochs_done(run_dir, result)
+    return row
+
+
+def _sort_key(value: Any) -> tuple[int, float, str]:
+    # Numbers sort numerically (seed 10 after seed 2), text alphabetically, blanks last.
+    if value is None or (isinstance(value, numbers.Real) and math.isnan(float(value))):
+        return (2, 0.0, "")
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
+def _finish(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    for col in CORE_COLUMNS:
+        if col not in df.columns:
+            df[col] = None
+    for col in NUMERIC_COLUMNS:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    df["epochs_done"] = pd.to_numeric(df["epochs_done"], errors="coerce").fillna(0).astype("int64")
+    extra = sorted(c for c in df.columns if c not in CORE_COLUMNS)
+    df = df[list(CORE_COLUMNS) + extra]
+    if len(df):
+        keys = [tuple(_sort_key(v) for v in rec) for rec in df[list(SORT_COLUMNS)].itertuples(index=False)]
+        order = sorted(range(len(df)), key=keys.__getitem__)
+        df = df.iloc[order].reset_index(drop=True)
+    return df
+
+
+def collect(sweep_dir: Path, planned: list[dict] | None = None) -> pd.DataFrame:
+    """One row per run found under ``sweep_dir``, plus one ``pending`` row per planned run not found.
+
+    With ``planned``, folders of runs the plan does not hold (left by an earlier version of the
+    sweep, with other settings) are left out, in a warning: a table cell is one experiment.
+    Columns: :data:`CORE_COLUMNS` first, then every other config/result key (nested keys dotted,
+    lists as JSON text). ``df.attrs["unreadable"]`` lists the files that could not be parsed, and
+    ``df.attrs["config_keys"]`` the keys of the runs' configs (what makes up an experiment, including
+    parameters of methods whose plugin is not imported here).
+    """
+    sweep_dir = Path(sweep_dir)
+    unreadable: list[str] = []
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    config_keys: set[str] = set()
+    run_dirs = _run_dirs(sweep_dir)
+    if planned is not None:
+        wanted = {str(_as_mapping(cfg).get("run_id")) for cfg in planned}
+        stray = [d.name for d in run_dirs if d.name not in wanted]
+        if stray:
+            _warn(f"{len(stray)} run folder(s) under {sweep_dir} are not runs of the sweep as it is now "
+                  f"(other settings; left out): {', '.join(stray[:5])}{', …' if len(stray) > 5 else ''}")
+        run_dirs = [d for d in run_dirs if d.name in wanted]
+    plan = {str(flat.get("run_id")): flat for flat in (_flatten(_as_mapping(cfg)) for cfg in planned or [])}
+    for run_dir in run_dirs:
+        seen.add(run_dir.name)
+        row = _read_run(run_dir, unreadable, config_keys)
+        if row is not None:
+            # A run written before a field existed lacks it in its config.yaml; its run id says it
+            # is the planned experiment, so the plan's value (the one it implicitly had) fills it.
+            for key, value in plan.get(str(row["run_id"]), {}).items():
+                row.setdefault(key, value)
+            rows.append(row)
+            seen.add(str(row["run_id"]))
+    for cfg in planned or []:
+        flat = _flatten(_as_mapping(cfg))
+        config_keys.update(flat)
+        if "run_id" not in flat:
+            raise ValueError("a planned run config has no 'run_id'")
+        # An unreadable run is already reported; calling it "pending" as well would mislead.
+        if str(flat["run_id"]) in seen:
+            continue
+        seen.add(str(flat["run_id"]))
+        rows.append({**flat, "status": RunState.PENDING.value, "epochs_done": 0})
+    df = _finish(rows)
+    df.attrs["unreadable"] = unreadable
+    df.attrs["config_keys"] = sorted(config_keys)
+    return df
+
+
+def load_curves(sweep_dir: Path, run_ids: Iterable[str]) -> pd.DataFrame:
+    """``metrics.csv`` of the given runs in long format, one row per (run, epoch), with each run's
+    config columns attached so curves can be grouped without a join. Runs without metrics are
+    skipped (a missing run has none); corrupt files are named on stderr and in ``attrs["unreadable"]``."""
+    sweep_dir = Path(sweep_dir)
+    frames: list[pd.DataFrame] = []
+    unreadable: list[str] = []
+    for run_id in dict.fromkeys(str(r) for r in run_ids):
+        run_dir = sweep_dir / run_id
+        path = run_dir / METRICS_FILE
+        if not path.is_file():
+            continue
+        try:
+            metrics = pd.read_csv(path)
+            if "epoch" not in metrics.columns or "test_error" not in metrics.columns:
+                raise ValueError("no 'epoch'/'test_error' column")
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            _warn(f"unreadable {path}: {exc}; curve skipped")
+            unreadable.append(str(path))
+            continue
+        config: dict[str, Any] = {}
+        try:
+            config = _flatten(read_config(run_dir) or {})
+        except (OSError, ValueError):
+            pass  # collect() already reports it; the curve itself is still usable
+        metrics.insert(0, "run_id", run_id)
+        for key, value in config.items():
+            if key not in metrics.columns:
+                metrics[key] = value
+        frames.append(metrics)
+    curves = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["run_id", "epoch", "test_error"])
+    )
+    curves.attrs["unreadable"] = unreadable
+    return curves
+
+
+def _storable(df: pd.DataFrame) -> pd.DataFrame:
+    """Object columns that mix types (a config key that is a bool in one run and text in another)
+    are stored as text: parquet needs one type per column."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype != object:
+            continue
+        kinds = {type(v) for v in out[col] if v is not None and not (isinstance(v, float) and math.isnan(v))}
+        if len(kinds) > 1:
+            out[col] = out[col].map(
+                lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+            )
+    out.attrs = {}
+    return out
+
+
+def write_runs(df: pd.DataFrame, sweep_dir: Path) -> list[Path]:
+    """Write ``runs.parquet`` and ``runs.csv`` into ``sweep_dir`` (each atomically); return both paths."""
+    sweep_dir = Path(sweep_dir)
+    table = _storable(df)
+    buf = io.BytesIO()
+    table.to_parquet(buf, index=False)
+    parquet = atomic_write_bytes(sweep_dir / "runs.parquet", buf.getvalue())
+    csv = atomic_write_text(sweep_dir / "runs.csv", table.to_csv(index=False))
+    return [parquet, csv]

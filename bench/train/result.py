@@ -1,0 +1,52 @@
+"""result.json's content: the summary of a run that has ended (its status, errors, timing and provenance)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from bench.common.provenance import device_name, git_sha, versions
+from bench.experiment.runconfig import ID_PARAMS, RunConfig
+from bench.methods import plugins
+from bench.rundir.state import RunState
+from bench.train.engine import Run
+
+
+def _final_and_last10(values: list[Any]) -> tuple[float | None, float | None]:
+    """Last value and mean of the last 10, each None unless every value it uses is a finite number."""
+    def ok(v: Any) -> bool:
+        return isinstance(v, float) and math.isfinite(v)
+
+    last = values[-10:]
+    final = values[-1] if values and ok(values[-1]) else None
+    return final, (sum(last) / len(last) if last and all(map(ok, last)) else None)
+
+
+def summarise(cfg: RunConfig, run: Run, status: RunState, **extra: Any) -> dict[str, Any]:
+    """result.json of ``run``, which ended in ``status``; ``extra``: more keys (failed_epoch, reason)."""
+    # A diverged run's errors are those of a broken network: no number to report.
+    rows = run.rows if status != RunState.DIVERGED else []
+    errors = [r["test_error"] for r in rows]
+    finite = [e for e in errors if math.isfinite(e)]
+    final, last10 = _final_and_last10(errors)
+    final5, last10_5 = _final_and_last10([r.get("test_top5_error") for r in rows])
+    result = {
+        "run_id": cfg.run_id, "sweep": cfg.sweep, "dataset": cfg.dataset, "arch": cfg.arch,
+        "method": cfg.method, **{k: cfg.param(k) for k in ID_PARAMS}, **dict(cfg.params), "world_size": cfg.world_size,
+        # Only when set: result.json of a run on the whole training set keeps its keys.
+        **({"train_size": cfg.train_size} if cfg.train_size is not None else {}),
+        "seed": cfg.seed, "epochs": cfg.epochs, "epochs_done": len(run.rows), "status": status.value,
+        "final_test_error": final, "best_test_error": min(finite) if finite else None,
+        "last10_test_error": last10, "final_top5_test_error": final5, "last10_top5_test_error": last10_5,
+        "wall_time_s": run.elapsed,
+        "images_per_s": (len(run.rows) * run.train.num_samples / run.train_time) if run.train_time else None,
+        "device": device_name(run.device), "precision": "bf16" if run.bf16 else "fp32",
+        "num_params": sum(p.numel() for p in run.model.parameters()),
+        "torch_version": torch.__version__, "git_sha": git_sha(), "versions": versions(),
+    }
+    if plugins.loaded():
+        result["plugins"] = plugins.loaded()
+    result.update(extra)
+    return result
