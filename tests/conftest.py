@@ -35,8 +35,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "slow: left out of `make test-fast` (pytest -m 'not slow'); `make test` runs it. Tests that train "
-        "many runs, start processes that train, or wait on a real SLURM cluster",
+        "slow: left out of `make test-fast` (pytest -m 'not slow'); `make test` runs it. Tests of about 3 s or "
+        "more on a 2-core CPU: those that train several runs or epochs, start processes that train, compile, "
+        "build a package or a PDF, or wait on a real SLURM cluster",
     )
 
 

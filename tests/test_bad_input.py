@@ -263,6 +263,7 @@ def _plain_user() -> list[str]:
     return prefix
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv, needle", PERMISSION_CASES, ids=[" ".join(a)[:60] for a, _ in PERMISSION_CASES])
 def test_permission_denied_is_one_line(argv, needle):
     prefix = _plain_user()

@@ -275,6 +275,7 @@ def _center_worker(rank: int, out: str) -> None:
     torch.save(crit.centers, f"{out}/centers{rank}.pt")
 
 
+@pytest.mark.slow
 def test_center_loss_centres_under_ddp_equal_one_process_fed_the_whole_batches(tmp_path):
     from tests.test_distributed import WORLD, A, C, spawn, step_data
 

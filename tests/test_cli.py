@@ -67,6 +67,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(scratch, capsys, argv, 
     assert files_under(scratch) == before
 
 
+@pytest.mark.slow
 def test_console_script_exit_status(scratch):
     out = subprocess.run([sys.executable, "-m", "bench.cli", "train", "--dataset", "nope"],
                          capture_output=True, text=True)
@@ -101,6 +102,7 @@ def test_debug_sweep_then_relaunch_then_report(scratch, capsys):
     assert "| Digits | ResNet-32 |" in text and "(n=1)" in text
 
 
+@pytest.mark.slow
 def test_local_cluster_runs_subprocesses_with_logs(scratch):
     (scratch / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "grid": {**TINY["grid"], "method": ["ce"],
                                                                          "seed": [0, 1]}}))
@@ -112,6 +114,7 @@ def test_local_cluster_runs_subprocesses_with_logs(scratch):
         assert list((run_dir / "logs").glob("*_log.err")), "stderr of the run is kept in its folder"
 
 
+@pytest.mark.slow
 def test_status_retry_failed_resubmits_only_failed_runs(scratch, capsys):
     spec = {**TINY, "grid": {**TINY["grid"], "method": ["ce"], "seed": [0, 1, 2]}}
     (scratch / "tiny.yaml").write_text(yaml.safe_dump(spec))

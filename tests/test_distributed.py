@@ -272,6 +272,7 @@ def ddp_runs(tmp_path_factory) -> tuple[Path, list[dict], list[Path]]:
     return root, [torch.load(root / f"rank{r}.pt", weights_only=False) for r in range(WORLD)], dirs
 
 
+@pytest.mark.slow
 def test_ddp_run_rank0_writes_the_run_directory_and_rank1_nothing(ddp_runs):
     _, ranks, dirs = ddp_runs
     assert ranks[1]["writes"] == []
@@ -342,6 +343,7 @@ def _wait(procs: list[subprocess.Popen], timeout: float = 120.0) -> None:
                 p.kill()
 
 
+@pytest.mark.slow
 def test_ddp_sigkill_then_relaunch_equals_uninterrupted(ddp_runs, tmp_path):
     _, _, dirs = ddp_runs
     out = tmp_path / "killed"
@@ -364,6 +366,7 @@ def test_ddp_sigkill_then_relaunch_equals_uninterrupted(ddp_runs, tmp_path):
     assert result_json(out) == result_json(dirs[0])
 
 
+@pytest.mark.slow
 def test_a_dead_rank_fails_the_run_at_once_instead_of_leaving_the_other_waiting(tmp_path):
     out = tmp_path / "run"
     procs = _launch({**DIGITS, "epochs": 5}, out, free_port())
@@ -394,6 +397,7 @@ def _imagenet_worker(rank: int, data: str, run_dir: str, out: str) -> None:
     torch.save({"result": res, "isda": runs[0].crit.state_dict()}, Path(out) / f"imagenet{rank}.pt")
 
 
+@pytest.mark.slow
 def test_imagenet_folder_trains_two_epochs_on_two_processes(tmp_path):
     from tests.test_data import write_image_folder
 

@@ -177,6 +177,7 @@ def test_real_subset_is_balanced_and_nested(real):
     assert all(hashlib.sha1(img.numpy().tobytes()).hexdigest() in keys for img in small.x)
 
 
+@pytest.mark.slow
 def test_short_real_training_beats_chance_on_all_10000_test_images(real, tmp_path):
     """1,000 training images, 2 epochs of ResNet-32 on the CPU; the final network is evaluated
     again here, by hand, on the 10,000 test images: the run's error must be that one, and far

@@ -105,6 +105,7 @@ def test_a_checkpoint_holds_the_counters_a_stock_batchnorm_would(tmp_path):
     create_model("resnet32", num_classes=10, in_chans=1).load_state_dict(state)  # strict, into the stock network
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["resnet32", "resnet110", "se_resnet110", "wrn16_8", "wrn28_10", "resnext29_8x64d",
                                   "densenet_bc_100_12", "shake_shake26_2x32d", "resnet50"])
 def test_each_networks_isda_forward_is_one_graph(arch):
@@ -153,6 +154,7 @@ def inductor_probe(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, set[int]
     torch._dynamo.reset()
 
 
+@pytest.mark.slow
 def test_a_cuda_graph_step_writes_only_to_inputs_it_may_keep_in_place(inductor_probe):
     """Inductor replays a graph as a CUDA graph only if every input the graph writes to keeps its
     address (a "static" input); otherwise it silently runs it without. perf step's ISDA training

@@ -251,6 +251,7 @@ def test_a_failing_run_of_a_debug_launch_does_not_stop_the_others(tmp_path, caps
     assert states == ["completed", "failed"]
 
 
+@pytest.mark.slow
 def test_multi_process_run_one_lock_one_bookkeeper(tmp_path):
     """A run with several processes (sweep `resources`: one task per GPU; gloo on CPU here): every
     rank trains, rank 0 alone takes the run lock and writes job.json, and all agree on the result."""
@@ -354,6 +355,7 @@ def test_cpu_runs_of_several_processes_need_no_gpus(tmp_path, monkeypatch):
         devices.check_fits("local", [replace(sweep.runs[0], device="auto")])
 
 
+@pytest.mark.slow
 def test_local_launch_trains_a_two_process_run_on_the_cpu(tmp_path, capsys):
     """The real thing: submitit's local executor starts two tasks, which form a gloo group."""
     sweep = tmp_path / "s.yaml"

@@ -62,6 +62,7 @@ def _copy_sources(dest: Path) -> None:
     shutil.copytree(REPO / "bench", dest / "bench", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
+@pytest.mark.slow
 def test_a_wheel_installed_without_e_plans_the_papers_sweeps_by_name_from_another_folder(tmp_path):
     source, dist, site, elsewhere = (tmp_path / n for n in ("src", "dist", "site", "elsewhere"))
     _copy_sources(source)

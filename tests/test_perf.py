@@ -150,6 +150,7 @@ def test_cuda_step_memory_is_each_methods_own_whatever_ran_before(tmp_path):
     assert float(after["peak_mb"]) == pytest.approx(float(alone["peak_mb"]), rel=0.02)
 
 
+@pytest.mark.slow
 def test_step_benchmark_compiles_ours_keeps_the_reference_eager_and_reports_declined_cuda_graphs(tmp_path):
     """reduce-overhead on the CPU compiles with Inductor, whose CUDA graphs a CPU cannot have: the
     benchmark must say that those times are not CUDA-graph times, and count the declined graphs."""
@@ -226,6 +227,7 @@ def test_isda_ops_subcommand_writes_table(tmp_path, capsys):
         main(["isda-ops", "--dtype", "float16", "--out", str(tmp_path)])
 
 
+@pytest.mark.slow
 def test_accuracy_benchmark_compares_plain_and_fast_runs_over_seeds(tmp_path):
     import csv
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,6 +21,7 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
     return subprocess.run(CLI + args, env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow
 def test_the_example_plugin_installs_and_runs_a_sweep_with_its_own_axis(tmp_path):
     # A copy, so that the build's files stay out of the checkout. No index: nothing is downloaded.
     source, site = tmp_path / "plugin", tmp_path / "site"

@@ -179,6 +179,7 @@ def _one_line_error(proc, *words: str) -> None:
     ("import not_installed_dependency_xyz\n", ["No module named 'not_installed_dependency_xyz'", "imports cleanly"]),
     ("raise RuntimeError('broken\\non two lines')\n", ["RuntimeError: broken on two lines"]),
 ])
+@pytest.mark.slow
 def test_a_bad_plugin_is_one_line_and_exit_2(tmp_path, source, words):
     if source:
         (tmp_path / "no_such_plugin_mod.py").write_text(source)
@@ -197,6 +198,7 @@ def test_a_bad_plugin_is_one_line_and_exit_2(tmp_path, source, words):
     assert not (tmp_path / "r").exists() and not (tmp_path / "reports").exists()
 
 
+@pytest.mark.slow
 def test_a_plugin_parameter_of_the_wrong_type_from_the_user_is_one_line(tmp_path):
     (tmp_path / "pluck_mod.py").write_text(PLUGIN)
     proc = _cli(["train", "--plugin", "pluck_mod", "--method", "pluck", "--set", "pluck_weight=heavy",
@@ -207,6 +209,7 @@ def test_a_plugin_parameter_of_the_wrong_type_from_the_user_is_one_line(tmp_path
     _one_line_error(proc, "pluck_weight", ">= 0")
 
 
+@pytest.mark.slow
 def test_a_plugin_in_the_current_folder_trains_plans_with_its_axis_and_is_recorded(tmp_path):
     (tmp_path / "pluck_mod.py").write_text(PLUGIN)
     out = tmp_path / "run"
@@ -234,6 +237,7 @@ def test_a_plugin_in_the_current_folder_trains_plans_with_its_axis_and_is_record
                     "grid.pluck_weight")
 
 
+@pytest.mark.slow
 def test_the_job_of_a_run_imports_the_plugin_from_the_launching_folder_wherever_it_starts(tmp_path):
     """What a local subprocess, a SLURM job and each DDP rank run: a pickled TrainJob, here started
     in another folder, which must still find the plugin the launching command found in its own."""

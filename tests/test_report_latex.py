@@ -23,6 +23,7 @@ def _pdflatex() -> str:
     pytest.skip("pdflatex not installed (apt-get install texlive-latex-base texlive-latex-recommended)")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["basic", "rich", "ablation", "regularizers", "explicit", "lambda", "imagenet"])
 def test_report_tex_compiles_to_a_pdf(tmp_path, which):
     pdflatex = _pdflatex()

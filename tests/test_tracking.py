@@ -155,6 +155,7 @@ def test_names() -> None:
 # ----------------------------------------------------------------------------- a real offline run
 
 
+@pytest.mark.slow
 def test_offline_run_logs_every_epoch(tmp_path: Path) -> None:
     cfg = resolve({**DIGITS, "epochs": 3, "tracking": "offline", "sweep": "unit"})
     run_dir = tmp_path / cfg.run_id
@@ -209,6 +210,7 @@ def test_offline_run_logs_every_epoch(tmp_path: Path) -> None:
         assert len(core_hist) == 3
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_the_same_wandb_run_and_no_secret(tmp_path: Path) -> None:
     spec = {**DIGITS, "epochs": 6, "tracking": "offline"}
     cfg = resolve(spec)
@@ -305,6 +307,7 @@ def test_missing_wandb_warns_once_and_trains(tmp_path: Path, monkeypatch: pytest
     assert not (tmp_path / "wandb").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["offline", "disabled"])
 def test_a_wandb_that_breaks_on_import_warns_and_trains(tmp_path: Path, mode: str) -> None:
     """A broken install (protobuf out of step raises TypeError) used to stop every command at

@@ -30,6 +30,7 @@ def reference(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_run_directory_layout_and_result(reference):
     cfg = resolve(SPEC)
     assert sorted(p.name for p in reference.iterdir()) == [".lock", "checkpoint.pt", "config.yaml",
@@ -55,6 +56,7 @@ def test_run_directory_layout_and_result(reference):
     assert 0 <= res["last10_top5_test_error"] <= res["last10_test_error"]
 
 
+@pytest.mark.slow
 def test_repeat_is_bit_identical_on_cpu(reference, tmp_path):
     run(resolve(SPEC), tmp_path / "again", progress=False)
     assert metric_rows(tmp_path / "again") == metric_rows(reference)
@@ -72,6 +74,7 @@ def test_finished_run_is_not_trained_again(reference):
     assert (reference / "result.json").stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(reference, tmp_path):
     out = tmp_path / "killed"
     code = ("import sys; from bench.experiment.resolve import resolve; from bench.train.trainer import run; "
@@ -106,6 +109,7 @@ def test_a_kill_after_the_last_checkpoint_before_its_metrics_still_ends_with_eve
     assert result_json(out) == result_json(reference)
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_is_reported_and_the_run_restarts(reference, tmp_path, capsys):
     out = tmp_path / "corrupt"
     out.mkdir()
@@ -207,6 +211,7 @@ def test_top5_error_equals_a_brute_force_count_with_the_final_model(reference):
     assert res["final_top5_test_error"] == pytest.approx(100.0 * misses / len(test.y))
 
 
+@pytest.mark.slow
 def test_synthetic_dataset_is_learnt_in_a_few_epochs_despite_crops_and_flips(tmp_path):
     # Chance is 90 %; the dataset exists to smoke-test CIFAR-shaped training without files.
     spec = {"dataset": "synthetic", "arch": "resnet32", "method": "ce", "epochs": 4, "seed": 0, "threads": 2}
@@ -214,6 +219,7 @@ def test_synthetic_dataset_is_learnt_in_a_few_epochs_despite_crops_and_flips(tmp
     assert res["status"] == "completed" and res["final_test_error"] < 40.0
 
 
+@pytest.mark.slow
 def test_compiled_run_repeats_bit_identically_and_tracks_the_eager_run(tmp_path):
     spec = {**SPEC, "epochs": 2, "threads": 2, "lr": 0.02}  # a stable regime: rounding is not amplified
     eager = run(resolve(spec), tmp_path / "eager", progress=False)
@@ -231,6 +237,7 @@ def test_compiled_run_repeats_bit_identically_and_tracks_the_eager_run(tmp_path)
     assert abs(first["final_test_error"] - eager["final_test_error"]) < 15.0
 
 
+@pytest.mark.slow
 def test_each_compiled_run_in_a_process_is_compiled_not_silently_eager(tmp_path):
     # Runs one after another in a process (perf accuracy, launch --cluster debug) compile the same
     # code object; past dynamo's recompile limit (8; 1 here) later ones would quietly run eagerly.
