@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.rundir.metrics import read_metrics
+from bench.rundir.state import RunState
 from bench.tracking.guard import import_wandb, warn
 from bench.tracking.modes import resolve_mode
 from bench.tracking.naming import group_name, project_name, run_tags, wandb_id
@@ -150,8 +151,9 @@ class Tracker:
             summary = {k: result[k] for k in SUMMARY_KEYS
                        if k in result and isinstance(result[k], (str, int, float)) and result[k] is not None}
             self.run.summary.update(summary)
-            status = result.get("status", "completed")
+            status = result.get("status", RunState.COMPLETED)
             run, self.run = self.run, None
-            run.finish(exit_code=0 if status in ("completed", "diverged") else 1)
+            # A diverged run ended as the method made it end: W&B shows it as finished, not crashed.
+            run.finish(exit_code=0 if status in (RunState.COMPLETED, RunState.DIVERGED) else 1)
         except Exception as exc:  # noqa: BLE001
             self._fail("wandb.finish", exc)
