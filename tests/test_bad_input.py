@@ -67,6 +67,7 @@ def make_scratch(root: Path) -> None:
                               for k in ("seed", "epochs", "batch_size", "threads", "workers", "schedule_offset",
                                         "milestones")) + "}\n")  # 10**7 runs
     _write(root, "both.yaml", "grid: {method: [ce], epochs: [1, 2]}\noverrides: {epochs: 5}\n")
+    _write(root, "repeat.yaml", "grid: {method: [ce, isda], seed: [0, 1, 0]}\n")
     _write(root, "batch.yaml", "grid: {method: [ce]}\noverrides: {batch_size: 10000000}\n")
     _write(root, "cifar.yaml", "name: c\ngrid: {dataset: [cifar10], method: [ce]}\n"
                                "overrides: {epochs: 1, data_root: empty}\n")
@@ -101,6 +102,12 @@ CASES = [
     (["train", "--dataset", "cifar10", "--data-root", "afile"], "data_root: 'afile'"),
     (["train", "--dataset", "cifar10", "--data-root", "dangling"], "data_root: 'dangling'"),
     (["train", "--dataset", "cifar10", "--data-root", "empty"], "cifar-10-batches-py"),
+    # A named data folder is checked whatever the dataset: Fashion-MNIST would read the system's copy
+    # instead (where the package is installed), and digits read none.
+    (["train", "--dataset", "fashion_mnist", "--data-root", "nothing"],
+     "data_root: 'nothing' is not allowed; an existing"),
+    (["train", "--dataset", "fashion_mnist", "--data-root", "afile"], "data_root: 'afile' is not allowed; a folder"),
+    (["train", "--dataset", "digits", "--data-root", "nothing"], "data_root: 'nothing'"),
     (["train", "--set", "lr={on: 1}"], "key 'on' is read as a boolean"),
     (["train", "--set", "milestones=[1, 2"], "--set: 'milestones=[1, 2'"),
     (["train", "--set", "batch_size=1000000"], "batch_size: 1000000 is not allowed; a value from 2 to 65536"),
@@ -131,6 +138,7 @@ CASES = [
     (["plan", "quote.yaml"], "sweep: 'quote.yaml'"),
     (["plan", "deep.yaml"], "nested too deeply"),
     (["plan", "two-docs.yaml"], "line 2"),
+    (["plan", "repeat.yaml"], "grid.seed: [0, 1, 0] is not allowed; a list without repeats (0 is given twice)"),
     (["plan", "nodes.yaml"], "resources.nodes: 100000"),
     (["plan", "parallel.yaml"], "parallel: 100000"),
     (["plan", "workers.yaml"], "workers: 100000"),

@@ -117,12 +117,13 @@ def test_the_cli_refuses_before_writing_anything(tmp_path, no_package, monkeypat
     from bench.cli import main
 
     monkeypatch.chdir(tmp_path)
-    assert main(["train", "--dataset", "fashion_mnist", "--epochs", "1", "--data-root", "nothing"]) == 2
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--dataset", "fashion_mnist", "--epochs", "1", "--data-root", "empty"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "apt-get install dataset-fashion-mnist" in err
     assert main(["train", "--dataset", "fashion_mnist", "--set", "train_size=60001"]) == 2
     assert "train_size: 60001" in capsys.readouterr().err
-    assert not any(tmp_path.iterdir())
+    assert [p.name for p in tmp_path.iterdir()] == ["empty"]
 
 
 def test_the_packages_absence_fails_in_ci_and_skips_elsewhere(no_package, monkeypatch):

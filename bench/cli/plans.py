@@ -79,8 +79,13 @@ def _check_data(runs: list[RunConfig]) -> None:
     from bench.data.sources import check_source
     from bench.train.device import pick_device
 
-    for source in dict.fromkeys((cfg.dataset, cfg.data_root, cfg.download) for cfg in runs):
-        check_source(*source)
+    for dataset, root, download in dict.fromkeys((cfg.dataset, cfg.data_root, cfg.download) for cfg in runs):
+        # A data folder the user named is one, whatever the dataset reads from it: Fashion-MNIST would
+        # otherwise fall back to the system's copy and digits ignore it, hiding a mistyped path.
+        named = ("data_root", root) if root else ("ISDA_BENCH_DATA", os.environ.get("ISDA_BENCH_DATA"))
+        if named[1]:
+            input_folder(Path(named[1]).expanduser(), named[0], missing_ok=download)
+        check_source(dataset, root, download)
     for device in dict.fromkeys(cfg.device for cfg in runs):
         pick_device(device)
 

@@ -76,6 +76,9 @@ def _runs_from_grid(grid: dict[str, Any], default_method: Any) -> list[dict[str,
         values = values if isinstance(values, list) else [values]
         if not values:
             raise ConfigError(f"grid.{key}", values, "a non-empty list")
+        for i, value in enumerate(values):
+            if value in values[:i]:  # the run it names would be planned once, and the list misread silently
+                raise ConfigError(f"grid.{key}", values, f"a list without repeats ({value!r} is given twice)")
         axes[key] = values
     method_axes = param_names()  # the methods' parameters multiply only the methods that take them
     common = [k for k in axes if k not in method_axes]
