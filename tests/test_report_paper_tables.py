@@ -110,12 +110,8 @@ def test_regularizers_table(tmp_path):
         for i, (arch, ds) in enumerate(cols):
             sel = df[(df["dataset"] == ds) & (df["arch"] == arch) & (df["method"] == method)]
             assert cell(sel["last10_test_error"]) in row[1 + 2 * i]
-    # Bold: the lowest mean of ours in each column.
-    for i, (arch, ds) in enumerate(cols):
-        sel = df[(df["dataset"] == ds) & (df["arch"] == arch)]
-        best = sel.groupby("method")["last10_test_error"].mean().idxmin()
-        bold = [r[0] for r in rows if r[1 + 2 * i].startswith("**")]
-        assert len(bold) == 1 and bold[0].startswith({"isda": "ISDA", "isda+dropout": "ISDA + Dropout"}.get(best, "?"))
+    # No bold: two runs per cell carry no claim of a winner.
+    assert not any(c.startswith("**") for r in rows for c in r)
     assert "WGAN" not in md  # the generator rows come only from the paper's CSV
     assert "extension: no counterpart in the paper's table" in md
 

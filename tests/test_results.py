@@ -193,13 +193,17 @@ def _row(df: pd.DataFrame, run_id: str) -> pd.Series:
 def test_collect_statuses(sweep, capsys):
     sweep_dir, planned = sweep
     df = results.collect(sweep_dir, planned=planned)
-    # 13 planned; the corrupt one is reported, not listed and not called pending.
-    assert len(df) == 12
+    # 13 planned, 13 rows: the corrupt one keeps its row, in the state `status` reads (failed), named as damaged.
+    assert len(df) == 13
     by_status = df["status"].value_counts().to_dict()
-    assert by_status == {"completed": 9, "diverged": 1, "interrupted": 1, "pending": 1}
-    corrupt = sweep_dir / "cifar100-resnet32-ce-lNone-s3" / "result.json"
-    assert df.attrs["unreadable"] == [str(corrupt)]
-    assert str(corrupt) in capsys.readouterr().err
+    assert by_status == {"completed": 9, "diverged": 1, "failed": 1, "interrupted": 1, "pending": 1}
+    corrupt = _row(df, "cifar100-resnet32-ce-lNone-s3")
+    assert corrupt["status"] == "failed" and corrupt["arch"] == "resnet32" and corrupt["seed"] == 3
+    assert math.isnan(corrupt["last10_test_error"])
+    assert corrupt["damage"].startswith("result.json cannot be read (")
+    assert list(df.attrs["damaged"]) == ["cifar100-resnet32-ce-lNone-s3"]
+    assert df["damage"].notna().sum() == 1
+    assert "cifar100-resnet32-ce-lNone-s3" not in capsys.readouterr().err  # the report names it, once
 
     interrupted = _row(df, "cifar100-resnet32-isda-l0.5-s1")
     assert interrupted["status"] == "interrupted" and interrupted["epochs_done"] == 5
@@ -234,7 +238,7 @@ def test_collect_without_plan_and_empty(tmp_path, sweep):
     sweep_dir, _ = sweep
     df = results.collect(sweep_dir)
     assert "pending" not in set(df["status"])
-    assert len(df) == 11
+    assert len(df) == 12
     empty = results.collect(tmp_path / "nothing-here")
     assert len(empty) == 0 and set(results.CORE_COLUMNS) <= set(empty.columns)
 

@@ -145,7 +145,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.report.write import write_report
+    from bench.report.write import summary_lines, write_report
     from bench.results.collect import collect, load_curves, write_runs
 
     plan = check_report(args)
@@ -164,6 +164,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         tables = {"runs": runs, **{t.key: t for t in build_tables(runs, with_paper=plan.paper)}}
         log_report(sweep.name, tables, [p for p in written if p.suffix == ".png"], plan.wandb, dir=sweep_dir)
+    # The report's own accounting, in its words: a damaged run is named here as under the report's title.
+    for line, _ in summary_lines(runs):
+        print(line)
     missing = int((runs["status"] != RunState.COMPLETED).sum()) if "status" in runs else 0
     print(f"report for sweep {sweep.name} ({len(runs)} runs, {missing} not completed): {out_dir / 'report.md'}")
     return 0

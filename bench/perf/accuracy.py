@@ -7,7 +7,7 @@ Trains the same experiment for several seeds twice, through ``bench.train.traine
 - ``fast``: what a run uses by default (bf16 autocast on CUDA, the data resident on the device and
   augmented there, channels_last), compiled if ``--compile`` says so;
 
-and compares the final test errors across seeds: the gap fast − plain with a bootstrap interval,
+and compares the final test errors across seeds: the gap fast − plain with Welch's t interval,
 Welch's p and P(fast better), and whether the interval contains 0 (no difference beyond seed
 noise). On the CPU both settings compute the same thing (float32, the data is always resident
 there), so the gap is exactly 0: a check of the harness, not of the GPU path.

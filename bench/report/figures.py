@@ -3,6 +3,7 @@
 Each figure is written as PNG (for Markdown and the HTML page) and PDF (for LaTeX), atomically,
 and only when the sweep has what it shows: learning curves whenever there are curves, the ISDA − CE
 gap when both ran; the figures against λ0 and against M are in :mod:`bench.report.param_figures`.
+Every figure draws the runs that its table cell uses (bench.report.model.group_of), with that cell's n.
 Legends sit outside the plotting area, so they hide no data; a series keeps its colour in every panel.
 """
 
@@ -26,7 +27,7 @@ from matplotlib import ticker  # noqa: E402
 from bench.common.files import atomic_write_bytes  # noqa: E402
 from bench.experiment.runconfig import RunConfig  # noqa: E402
 from bench.report import paper  # noqa: E402
-from bench.report.model import METRIC  # noqa: E402
+from bench.report.model import METRIC, group_of  # noqa: E402
 from bench.report.variants import method_variants, pick_variant, recipes_of  # noqa: E402
 from bench.results import stats  # noqa: E402
 from bench.rundir.state import RunState  # noqa: E402
@@ -93,46 +94,67 @@ def legend_below(fig: plt.Figure, handles: list, labels: list[str]) -> None:
                frameon=False)
 
 
+Series = tuple[tuple[str, str], str, pd.DataFrame, int, int]
+
+
+def _curve_series(runs: pd.DataFrame, curves: pd.DataFrame) -> list[Series]:
+    """((dataset, arch), label, curve rows, n, runs without a curve) per method variant of each panel:
+    the runs its table cell uses (group_of), their curves cut to the epochs every one of them has."""
+    series = []
+    for ds, arch in panels(runs):
+        sub = runs[(runs["dataset"] == ds) & (runs["arch"] == arch)]
+        for variant in method_variants(sub):
+            group = group_of(variant.select(sub))
+            rows = curves[curves["run_id"].isin(set(group.run_ids))]
+            if group.n == 0 or rows.empty:
+                continue
+            drawn = rows["run_id"].nunique()
+            # A mean over fewer runs from some epoch on would step there as a learning-rate decay does.
+            shared = rows.groupby("epoch")["run_id"].nunique()
+            rows = rows[rows["epoch"].isin(shared.index[shared == drawn])]
+            series.append(((ds, arch), variant.label(), rows, group.n, group.n - drawn))
+    return series
+
+
 def draw_curves(runs: pd.DataFrame, curves: pd.DataFrame) -> plt.Figure | None:
-    """Test error per epoch: per panel (dataset × arch) one line per method variant of the runs
-    table (the mean over seeds), with the min–max range over seeds shaded."""
+    """Test error per epoch: per panel (dataset × arch) one line per method variant, the mean over the
+    runs its table cell uses (completed, with an error), with their min–max range shaded."""
     if curves.empty or not {"run_id", "epoch", "test_error"} <= set(curves.columns) or runs.empty:
         return None
     curves = curves.assign(test_error=pd.to_numeric(curves["test_error"], errors="coerce"))
-    with_curves = runs[runs["run_id"].isin(set(curves["run_id"]))]
-    cells = panels(with_curves)
+    drawn = _curve_series(runs, curves)
+    cells = [p for p in panels(runs) if any(cell == p for cell, *_ in drawn)]
     if not cells:
         return None
-    series: list[tuple[int, str, pd.DataFrame]] = []  # (panel, label, curve rows)
-    for i, (ds, arch) in enumerate(cells):
-        sub = with_curves[(with_curves["dataset"] == ds) & (with_curves["arch"] == arch)]
-        for variant in method_variants(sub):
-            ids = set(variant.select(sub)["run_id"])
-            series.append((i, variant.label(), curves[curves["run_id"].isin(ids)]))
-    labels = list(dict.fromkeys(label for _, label, _ in series))
+    series = [(cells.index(cell), label, rows, n, lost) for cell, label, rows, n, lost in drawn]
+    labels = list(dict.fromkeys(label for _, label, *_ in series))
     colour = colours(labels)
     ns: dict[str, list[int]] = {label: [] for label in labels}
+    without: dict[str, int] = dict.fromkeys(labels, 0)
     fig, axes = grid(len(cells))
     handles: dict[str, object] = {}
-    for i, label, rows in series:
-        ax, n = axes[i], rows["run_id"].nunique()
+    for i, label, rows, n, lost in series:
+        ax = axes[i]
         ns[label].append(n)
+        without[label] += lost
         by_epoch = rows.groupby("epoch")["test_error"]
         mean = by_epoch.mean()
         (line,) = ax.plot(mean.index + 1, mean.to_numpy(), lw=1.4, color=colour[label])
         handles.setdefault(label, line)
-        if n > 1:
+        if rows["run_id"].nunique() > 1:
             ax.fill_between(mean.index + 1, by_epoch.min().to_numpy(), by_epoch.max().to_numpy(),
                             color=colour[label], alpha=0.2, lw=0)
     for i, (ax, (ds, arch)) in enumerate(zip(axes, cells)):
         # Log scale: the last epochs, where methods differ by a point or less, are not squeezed
         # under the first ones' tens of points.
-        lows = [rows["test_error"].min() for j, _, rows in series if j == i]
+        lows = [rows["test_error"].min() for j, _, rows, *_ in series if j == i]
         scale = log_y(ax, min((float(v) for v in lows if pd.notna(v)), default=1.0))
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # epochs are whole numbers
         style_panel(ax, panel_title(ds, arch), "epoch", f"test error (%, {scale})")
-    fig.suptitle("Test error per epoch (mean over seeds; band: min–max over seeds)", fontsize=11)
-    legend_below(fig, [handles[lb] for lb in labels], [f"{lb} ({n_text(ns[lb])})" for lb in labels])
+    fig.suptitle("Test error per epoch (mean over completed runs; band: min–max)", fontsize=11)
+    names = [f"{lb} ({n_text(ns[lb])}{f', {without[lb]} without a readable curve' if without[lb] else ''})"
+             for lb in labels]
+    legend_below(fig, [handles[lb] for lb in labels], names)
     return fig
 
 
@@ -167,54 +189,84 @@ def style_panel(ax: plt.Axes, title: str, xlabel: str, ylabel: str) -> None:
 
 
 def completed(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs that cells use (bench.report.model.group_of's population), of every cell at once."""
     done = runs[runs["status"] == RunState.COMPLETED].copy()
     done[METRIC] = pd.to_numeric(done[METRIC], errors="coerce")
-    return done[done[METRIC].notna()]
+    return done[np.isfinite(done[METRIC].to_numpy(dtype=float))]
 
 
-def draw_gap(runs: pd.DataFrame, reps: int = stats.DEFAULT_REPS, seed: int = stats.DEFAULT_SEED) -> plt.Figure | None:
-    """ISDA − CE per dataset × architecture with a 95 % bootstrap interval of the difference."""
-    done = completed(runs)
+def _gap_items(runs: pd.DataFrame) -> list[tuple[str, stats.Comparison, bool]]:
+    """(label, ISDA − CE, has an outlier) per dataset × architecture × recipe where both have runs a cell uses."""
     items = []
     notes: set[str] = set()
-    for ds, arch in panels(done):
-        sub = done[(done["dataset"] == ds) & (done["arch"] == arch)]
+    for ds, arch in panels(completed(runs)):
+        sub = runs[(runs["dataset"] == ds) & (runs["arch"] == arch)]
         recipe = recipes_of(sub)
         # Each training recipe (ImageNet's journal and conference ones) is its own experiment.
         for name in sorted(set(recipe), key=lambda r: (r != RunConfig.recipe, r)):
             runs_r = sub[recipe == name]
             if not ((runs_r["method"] == "ce").any() and (runs_r["method"] == "isda").any()):
                 continue
-            isda = pick_variant(runs_r, "isda", notes)[METRIC].to_numpy()
-            ce = pick_variant(runs_r, "ce", notes)[METRIC].to_numpy()
-            cmp = stats.compare(isda, ce, reps=reps, seed=seed)
+            isda, ce = (group_of(pick_variant(runs_r, m, notes)) for m in ("isda", "ce"))
+            if isda.n == 0 or ce.n == 0:
+                continue
+            flagged = len(isda.outliers) + len(ce.outliers)
             which = f", {name} recipe" if len(set(recipe)) > 1 else ""
-            items.append((f"{panel_title(ds, arch)}{which}\n(n={cmp.treatment.n} ISDA, {cmp.control.n} CE)", cmp))
+            more = f"; {flagged} outlier{'s' if flagged > 1 else ''}" if flagged else ""
+            label = f"{panel_title(ds, arch)}{which}\n(n={isda.n} ISDA, {ce.n} CE{more})"
+            items.append((label, stats.compare(isda.values, ce.values), bool(flagged)))
+    return items
+
+
+def draw_gap(runs: pd.DataFrame) -> plt.Figure | None:
+    """ISDA − CE per dataset × architecture with Welch's 95 % interval of the difference where both
+    sides have n ≥ SMALL_N (the interval excludes 0 exactly where the table's Welch p < 0.05)."""
+    items = _gap_items(runs)
     if not items:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.75 * len(items)))
     y = np.arange(len(items))[::-1]
-    gaps = np.array([c.gap for _, c in items])
-    lo = np.array([c.gap_ci_low for _, c in items])
-    hi = np.array([c.gap_ci_high for _, c in items])
-    has_ci = np.isfinite(lo) & np.isfinite(hi)
+    gaps = np.array([c.gap for _, c, _ in items])
+    lo = np.array([c.gap_ci_low for _, c, _ in items])
+    hi = np.array([c.gap_ci_high for _, c, _ in items])
+    has_ci = np.array([not c.small_n for _, c, _ in items]) & np.isfinite(lo) & np.isfinite(hi)
     handles: list[Any] = []
     labels: list[str] = []
     if has_ci.any():
         handles.append(ax.errorbar(gaps[has_ci], y[has_ci], xerr=[gaps[has_ci] - lo[has_ci], hi[has_ci] - gaps[has_ci]],
                                    fmt="o", color="C0", capsize=4))
-        labels.append("mean gap, 95% bootstrap interval")
+        labels.append("mean gap, Welch's 95% interval")
     if (~has_ci).any():
         handles.append(ax.plot(gaps[~has_ci], y[~has_ci], "x", color="C3")[0])
-        labels.append("n < 2: no interval")
+        labels.append(f"n < {stats.SMALL_N} on a side: no interval")
     ax.axvline(0, color="k", lw=1)
-    ax.set_yticks(y, [label for label, _ in items], fontsize=8)
+    ax.set_yticks(y, [label for label, *_ in items], fontsize=8)
     ax.set_ylim(-0.6, len(items) - 0.4)
+    flagged = np.array([f for *_, f in items])
+    if flagged.any() and not flagged.all():
+        _axis_of_the_others(ax, y, np.where(has_ci, lo, gaps), np.where(has_ci, hi, gaps), gaps, flagged)
     ax.set_xlabel("ISDA − CE last-10-epoch test error (percentage points; < 0: ISDA better)")
     ax.grid(alpha=0.3, axis="x")
     ax.set_title("ISDA − CE gap per architecture", fontsize=11)
     legend_below(fig, handles, labels)
     return fig
+
+
+def _axis_of_the_others(ax: plt.Axes, y: np.ndarray, lo: np.ndarray, hi: np.ndarray, gaps: np.ndarray,
+                        flagged: np.ndarray) -> None:
+    """The x axis spans the items without an outlier (and 0); a flagged item's interval or point beyond
+    it is cut at the edge, where an arrow gives the value it reaches."""
+    ends = np.concatenate([lo[~flagged], hi[~flagged], [0.0]])
+    span = float(np.ptp(ends)) or 1.0
+    left, right = float(ends.min()) - 0.3 * span, float(ends.max()) + 0.3 * span
+    ax.set_xlim(left, right)
+    for yi, a, g, b in zip(y[flagged], lo[flagged], gaps[flagged], hi[flagged]):
+        if a < left:
+            ax.annotate(f"◀ {a:+.1f}" + (f" (mean {g:+.1f})" if g < left else ""), (left, yi), xytext=(2, 5),
+                        textcoords="offset points", fontsize=7, ha="left", color="C3")
+        if b > right:
+            ax.annotate((f"(mean {g:+.1f}) " if g > right else "") + f"{b:+.1f} ▶", (right, yi), xytext=(-2, 5),
+                        textcoords="offset points", fontsize=7, ha="right", color="C3")
 
 
 def gap_figure(runs: pd.DataFrame, out_dir: Path) -> Figure | None:

@@ -5,10 +5,14 @@ Markdown, LaTeX or HTML. Conventions shared by every table:
 
 - a cell of ours is ``mean ± std (n=k)`` of ``last10_test_error`` (percent, two decimals), with
   the sample standard deviation (n − 1) over seeds, and ``mean (n=1)`` for a single run;
-- ``n`` counts *completed* runs; runs in any other state (bench.rundir.state.RunState: pending, running,
-  interrupted, diverged, failed …) are counted in the same cell ("n=2, 1 pending"), never averaged;
-- ``†`` marks n < 3 (an interval or test on so few runs is not meaningful);
-- bold marks the lowest mean error of ours in a row (or column, where the rows are methods);
+- the runs a cell uses are :func:`group_of`'s, and every table and figure takes them from there: ``n``
+  counts the *completed* runs with an error; runs in any other state (bench.rundir.state.RunState:
+  pending, running, interrupted, diverged, failed …) are counted in the same cell ("n=2, 1 pending"),
+  never averaged or drawn;
+- ``†`` marks n < 3: no interval, test or probability of improvement is given (bench.results.stats);
+- an outlier (:func:`bench.results.stats.outliers`) stays in its cell's mean and std, is counted in the
+  cell ("1 outlier") and named, by run id, under the table;
+- bold marks a winner where the data carry it (:data:`BOLD_RULE`, :func:`bold_lowest`);
 - every cell of ours knows the precision its runs trained in (result.json ``precision``): a table
   whose cells share one says so in a note, a table that mixes them says it in each cell.
 """
@@ -24,15 +28,31 @@ import numpy as np
 import pandas as pd
 
 from bench.report import paper
+from bench.report.variants import fmt_value as fmt_value  # re-exported: tables format values from here
+from bench.report.variants import setting_of
 from bench.results import stats
 from bench.rundir.state import RunState
 
 METRIC = "last10_test_error"
 DAGGER = "†"
-SMALL_N_NOTE = f"{DAGGER} n < {stats.SMALL_N}: std, intervals and tests are not meaningful with so few runs."
+SMALL_N_NOTE = (f"{DAGGER} n < {stats.SMALL_N}: no interval, test, probability of improvement or winner is given "
+                f"with so few runs (the std is shown, but means little).")
+NO_TEST_NOTE = f"Neither p nor P is given where a side has fewer than {stats.SMALL_N} runs (†)."
 EXTENSION = "extension"
 EXTENSION_NOTE = "extension: no counterpart in the paper's table (our addition; no paper number to compare)."
 PRECISION_WORDS = {"bf16": "bf16 (bfloat16 autocast)", "fp32": "fp32 (full precision)"}
+BOLD_RULE = (
+    f"bold = the lowest error of ours among comparable cells of its row (of its column where the rows are "
+    f"methods or settings): cells whose runs share the training data and budget (train_size, epochs, batch "
+    f"size, processes, recipe), each with n ≥ {stats.SMALL_N} and no runs of it still to come or lost, and "
+    f"lower than each of the others with Welch's p < {stats.ALPHA:g}; no bold where that does not hold"
+)
+OUTLIER_RULE = (
+    f"an outlier is a completed run whose error lies more than {stats.OUTLIER_K:g} robust standard deviations "
+    f"(1.4826 × the median absolute deviation) from its cell's median, and more than half that median and "
+    f"{stats.OUTLIER_MIN_PP:g} percentage point away (cells of n ≥ {stats.SMALL_N}); it stays in the cell's "
+    f"mean and std"
+)
 
 
 @dataclass
@@ -41,6 +61,7 @@ class Cell:
     bold: bool = False
     dagger: bool = False  # n < SMALL_N
     precision: str = ""  # of ours: "fp32", "bf16", "2 bf16, 1 fp32"; "" for any other cell
+    outliers: tuple[str, ...] = ()  # of ours: each outlier run, named under the table
 
 
 @dataclass
@@ -73,17 +94,6 @@ def fmt_p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def fmt_value(v: object) -> str:
-    """A run field's value as people write it: 0.001 (not 0.0010000000000000002), 1 (not 1.0), – for none."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, (int, float, np.integer, np.floating)):
-        return f"{float(v):.6g}"
-    return str(v)
-
-
 # --------------------------------------------------------------------------- a cell's runs
 
 
@@ -95,6 +105,8 @@ class Group:
     wall: np.ndarray
     not_done: dict[str, int]
     precisions: dict[str, int] = field(default_factory=dict)  # of the completed runs with a value
+    run_ids: tuple[str, ...] = ()  # the runs of ``values``, in the same order
+    setting: tuple = ()  # what comparable cells share (bench.report.variants.setting_of)
 
     @property
     def n(self) -> int:
@@ -114,24 +126,33 @@ class Group:
             return next(iter(self.precisions))
         return ", ".join(f"{k} {p}" for p, k in sorted(self.precisions.items(), key=lambda pk: (-pk[1], pk[0])))
 
+    @property
+    def outliers(self) -> list[tuple[str, float]]:
+        """(run id, error) of each outlier among the cell's values (bench.results.stats.outliers)."""
+        flags = stats.outliers(self.values)
+        return [(r, float(v)) for r, v, out in zip(self.run_ids, self.values, flags) if out]
+
 
 def group_of(sub: pd.DataFrame, metric: str = METRIC) -> Group:
+    """The runs a cell uses, out of ``sub`` (the cell's runs in every state): every table and figure
+    takes a cell's values, n and counts from here."""
     done = sub[sub["status"] == RunState.COMPLETED]
-    numbers = pd.to_numeric(done[metric], errors="coerce") if metric in done else pd.Series(dtype=float)
-    values = stats.clean(numbers)
+    numbers = pd.to_numeric(done[metric], errors="coerce") if metric in done else pd.Series(np.nan, index=done.index)
+    usable = done[np.isfinite(numbers.to_numpy(dtype=float))]
+    values = numbers[usable.index].to_numpy(dtype=float)
     # A "completed" run without the metric (a malformed result) is not silently dropped either.
     no_value = len(done) - values.size
     counts = {s.value: int((sub["status"] == s).sum()) for s in RunState if s != RunState.COMPLETED}
     others = sub[~sub["status"].isin([s.value for s in RunState])]["status"].astype(str).value_counts()
     counts.update({str(k): int(v) for k, v in others.items()})
     if no_value:
-        counts["without result"] = no_value
-    wall = stats.clean(pd.to_numeric(done.get("wall_time_s", pd.Series(dtype=float)), errors="coerce"))
-    has_value = done[np.isfinite(numbers.to_numpy(dtype=float))] if len(done) else done
-    prec = has_value["precision"] if "precision" in has_value else pd.Series("", index=has_value.index)
+        counts["completed without result"] = no_value
+    wall = stats.clean(pd.to_numeric(usable.get("wall_time_s", pd.Series(dtype=float)), errors="coerce"))
+    prec = usable["precision"] if "precision" in usable else pd.Series("", index=usable.index)
     precisions = Counter("unrecorded" if pd.isna(p) or str(p) in ("", "auto") else str(p) for p in prec)
     return Group(values=values, wall=wall, not_done={k: v for k, v in counts.items() if v},
-                 precisions=dict(precisions))
+                 precisions=dict(precisions), run_ids=tuple(str(r) for r in usable["run_id"]),
+                 setting=setting_of(sub))
 
 
 # --------------------------------------------------------------------------- cells
@@ -140,12 +161,16 @@ def group_of(sub: pd.DataFrame, metric: str = METRIC) -> Group:
 def ours_cell(g: Group | None, empty: str = "") -> Cell:
     if g is None or g.total == 0:
         return Cell(empty)
-    extra = "".join(f", {k} {s}" for s, k in g.not_done.items())
+    outliers = g.outliers
+    counts = {**g.not_done, **({"outlier" if len(outliers) == 1 else "outliers": len(outliers)} if outliers else {})}
+    extra = "".join(f", {k} {s}" for s, k in counts.items())
     if g.n == 0:
         return Cell(f"– ({extra[2:]})")
     m = fmt(g.mean)
     body = f"{m} (n=1{extra})" if g.n == 1 else f"{m} ± {fmt(stats.sample_std(g.values))} (n={g.n}{extra})"
-    return Cell(body, dagger=g.n < stats.SMALL_N, precision=g.precision)
+    median = fmt(float(np.median(g.values)))
+    named = tuple(f"{r} ({fmt(v)}; its cell's median {median})" for r, v in outliers)
+    return Cell(body, dagger=g.n < stats.SMALL_N, precision=g.precision, outliers=named)
 
 
 def paper_cell(pv: dict | None) -> Cell:
@@ -163,23 +188,34 @@ def paper_delta_cell(g: Group | None, pv: dict | None) -> Cell:
 
 
 def bold_lowest(cells: list[Cell], groups: Sequence[Group | None]) -> None:
-    means = [g.mean if g is not None and g.n else math.inf for g in groups]
-    best = min(means, default=math.inf)
-    if math.isfinite(best):
-        for cell, m in zip(cells, means):
-            if m == best:
-                cell.bold = True
+    """Bold the winner of each set of comparable cells among ``cells`` (:data:`BOLD_RULE`): cells of
+    one setting, every one of which has n ≥ SMALL_N and no runs still to come or lost, where one cell's
+    mean is lower than each other's with Welch's p < ALPHA (a claim that needs all of its tests to
+    hold, so it needs no correction for their number)."""
+    by_setting: dict[tuple, list[tuple[Cell, Group]]] = {}
+    for cell, g in zip(cells, groups):
+        if g is not None and g.total:
+            by_setting.setdefault(g.setting, []).append((cell, g))
+    for members in by_setting.values():
+        if len(members) < 2 or any(g.n < stats.SMALL_N or g.not_done for _, g in members):
+            continue
+        cell, best = min(members, key=lambda cg: cg[1].mean)
+        if all(stats.lower_supported(best.values, g.values) for _, g in members if g is not best):
+            cell.bold = True
 
 
 def gap_text_cell(treat: Group | None, control: Group | None) -> Cell:
-    """Treatment − control: gap of means, Welch's p and P(treatment < control) in one cell."""
+    """Treatment − control: the gap of means, and with n ≥ SMALL_N on both sides Welch's p and the
+    probability of improvement as the pairs of runs it counts (P=k/m: in k of the m pairs of a
+    treatment run and a control run the treatment's error is lower, ties counting ½)."""
     if treat is None or control is None or treat.n == 0 or control.n == 0:
         return Cell("–")
-    gap = fmt(treat.mean - control.mean, signed=True)
-    p = fmt_p(stats.welch_p(treat.values, control.values))
-    pi = fmt(stats.prob_improvement(treat.values, control.values))
-    small = treat.n < stats.SMALL_N or control.n < stats.SMALL_N
-    return Cell(f"{gap} (p={p}, P={pi})", dagger=small)
+    cmp = stats.compare(treat.values, control.values)
+    gap = fmt(cmp.gap, signed=True)
+    if cmp.small_n:
+        return Cell(gap, dagger=True)
+    won = cmp.p_improvement * cmp.pairs
+    return Cell(f"{gap} (p={fmt_p(cmp.p_value)}, P={won:g}/{cmp.pairs})")
 
 
 # --------------------------------------------------------------------------- rows and notes
@@ -216,9 +252,19 @@ def _precision_note(table: Table) -> str | None:
             f"({words}; from each run's result.json).")
 
 
+def _outlier_note(table: Table) -> str | None:
+    named = list(dict.fromkeys(o for row in table.rows for c in row for o in c.outliers))
+    if not named:
+        return None
+    return f"Outlier{'s' if len(named) > 1 else ''}: {', '.join(named)}. Rule: {OUTLIER_RULE}."
+
+
 def finish_notes(table: Table, notes: Iterable[str]) -> Table:
-    """Put the table's sorted ``notes`` first, then its precision note and the † footnote."""
+    """Put the table's sorted ``notes`` first, then its outliers, its precision note and the † footnote."""
     table.notes = sorted(notes) + table.notes
+    outliers = _outlier_note(table)
+    if outliers:
+        table.notes.append(outliers)
     precision = _precision_note(table)
     if precision:
         table.notes.append(precision)

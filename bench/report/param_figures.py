@@ -5,7 +5,8 @@
 - ``explicit``: explicit semantic augmentation's error and training cost against M (features drawn
   per sample, log axis), with ISDA, its closed-form limit, as a horizontal line and band.
 
-Points are means over seeds, with ± one sample std as error bars; the paper's numbers, where a
+Points are means over the runs the table's cell uses (bench.report.model.group_of: completed, with an
+error), with ± one sample std as error bars; the paper's numbers, where a
 reference CSV gives them, are drawn as open markers.
 """
 
@@ -31,33 +32,36 @@ from bench.report.figures import (
     save,
     style_panel,
 )
-from bench.report.model import METRIC, fmt_value
+from bench.report.model import METRIC, fmt_value, group_of
 from bench.report.sensitivity import EXPLICIT_METHOD, LAMBDA_METHOD, SAMPLES, step_cost, swept_values
 from bench.report.variants import filled, method_variants, pick_variant
+from bench.results import stats
+
+COST = "_step_cost"  # a run's training cost, as a column the cells' runs are read from
 
 
-def _mean_std(values: pd.Series) -> tuple[float, float, int]:
-    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
+def _stats(runs: pd.DataFrame, metric: str = METRIC) -> tuple[float, float, int]:
+    """Mean, sample std (0 for one run) and n of the runs a cell uses (group_of): the table's numbers."""
+    g = group_of(runs, metric)
+    if g.n == 0:
         return np.nan, np.nan, 0
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0, int(v.size)
+    return g.mean, stats.sample_std(g.values) if g.n > 1 else 0.0, g.n
 
 
-def _curve(runs: pd.DataFrame, key: str, values: pd.Series) -> pd.DataFrame:
-    """Per value of ``key``: mean, std and n of ``values`` (indexed like ``runs``)."""
+def _curve(runs: pd.DataFrame, key: str, metric: str = METRIC) -> pd.DataFrame:
+    """Per value of ``key``: mean, std and n of ``metric`` over the runs a cell of that value uses."""
     xs = filled(runs, key)
     rows = []
     for x in sorted({float(v) for v in xs if v is not None}):
-        mean, std, n = _mean_std(values[xs.map(lambda v, x=x: v == x).astype(bool)])
+        mean, std, n = _stats(runs[xs.map(lambda v, x=x: v == x).astype(bool)], metric)
         if n:
             rows.append({"x": x, "mean": mean, "std": std, "n": n})
     return pd.DataFrame(rows, columns=["x", "mean", "std", "n"])
 
 
-def _band(ax: plt.Axes, values: pd.Series, colour: ColorType) -> tuple[object, int] | None:
+def _band(ax: plt.Axes, runs: pd.DataFrame, colour: ColorType, metric: str = METRIC) -> tuple[object, int] | None:
     """A horizontal line at the mean with a mean ± std band; (handle, n) or None without values."""
-    mean, std, n = _mean_std(values)
+    mean, std, n = _stats(runs, metric)
     if not n:
         return None
     ax.axhspan(mean - std, mean + std, color=colour, alpha=0.15, lw=0)
@@ -108,9 +112,9 @@ def draw_lambda(runs: pd.DataFrame) -> plt.Figure | None:
     fig, axes = grid(len(cells))
     series: list[tuple[plt.Axes, str, pd.DataFrame]] = []
     for ax, (ds, arch) in zip(axes, cells):
-        sub = done[(done["dataset"] == ds) & (done["arch"] == arch)]
+        sub = runs[(runs["dataset"] == ds) & (runs["arch"] == arch)]
         for variant in method_variants(sub[sub["method"].isin(lam_methods)], exclude=("lambda0",)):
-            curve = _curve(variant.select(sub), "lambda0", variant.select(sub)[METRIC])
+            curve = _curve(variant.select(sub), "lambda0")
             if len(curve) > 1:
                 series.append((ax, variant.label(), curve))
     labels = list(dict.fromkeys(label for _, label, _ in series))
@@ -121,9 +125,9 @@ def draw_lambda(runs: pd.DataFrame) -> plt.Figure | None:
         handles.setdefault(label, _series(ax, curve, colour[label]))
         ns.setdefault(label, []).extend(int(n) for n in curve["n"])
     for ax, (ds, arch) in zip(axes, cells):
-        sub = done[(done["dataset"] == ds) & (done["arch"] == arch)]
+        sub = runs[(runs["dataset"] == ds) & (runs["arch"] == arch)]
         if (sub["method"] == "ce").any():
-            band = _band(ax, pick_variant(sub, "ce", set())[METRIC], colour["CE"])
+            band = _band(ax, pick_variant(sub, "ce", set()), colour["CE"])
             if band:
                 handles.setdefault("CE", band[0])
                 ns.setdefault("CE", []).append(band[1])
@@ -166,10 +170,11 @@ def draw_explicit(runs: pd.DataFrame) -> plt.Figure | None:
         return None
     cells = panels(explicit)
     cost, unit = step_cost(done[done["method"].isin([EXPLICIT_METHOD, LAMBDA_METHOD])])
+    runs = runs.assign(**{COST: cost.reindex(runs.index)})
     fig, axes = grid(2 * len(cells), ncols_max=2, width=4.8, height=3.3)
     per_cell = []
     for ds, arch in cells:
-        sub = done[(done["dataset"] == ds) & (done["arch"] == arch)]
+        sub = runs[(runs["dataset"] == ds) & (runs["arch"] == arch)]
         variants = [(v.label(), v.select(sub)) for v in method_variants(sub[sub["method"] == EXPLICIT_METHOD],
                                                                           exclude=(SAMPLES,))]
         isda = pick_variant(sub, LAMBDA_METHOD, set()) if (sub["method"] == LAMBDA_METHOD).any() else sub.iloc[:0]
@@ -180,18 +185,16 @@ def draw_explicit(runs: pd.DataFrame) -> plt.Figure | None:
     ns: dict[str, list[int]] = {}
     for i, (ds, arch, variants, isda) in enumerate(per_cell):
         for ax, is_error in ((axes[2 * i], True), (axes[2 * i + 1], False)):
-            def value(df: pd.DataFrame, is_error: bool = is_error) -> pd.Series:
-                return df[METRIC] if is_error else cost.reindex(df.index)
-
+            metric = METRIC if is_error else COST
             xs: set[float] = set()
             for label, exp in variants:
-                curve = _curve(exp, SAMPLES, value(exp))
+                curve = _curve(exp, SAMPLES, metric)
                 if len(curve):
                     handles.setdefault(label, _series(ax, curve, colour[label]))
                     xs.update(curve["x"])
                     if is_error:
                         ns.setdefault(label, []).extend(int(n) for n in curve["n"])
-            band = _band(ax, value(isda), colour["ISDA"]) if len(isda) else None
+            band = _band(ax, isda, colour["ISDA"], metric) if len(isda) else None
             if band:
                 handles.setdefault("ISDA", band[0])
                 if is_error:

@@ -19,6 +19,7 @@ from bench.report import paper
 from bench.report.ablation import ablation_table
 from bench.report.imagenet import imagenet_tables
 from bench.report.model import (
+    NO_TEST_NOTE,
     Cell,
     Group,
     Table,
@@ -119,8 +120,8 @@ def cifar_main_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | Non
     table.notes.insert(
         0,
         "ISDA − CE: difference of means in percentage points (negative = ISDA better); "
-        "p: Welch's t-test; P: probability of improvement P(ISDA < CE), the chance that an "
-        "ISDA run beats a CE run.",
+        "p: Welch's t-test; P=k/m: in k of the m pairs of an ISDA run and a CE run, ISDA's error is lower "
+        "(ties count ½; the probability of improvement, counted). " + NO_TEST_NOTE,
     )
     return finish_notes(table, notes)
 
@@ -179,7 +180,8 @@ def augmentation_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | N
         table.notes.insert(
             0,
             "A − B: difference of means (negative = with ISDA better), p: Welch's t-test, "
-            "P: probability that a run with ISDA beats one without.",
+            "P=k/m: in k of the m pairs of a run with ISDA and one without, the one with ISDA has the lower "
+            "error (ties count ½). " + NO_TEST_NOTE,
         )
     if any(m in present for m in ("randaugment", "isda+randaugment")):
         table.notes.append(RANDAUGMENT_NOTE)

@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bench import methods
 from bench.experiment import runconfig
 from bench.experiment.recipes import recipe_for
 from bench.report import paper
-from bench.report.model import fmt_value
 from bench.rundir.state import RunState
 
 # Fields that place a run in a table (row, column, seed) rather than make it another experiment.
@@ -31,6 +31,17 @@ from bench.rundir.state import RunState
 _NOT_VARIANTS = frozenset({"dataset", "arch", "method", "seed", "precision", "run_id"})
 _LABELS = {"lambda0": "λ0", "focal_gamma": "γ", "focal_alpha": "α", "cov_mode": "cov",
            "lambda_schedule": "λ schedule", "explicit_samples": "M"}
+
+
+def fmt_value(v: object) -> str:
+    """A run field's value as people write it: 0.001 (not 0.0010000000000000002), 1 (not 1.0), – for none."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return f"{float(v):.6g}"
+    return str(v)
 
 
 def label_of(key: str) -> str:
@@ -180,6 +191,25 @@ def pick_variant(sub: pd.DataFrame, method: str, notes: set[str]) -> pd.DataFram
         f"completed runs, then the one closest to the recipe's defaults: λ0 = {fmt_value(lam_default)} here)."
     )
     return best
+
+
+# What two cells must share for one to be called lower than the other: the training data and budget.
+# A method's own parameters, and the schedule, dropout or policy its recipe gives it (AutoAugment's
+# cosine schedule, RandAugment's N and M), may differ between cells that are compared.
+SETTING_KEYS = ("train_size", "epochs", "batch_size", "world_size", "recipe")
+
+
+def setting_of(runs: pd.DataFrame) -> tuple[tuple[str, tuple[object, ...]], ...]:
+    """The values of each SETTING_KEYS field among ``runs`` (a missing one read as its default):
+    cells with equal settings are comparable."""
+    if runs.empty:
+        return ()
+    out = []
+    for key in SETTING_KEYS:
+        values = (filled(runs, key) if key in runs else
+                  [_norm(default_value(key, str(d), str(a))) for d, a in zip(runs["dataset"], runs["arch"])])
+        out.append((key, tuple(sorted(set(values), key=repr))))
+    return tuple(out)
 
 
 def recipes_of(runs: pd.DataFrame) -> pd.Series:

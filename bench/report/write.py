@@ -30,11 +30,12 @@ from bench.common.errors import ConfigError
 from bench.common.files import atomic_write_text
 from bench.report.figures import Figure, curves_figure, gap_figure
 from bench.report.html import render_page
-from bench.report.model import Table
+from bench.report.model import BOLD_RULE, Table
 from bench.report.param_figures import explicit_figure, lambda_figure
 from bench.report.render import tex_escape, to_latex, to_markdown
 from bench.report.tables import build_tables
 from bench.results import stats
+from bench.results.folders import damage_line
 from bench.rundir.state import RunState
 
 FORMATS: tuple[str, ...] = ("md", "tex", "html")
@@ -44,10 +45,12 @@ FIGURES_DIR = "figures"
 HOW_TO_READ = (
     "How to read: errors are test errors in percent (lower is better). A cell of ours is the mean over "
     "the last 10 epochs of a run's test error (the paper's convention), given as mean ± sample std "
-    "(n − 1) over seeds, with n the number of completed runs; bold = lowest of ours in its row (in its "
-    f"column where the rows are methods or settings); † = n < {stats.SMALL_N}, where std and intervals "
-    "are not meaningful. Runs that are missing, running, diverged or failed are counted in their cell, "
-    "never averaged. Each table says which precision its cells trained in (bf16 autocast, the GPU "
+    "(n − 1) over seeds, with n the number of completed runs; every figure draws the same runs with the "
+    f"same n. {BOLD_RULE[0].upper()}{BOLD_RULE[1:]}. † = n < {stats.SMALL_N}: no interval, test or "
+    "probability of improvement is given. Intervals are Welch's t intervals, consistent with Welch's "
+    "test. An outlier run is counted in its cell (\"1 outlier\") and named under its table with the rule. "
+    "Runs that are missing, running, diverged or failed are counted in their cell, "
+    "never averaged or drawn. Each table says which precision its cells trained in (bf16 autocast, the GPU "
     "default, or fp32). Paper values are the published numbers; their source (table and version) is "
     "listed under each table; – where a number is not available here."
 )
@@ -79,8 +82,14 @@ def build_figures(runs: pd.DataFrame, curves: pd.DataFrame, out_dir: Path) -> li
     return [f for f in figs if f is not None]
 
 
-def summary_lines(runs: pd.DataFrame, curves: pd.DataFrame | None = None) -> list[tuple[str, bool]]:
-    """The run accounting at the top of every report: (line, is_warning)."""
+DAMAGED_HEAD = ("Damaged run folders: each is counted once, in the state shown; nothing a damaged file holds is "
+                "used (a run whose result.json is damaged has no result in any cell, one whose metrics.csv is "
+                "damaged no curve):")
+
+
+def summary_lines(runs: pd.DataFrame) -> list[tuple[str, bool]]:
+    """The run accounting at the top of every report, and what ``isda-bench report`` prints:
+    (line, is_warning). Each damaged run folder is named once, with what is wrong in it."""
     counts = runs["status"].astype(str).value_counts() if len(runs) else pd.Series(dtype=int)
     order = list(RunState) + sorted(s for s in counts.index if s not in list(RunState))
     parts = [f"{int(counts[s])} {s}" for s in order if s in counts.index]
@@ -94,11 +103,11 @@ def summary_lines(runs: pd.DataFrame, curves: pd.DataFrame | None = None) -> lis
                 True,
             )
         )
-    unreadable = list(runs.attrs.get("unreadable", []))
-    if curves is not None:
-        unreadable += [p for p in curves.attrs.get("unreadable", []) if p not in unreadable]
-    if unreadable:
-        lines.append((f"Unreadable files (their runs are left out): {', '.join(unreadable)}.", True))
+    damaged: dict[str, list[str]] = dict(runs.attrs.get("damaged", {}))
+    state = dict(zip(runs["run_id"].astype(str), runs["status"].astype(str))) if len(runs) else {}
+    if damaged:
+        lines.append((DAMAGED_HEAD, True))
+        lines += [(f"- {damage_line(r, state.get(r, '?'), what)}", True) for r, what in damaged.items()]
     return lines
 
 
@@ -171,7 +180,7 @@ def write_report(
     for key in set(FIGURE_KEYS) - {f.key for f in figures}:
         for ext in ("png", "pdf"):
             (fig_dir / f"{key}.{ext}").unlink(missing_ok=True)
-    summary = summary_lines(runs, curves)
+    summary = summary_lines(runs)
 
     written: list[Path] = [p for f in figures for p in (f.png, f.pdf)]
     written.append(

@@ -10,8 +10,11 @@ written last and atomically, ``result.json``. The row's ``status`` is the run's 
   checkpoint to resume from, ``pending`` before its first checkpoint, and for a planned run that
   has no directory at all; ``epochs_done`` (bench.rundir.state.epochs_done) shows how far it got.
 
-Nothing is dropped silently: a run whose ``result.json`` or ``config.yaml`` cannot be parsed is
-skipped, named on stderr, and listed in ``df.attrs["unreadable"]``.
+Nothing is dropped silently, and nothing damaged is used: every run folder is one row, read by
+:func:`bench.results.folders.read_folder`. A run with a damaged file keeps its row, in the state its
+folder reads (a result.json that cannot be read, or "completed" without its error: ``failed``), with
+what is wrong in its ``damage`` column and in ``df.attrs["damaged"]``; the report names each such run
+once, on the console and under its title (bench.report.write.summary_lines).
 
 Typical flow (what ``isda-bench report`` does)::
 
@@ -30,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import math
 import numbers
 import sys
@@ -41,8 +43,9 @@ from typing import Any
 import pandas as pd
 
 from bench.common.files import atomic_write_bytes, atomic_write_text
-from bench.rundir.files import CONFIG_FILE, METRICS_FILE, RESULT_FILE, is_run_dir, read_config, read_result
-from bench.rundir.state import RunState, epochs_done, result_state, run_state
+from bench.results.folders import flatten, read_curve, read_folder
+from bench.rundir.files import is_run_dir, read_config
+from bench.rundir.state import RunState
 
 # Always present, in this order, so that downstream code can rely on them; any other key of
 # config.yaml or result.json follows as an extra column.
@@ -69,6 +72,7 @@ CORE_COLUMNS: tuple[str, ...] = (
     "git_sha",
     "failed_epoch",
     "reason",
+    "damage",
 )
 NUMERIC_COLUMNS: tuple[str, ...] = (
     "lambda0",
@@ -96,21 +100,6 @@ def _warn(msg: str) -> None:
     print(f"warning: {msg}", file=sys.stderr)
 
 
-def _flatten(obj: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts become dotted columns; lists become JSON text, so one column has one type
-    and the table survives both parquet and CSV unchanged."""
-    flat: dict[str, Any] = {}
-    for key, value in obj.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, prefix=f"{name}."))
-        elif isinstance(value, (list, tuple)):
-            flat[name] = json.dumps(list(value))
-        else:
-            flat[name] = value
-    return flat
-
-
 def _as_mapping(cfg: Any) -> dict[str, Any]:
     # The planner may hand over RunConfig objects rather than dicts; their run_id is a property,
     # which neither to_dict() nor dataclasses.asdict() includes.
@@ -131,36 +120,6 @@ def _run_dirs(sweep_dir: Path) -> list[Path]:
     if not sweep_dir.is_dir():
         return []
     return sorted(d for d in sweep_dir.iterdir() if is_run_dir(d))
-
-
-def _read_run(run_dir: Path, unreadable: list[str], config_keys: set[str]) -> dict[str, Any] | None:
-    """One row from one run directory, or None (recorded in ``unreadable``) if a file is corrupt.
-    The keys of its config.yaml are added to ``config_keys``."""
-    row: dict[str, Any] = {}
-    try:
-        config = read_config(run_dir)
-    except (OSError, ValueError) as exc:
-        _warn(f"unreadable {run_dir / CONFIG_FILE}: {exc}; run skipped")
-        unreadable.append(str(run_dir / CONFIG_FILE))
-        return None
-    if config is not None:
-        row.update(_flatten(config))
-        config_keys.update(row)
-    try:
-        result = read_result(run_dir)
-    except (OSError, ValueError) as exc:
-        _warn(f"unreadable {run_dir / RESULT_FILE}: {exc}; run skipped")
-        unreadable.append(str(run_dir / RESULT_FILE))
-        return None
-    if result is not None:
-        # result.json is the later, authoritative record; its keys win over the config's.
-        row.update(_flatten(result))
-        row["status"] = result_state(result).value
-    else:
-        row["status"] = run_state(run_dir).value
-    row.setdefault("run_id", run_dir.name)
-    row["epochs_done"] = epochs_done(run_dir, result)
-    return row
 
 
 def _sort_key(value: Any) -> tuple[int, float, str]:
@@ -195,12 +154,13 @@ def collect(sweep_dir: Path, planned: list[dict] | None = None) -> pd.DataFrame:
     With ``planned``, folders of runs the plan does not hold (left by an earlier version of the
     sweep, with other settings) are left out, in a warning: a table cell is one experiment.
     Columns: :data:`CORE_COLUMNS` first, then every other config/result key (nested keys dotted,
-    lists as JSON text). ``df.attrs["unreadable"]`` lists the files that could not be parsed, and
-    ``df.attrs["config_keys"]`` the keys of the runs' configs (what makes up an experiment, including
-    parameters of methods whose plugin is not imported here).
+    lists as JSON text). ``df.attrs["damaged"]`` maps the id of each run with a damaged file to what
+    is damaged (the ``damage`` column, as a list), and ``df.attrs["config_keys"]`` lists the keys of
+    the runs' configs (what makes up an experiment, including parameters of methods whose plugin is
+    not imported here).
     """
     sweep_dir = Path(sweep_dir)
-    unreadable: list[str] = []
+    damaged: dict[str, list[str]] = {}
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     config_keys: set[str] = set()
@@ -212,29 +172,32 @@ def collect(sweep_dir: Path, planned: list[dict] | None = None) -> pd.DataFrame:
             _warn(f"{len(stray)} run folder(s) under {sweep_dir} are not runs of the sweep as it is now "
                   f"(other settings; left out): {', '.join(stray[:5])}{', …' if len(stray) > 5 else ''}")
         run_dirs = [d for d in run_dirs if d.name in wanted]
-    plan = {str(flat.get("run_id")): flat for flat in (_flatten(_as_mapping(cfg)) for cfg in planned or [])}
+    plan = {str(flat.get("run_id")): flat for flat in (flatten(_as_mapping(cfg)) for cfg in planned or [])}
     for run_dir in run_dirs:
-        seen.add(run_dir.name)
-        row = _read_run(run_dir, unreadable, config_keys)
-        if row is not None:
-            # A run written before a field existed lacks it in its config.yaml; its run id says it
-            # is the planned experiment, so the plan's value (the one it implicitly had) fills it.
-            for key, value in plan.get(str(row["run_id"]), {}).items():
-                row.setdefault(key, value)
-            rows.append(row)
-            seen.add(str(row["run_id"]))
+        folder = read_folder(run_dir)
+        row = folder.row
+        config_keys |= folder.config_keys
+        # A run written before a field existed lacks it in its config.yaml, and a run whose config.yaml
+        # is damaged lacks them all; its run id says it is the planned experiment, so the plan's value
+        # (the one it implicitly had) fills it.
+        for key, value in plan.get(str(row["run_id"]), plan.get(run_dir.name, {})).items():
+            row.setdefault(key, value)
+        if folder.damage:
+            row["damage"] = "; ".join(folder.damage)
+            damaged[str(row["run_id"])] = folder.damage
+        rows.append(row)
+        seen |= {run_dir.name, str(row["run_id"])}
     for cfg in planned or []:
-        flat = _flatten(_as_mapping(cfg))
+        flat = flatten(_as_mapping(cfg))
         config_keys.update(flat)
         if "run_id" not in flat:
             raise ValueError("a planned run config has no 'run_id'")
-        # An unreadable run is already reported; calling it "pending" as well would mislead.
         if str(flat["run_id"]) in seen:
             continue
         seen.add(str(flat["run_id"]))
         rows.append({**flat, "status": RunState.PENDING.value, "epochs_done": 0})
     df = _finish(rows)
-    df.attrs["unreadable"] = unreadable
+    df.attrs["damaged"] = damaged
     df.attrs["config_keys"] = sorted(config_keys)
     return df
 
@@ -242,28 +205,23 @@ def collect(sweep_dir: Path, planned: list[dict] | None = None) -> pd.DataFrame:
 def load_curves(sweep_dir: Path, run_ids: Iterable[str]) -> pd.DataFrame:
     """``metrics.csv`` of the given runs in long format, one row per (run, epoch), with each run's
     config columns attached so curves can be grouped without a join. Runs without metrics are
-    skipped (a missing run has none); corrupt files are named on stderr and in ``attrs["unreadable"]``."""
+    skipped (a missing run has none), and so are damaged ones: :func:`collect` names them, and
+    ``attrs["damaged"]`` lists their ids."""
     sweep_dir = Path(sweep_dir)
     frames: list[pd.DataFrame] = []
-    unreadable: list[str] = []
+    damaged: list[str] = []
     for run_id in dict.fromkeys(str(r) for r in run_ids):
         run_dir = sweep_dir / run_id
-        path = run_dir / METRICS_FILE
-        if not path.is_file():
-            continue
-        try:
-            metrics = pd.read_csv(path)
-            if "epoch" not in metrics.columns or "test_error" not in metrics.columns:
-                raise ValueError("no 'epoch'/'test_error' column")
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            _warn(f"unreadable {path}: {exc}; curve skipped")
-            unreadable.append(str(path))
+        metrics, problem = read_curve(run_dir)
+        if problem:
+            damaged.append(run_id)
+        if metrics is None:
             continue
         config: dict[str, Any] = {}
         try:
-            config = _flatten(read_config(run_dir) or {})
+            config = flatten(read_config(run_dir) or {})
         except (OSError, ValueError):
-            pass  # collect() already reports it; the curve itself is still usable
+            pass  # collect() names it; the curve itself is still usable
         metrics.insert(0, "run_id", run_id)
         for key, value in config.items():
             if key not in metrics.columns:
@@ -274,7 +232,7 @@ def load_curves(sweep_dir: Path, run_ids: Iterable[str]) -> pd.DataFrame:
         if frames
         else pd.DataFrame(columns=["run_id", "epoch", "test_error"])
     )
-    curves.attrs["unreadable"] = unreadable
+    curves.attrs["damaged"] = damaged
     return curves
 
 

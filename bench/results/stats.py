@@ -2,8 +2,22 @@
 
 Everything takes plain sequences of test errors (percent, lower is better) and ignores NaN
 (a diverged run has no error; it is counted by status elsewhere, not averaged here).
-With fewer than :data:`SMALL_N` runs an interval or a test is not meaningful, so results
-carry ``small_n`` and the report marks them.
+
+The rules every table and figure of a report share:
+
+- **Small n.** With fewer than :data:`SMALL_N` runs in a group, no interval, test, probability of
+  improvement, winner or outlier is given (:attr:`Comparison.small_n` says so; the report marks it).
+- **Intervals.** One method: Student's t interval of a mean, and Welch's t interval of a difference of
+  two means (Welch–Satterthwaite degrees of freedom). With 3–5 runs per group a percentile bootstrap
+  is far too narrow (three runs have ten distinct resamples, and it ignores that the spread itself is
+  estimated), while the t interval keeps its 95 % coverage for normal errors; and Welch's interval
+  excludes 0 exactly when Welch's test gives p < 1 − level, so a figure's interval and a table's p
+  can never disagree.
+- **Outliers.** :func:`outliers`: a run whose error lies more than :data:`OUTLIER_K` robust standard
+  deviations (1.4826 × the median absolute deviation) from its group's median, and also more than
+  half that median and more than :data:`OUTLIER_MIN_PP` percentage point away. The two floors keep the
+  rule from flagging ordinary seed noise when three runs happen to lie close together (the MAD of
+  three values is the smaller of the two gaps to the median).
 """
 
 from __future__ import annotations
@@ -16,9 +30,12 @@ import numpy as np
 from scipy import stats as _sp
 
 SMALL_N = 3
-DEFAULT_REPS = 10_000
-DEFAULT_SEED = 0
 DEFAULT_LEVEL = 0.95
+ALPHA = 0.05  # the level of a claim that one mean is lower than another (Welch's test)
+OUTLIER_K = 5.0
+OUTLIER_REL = 0.5  # of the group's median
+OUTLIER_MIN_PP = 1.0
+_MAD_TO_SD = 1.4826  # the MAD of normal data times this estimates its standard deviation
 
 Values = Sequence[float] | np.ndarray
 
@@ -42,36 +59,37 @@ def sample_std(values: Values) -> float:
     return float(math.sqrt(((x - x.mean()) ** 2).sum() / (x.size - 1)))
 
 
-def bootstrap_ci(
-    values: Values, level: float = DEFAULT_LEVEL, reps: int = DEFAULT_REPS, seed: int = DEFAULT_SEED
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean: resample the runs with replacement ``reps``
-    times and take the (1−level)/2 and (1+level)/2 quantiles of the resampled means.
-    Seeded, so a report is reproducible. NaN for fewer than two values."""
+def t_ci(values: Values, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
+    """Student's t interval of the mean: mean ± t(n − 1) · s / √n. NaN for fewer than two values."""
     x = clean(values)
     if x.size < 2:
         return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, size=(reps, x.size))].mean(axis=1)
-    alpha = 1.0 - level
-    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
-    return (float(lo), float(hi))
+    half = float(_sp.t.ppf((1 + level) / 2, x.size - 1)) * sample_std(x) / math.sqrt(x.size)
+    return (float(x.mean()) - half, float(x.mean()) + half)
 
 
-def bootstrap_diff_ci(
-    a: Values, b: Values, level: float = DEFAULT_LEVEL, reps: int = DEFAULT_REPS, seed: int = DEFAULT_SEED
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of mean(a) − mean(b), resampling each group independently
-    (the runs of two methods are not paired: seed k of one has nothing to do with seed k of the other)."""
+def _welch(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(squared standard error of mean(x) − mean(y), Welch–Satterthwaite degrees of freedom)."""
+    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    se2 = float(va + vb)
+    if se2 <= 0:
+        return 0.0, math.nan
+    return se2, se2**2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
+
+
+def welch_ci(a: Values, b: Values, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
+    """Welch's t interval of mean(a) − mean(b) (the runs of two methods are not paired: seed k of one
+    has nothing to do with seed k of the other). NaN when either group has fewer than two runs;
+    the difference itself when neither has any spread."""
     x, y = clean(a), clean(b)
     if x.size < 2 or y.size < 2:
         return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    mx = x[rng.integers(0, x.size, size=(reps, x.size))].mean(axis=1)
-    my = y[rng.integers(0, y.size, size=(reps, y.size))].mean(axis=1)
-    alpha = 1.0 - level
-    lo, hi = np.quantile(mx - my, [alpha / 2, 1 - alpha / 2])
-    return (float(lo), float(hi))
+    gap = float(x.mean() - y.mean())
+    se2, df = _welch(x, y)
+    if se2 == 0:
+        return (gap, gap)
+    half = float(_sp.t.ppf((1 + level) / 2, df)) * math.sqrt(se2)
+    return (gap - half, gap + half)
 
 
 def welch_p(a: Values, b: Values) -> float:
@@ -80,13 +98,10 @@ def welch_p(a: Values, b: Values) -> float:
     x, y = clean(a), clean(b)
     if x.size < 2 or y.size < 2:
         return math.nan
-    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
-    se2 = va + vb
-    if se2 <= 0:
+    se2, df = _welch(x, y)
+    if se2 == 0:
         return math.nan
     t = (x.mean() - y.mean()) / math.sqrt(se2)
-    # Welch–Satterthwaite degrees of freedom.
-    df = se2**2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
     return float(2 * _sp.t.sf(abs(t), df))
 
 
@@ -99,6 +114,21 @@ def prob_improvement(x: Values, y: Values) -> float:
     less = (a[:, None] < b[None, :]).mean()
     ties = (a[:, None] == b[None, :]).mean()
     return float(less + 0.5 * ties)
+
+
+def outliers(values: Values) -> np.ndarray:
+    """Which of ``values`` are outliers of their group (the rule in the module's docstring); all False
+    with fewer than SMALL_N finite values. NaN values are never outliers."""
+    arr = np.asarray([np.nan if v is None else v for v in values], dtype=float).ravel()
+    x = arr[np.isfinite(arr)]
+    if x.size < SMALL_N:
+        return np.zeros(arr.shape, dtype=bool)
+    median = float(np.median(x))
+    robust_sd = _MAD_TO_SD * float(np.median(np.abs(x - median)))
+    off = np.abs(arr - median)
+    floor = max(OUTLIER_REL * abs(median), OUTLIER_MIN_PP)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(arr) & (off > OUTLIER_K * robust_sd) & (off > floor)
 
 
 @dataclass(frozen=True)
@@ -114,18 +144,16 @@ class Summary:
         return self.n < SMALL_N
 
 
-def summarize(
-    values: Values, level: float = DEFAULT_LEVEL, reps: int = DEFAULT_REPS, seed: int = DEFAULT_SEED
-) -> Summary:
+def summarize(values: Values, level: float = DEFAULT_LEVEL) -> Summary:
     x = clean(values)
-    lo, hi = bootstrap_ci(x, level=level, reps=reps, seed=seed)
+    lo, hi = t_ci(x, level=level)
     return Summary(n=int(x.size), mean=mean(x), std=sample_std(x), ci_low=lo, ci_high=hi)
 
 
 @dataclass(frozen=True)
 class Comparison:
     """A treatment (ISDA) against a control (CE): gap = mean(treatment) − mean(control),
-    negative when the treatment has the lower error."""
+    negative when the treatment has the lower error; Welch's interval and test of the gap."""
 
     treatment: Summary
     control: Summary
@@ -137,18 +165,18 @@ class Comparison:
 
     @property
     def small_n(self) -> bool:
+        """Fewer than SMALL_N runs on either side: the interval, p and P are not meaningful."""
         return self.treatment.small_n or self.control.small_n
 
+    @property
+    def pairs(self) -> int:
+        """The treatment × control pairs of runs that ``p_improvement`` is counted over."""
+        return self.treatment.n * self.control.n
 
-def compare(
-    treatment: Values,
-    control: Values,
-    level: float = DEFAULT_LEVEL,
-    reps: int = DEFAULT_REPS,
-    seed: int = DEFAULT_SEED,
-) -> Comparison:
-    t, c = summarize(treatment, level, reps, seed), summarize(control, level, reps, seed)
-    lo, hi = bootstrap_diff_ci(treatment, control, level=level, reps=reps, seed=seed)
+
+def compare(treatment: Values, control: Values, level: float = DEFAULT_LEVEL) -> Comparison:
+    t, c = summarize(treatment, level), summarize(control, level)
+    lo, hi = welch_ci(treatment, control, level=level)
     return Comparison(
         treatment=t,
         control=c,
@@ -158,3 +186,13 @@ def compare(
         p_value=welch_p(treatment, control),
         p_improvement=prob_improvement(treatment, control),
     )
+
+
+def lower_supported(a: Values, b: Values) -> bool:
+    """Whether the data support mean(a) < mean(b): both groups have SMALL_N runs or more, a's mean
+    is lower, and Welch's test gives p < ALPHA."""
+    x, y = clean(a), clean(b)
+    if x.size < SMALL_N or y.size < SMALL_N or not x.mean() < y.mean():
+        return False
+    p = welch_p(x, y)
+    return math.isfinite(p) and p < ALPHA

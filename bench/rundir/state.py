@@ -4,7 +4,8 @@ Every part that names a run's state uses RunState: ``plan`` and ``launch`` decid
 it with the scheduler's view (bench.launch.status, which adds PREEMPTED and REQUEUED), results and
 reports count runs by it. Read from the directory alone (``run_state``):
 
-    COMPLETED | DIVERGED | FAILED   result.json exists; its ``status`` (a damaged or unknown one: FAILED)
+    COMPLETED | DIVERGED | FAILED   result.json exists; its ``status`` (a damaged or unknown one: FAILED,
+                                    and so is "completed" beside a RESULT_ERROR_KEY that is not a number)
     RUNNING                         no result.json, and a process holds the run lock
     INTERRUPTED                     no result.json, nobody on it, an epoch checkpoint to resume from
     PENDING                         nothing to resume from: never started, or no folder at all
@@ -12,6 +13,7 @@ reports count runs by it. Read from the directory alone (``run_state``):
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -40,12 +42,22 @@ class RunState(StrEnum):
 
 
 ENDED = frozenset({RunState.COMPLETED, RunState.DIVERGED, RunState.FAILED})
+# The number a completed run's result.json is for (bench.train.result): the last-10-epoch test error.
+RESULT_ERROR_KEY = "last10_test_error"
 
 
 def result_state(result: dict[str, Any]) -> RunState:
-    """The state result.json records; a status that is not one of the ended states counts as FAILED."""
+    """The state result.json records; a status that is not one of the ended states counts as FAILED,
+    and so does "completed" with a RESULT_ERROR_KEY that is there but not a finite number (damaged:
+    the run has no result to report, and ``launch --retry-failed`` trains it again)."""
     status = result.get("status")
-    return RunState(status) if status in ENDED else RunState.FAILED
+    if status not in ENDED:
+        return RunState.FAILED
+    if status == RunState.COMPLETED and RESULT_ERROR_KEY in result:
+        value = result[RESULT_ERROR_KEY]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return RunState.FAILED
+    return RunState(status)
 
 
 def run_state(run_dir: Path) -> RunState:
