@@ -129,7 +129,7 @@ def draw_lambda(runs: pd.DataFrame) -> plt.Figure | None:
                 ns.setdefault("CE", []).append(band[1])
         xs = sorted({x for a, _, c in series if a is ax for x in c["x"]})
         pts = [paper.optional_value("lambda_sensitivity", ds, arch, lambda0=x) for x in xs]
-        mark = _paper_points(ax, xs, [p["mean"] if p else None for p in pts])
+        mark = _paper_points(ax, xs, [p.mean if p else None for p in pts])
         if mark is not None:
             handles.setdefault("paper", mark)
         positive = [x for x in xs if x > 0]
@@ -200,7 +200,7 @@ def draw_explicit(runs: pd.DataFrame) -> plt.Figure | None:
             if is_error:
                 pts = [paper.optional_value("explicit", ds, arch, method=EXPLICIT_METHOD, **{SAMPLES: x})
                        for x in ticks]
-                mark = _paper_points(ax, ticks, [p["mean"] if p else None for p in pts])
+                mark = _paper_points(ax, ticks, [p.mean if p else None for p in pts])
                 if mark is not None:
                     handles.setdefault("paper", mark)
             if ticks:
