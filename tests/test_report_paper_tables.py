@@ -60,8 +60,10 @@ def test_ablation_table_laid_out_like_the_paper(ablation):
                           for ds in ("CIFAR-10", "CIFAR-100") for w in ("ours", "paper (Δ)")]
     cols = [(a, d) for a in ("resnet110", "wrn28_10") for d in ("cifar10", "cifar100")]
     # Basic and ISDA rerun the main table's experiments: its numbers (TPAMI Table 2) are theirs.
-    main = {("ce", "resnet110"): ("6.76 ± 0.34", "28.67 ± 0.44"), ("isda", "resnet110"): ("6.33 ± 0.19", "27.57 ± 0.46"),
-            ("ce", "wrn28_10"): ("3.82 ± 0.15", "18.53 ± 0.07"), ("isda", "wrn28_10"): ("3.58 ± 0.15", "17.98 ± 0.15")}
+    main = {("ce", "resnet110"): ("6.76 ± 0.34", "28.67 ± 0.44"),
+            ("isda", "resnet110"): ("6.33 ± 0.19", "27.57 ± 0.46"),
+            ("ce", "wrn28_10"): ("3.82 ± 0.15", "18.53 ± 0.07"),
+            ("isda", "wrn28_10"): ("3.58 ± 0.15", "17.98 ± 0.15")}
     for row, (method, fields, _) in zip(rows, rs.ABLATION):
         paper_row = row[0] in ("Basic (CE)", "ISDA")
         for i, (arch, ds) in enumerate(cols):
