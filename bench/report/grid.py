@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from bench.report import paper
+from bench.report import citation, paper
+from bench.report.citation import PaperValue
 from bench.report.model import (
     Cell,
     Group,
@@ -34,7 +35,7 @@ class GridRow:
     label: str
     key: str = ""  # what the row is (a method, a setting), for the pairs whose gain the verdict judges
     ours: dict[Column, Group | None] = field(default_factory=dict)
-    paper: dict[Column, paper.PaperValue | None] = field(default_factory=dict)
+    paper: dict[Column, PaperValue | None] = field(default_factory=dict)
     placeholder: str = ""  # text for ours where this row is never trained ("not run")
     extra: list[Cell] = field(default_factory=list)  # cells after the grid (a cost column, say)
 
@@ -93,7 +94,7 @@ def grid_table(
                 used += [(r.label, pv)] if pv else []
                 line.append(paper_delta_cell(r.ours.get(c), pv))
         out.append(line + list(r.extra))
-    table = Table(key, title, header, out, groups=groups, notes=paper.notes(key, used) if with_paper else [],
+    table = Table(key, title, header, out, groups=groups, notes=citation.notes(key, used) if with_paper else [],
                   checks=_checks(key, rows, cols, gains) if with_paper else [])
     if with_paper:
         table.notes.insert(0, "paper (Δ): the paper's mean ± std, and Δ = our mean − the paper's mean in "

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.report import paper
+from bench.report import citation, paper
+from bench.report.citation import PaperValue
 from bench.report.model import (
     METRIC,
     Cell,
@@ -54,7 +55,7 @@ def top5_column(runs: pd.DataFrame) -> str | None:
     return None
 
 
-def _paper_top(value: paper.PaperValue | None) -> Cell:
+def _paper_top(value: PaperValue | None) -> Cell:
     # The paper prints ImageNet errors with one decimal.
     return Cell("–" if value is None else fmt(value.mean, 1))
 
@@ -112,7 +113,7 @@ def _table(scope: pd.DataFrame, recipe: str, with_paper: bool) -> Table:
         rows.append(row)
     what = RECIPE_TITLES.get(recipe, f"recipe {recipe}")
     table = Table(table_key, f"ImageNet ({what}): last-10-epoch test error (%)", header, rows,
-                  notes=paper.notes(table_key, used) if with_paper else [], label_cols=2, checks=checks)
+                  notes=citation.notes(table_key, used) if with_paper else [], label_cols=2, checks=checks)
     table.notes.insert(
         0,
         "Time overhead = mean wall time of ISDA runs / mean wall time of CE runs − 1; comparable only "

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report import paper
-from bench.report.paper import PaperValue
+from bench.report.citation import PaperValue
 from bench.results import stats
 from bench.rundir.state import RunState
 

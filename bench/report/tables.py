@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from bench.report import paper
+from bench.report import citation, paper
 from bench.report.ablation import ablation_table
 from bench.report.imagenet import imagenet_tables
 from bench.report.model import (
@@ -114,7 +114,7 @@ def cifar_main_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | Non
         header,
         rows,
         groups=groups,
-        notes=paper.notes("cifar_main", used) if with_paper else [],
+        notes=citation.notes("cifar_main", used) if with_paper else [],
         label_cols=2,
         checks=checks,
     )
@@ -193,7 +193,7 @@ def augmentation_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | N
         rows.append(row)
         checks += [c for c in found.values() if c]
     title = "Augmentation ± ISDA: last-10-epoch test error (%)"
-    table = Table("augmentation", title, header, rows, notes=paper.notes("augmentation", used) if with_paper else [],
+    table = Table("augmentation", title, header, rows, notes=citation.notes("augmentation", used) if with_paper else [],
                   label_cols=3, checks=checks)
     table.notes.insert(0, "Schedule: the learning-rate schedule the row's runs used (their config's `schedule`).")
     if gaps:

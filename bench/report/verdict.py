@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats as _sp
 
-from bench.report import paper
+from bench.report.citation import PaperValue
 from bench.report.model import Cell, PaperCheck, Table, fmt, fmt_p
 from bench.results import stats
 
@@ -37,7 +37,7 @@ REPRODUCED, NOT_REPRODUCED, TOO_FEW = "reproduced", "not reproduced", "too few r
 RULE = (
     f"Rule: a result is judged where each cell of ours it needs has n ≥ {stats.SMALL_N} completed runs. "
     f"A paper number is reproduced when a two-sided Welch t-test of our runs against the paper's mean ± std "
-    f"(over the runs its caption states) does not reject equal means at α = {ALPHA}; where the paper prints "
+    f"(over the runs its caption states) does not reject equal means at the {ALPHA} level; where the paper prints "
     f"no ± or no number of runs, our runs are tested against its mean (one-sample t-test). ISDA's gain is "
     f"reproduced when our ISDA − baseline difference has the paper's sign and a one-sided Welch t-test in "
     f"that direction gives p < {ALPHA}."
@@ -45,8 +45,14 @@ RULE = (
 CAVEAT = (
     "Reproduced means no significant difference, not proven equality: with few runs the test has little "
     "power (the interval of ours − paper says how large a difference it could miss). No correction for "
-    f"multiple comparisons: at α = {ALPHA}, about one true match in twenty is judged not reproduced."
+    f"multiple comparisons: at the {ALPHA} level, about one true match in twenty is judged not reproduced."
 )
+
+
+# The report tables, as the verdict's "In table" column names them.
+SHORT_NAMES = {"cifar_main": "main", "augmentation": "augmentation", "regularizers": "regularisers",
+               "ablation": "ablation", "lambda_sensitivity": "λ0", "explicit": "explicit",
+               "imagenet": "ImageNet (TPAMI)", "imagenet_neurips": "ImageNet (NeurIPS)"}
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,7 @@ def _ours_text(values: np.ndarray) -> str:
     return f"{fmt(float(values.mean()))} ± {fmt(stats.sample_std(values))} (n={values.size})"
 
 
-def _paper_text(value: paper.PaperValue) -> str:
+def _paper_text(value: PaperValue) -> str:
     table = value.table
     where = table.name if table else "version not stated"
     runs = f", n={value.runs}" if value.runs and value.std is not None else ""
@@ -141,8 +147,8 @@ def judge_error(check: PaperCheck) -> Judgement:
     if pv.std is None or not pv.runs or pv.runs < 2:
         test, name = one_sample(m, s, ours.size, pv.mean), "one-sample t"
     else:
-        test, name = welch(m, s, ours.size, pv.mean, pv.std, pv.runs), "Welch t"
-    base.test = (f"ours − paper {fmt(test.diff, signed=True)} [{fmt(test.low, signed=True)}, "
+        test, name = welch(m, s, ours.size, pv.mean, pv.std, pv.runs), "Welch"
+    base.test = (f"Δ {fmt(test.diff, signed=True)} [{fmt(test.low, signed=True)}, "
                  f"{fmt(test.high, signed=True)}], {name} {_p_text(test.p)}")
     base.outcome = REPRODUCED if test.p >= ALPHA else NOT_REPRODUCED
     return base
@@ -167,7 +173,7 @@ def judge_gain(check: PaperCheck) -> Judgement | None:
     alternative = "less" if paper_gap < 0 else "greater"
     test = welch(float(treat.mean()), stats.sample_std(treat), treat.size,
                  float(ctrl.mean()), stats.sample_std(ctrl), ctrl.size, alternative)
-    out.test = f"one-sided Welch t {_p_text(test.p)}"
+    out.test = f"one-sided Welch {_p_text(test.p)}"
     same_sign = test.diff != 0 and (test.diff < 0) == (paper_gap < 0)
     out.outcome = REPRODUCED if same_sign and test.p < ALPHA else NOT_REPRODUCED
     return out
@@ -191,7 +197,7 @@ def judge(tables: list[Table]) -> list[Judgement]:
             found[key].tables.append(name)
 
     for t in tables:
-        name = t.title.split(":")[0]
+        name = SHORT_NAMES.get(t.key, t.key)
         for check in t.checks:
             add(("error", _identity(check)), judge_error, check, name)
             if check.baseline is not None:
@@ -222,7 +228,8 @@ def table(judgements: list[Judgement]) -> Table | None:
     rows = [[Cell(j.experiment), Cell(j.what if j.kind == "error" else f"gain {j.what}"), Cell(j.outcome),
              Cell(j.paper), Cell(j.ours), Cell(j.test), Cell(", ".join(j.tables))] for j in judgements]
     notes = [RULE, CAVEAT, "Paper: its mean ± std (n: the runs its caption states) or, for a gain, the difference "
-             "of its two means. Ours: mean ± sample std over completed runs. Test: for a number, ours − paper with "
-             f"its {100 * (1 - ALPHA):.0f}% interval and the test's p; for a gain, the one-sided p."]
+             "of its two means. Ours: mean ± sample std over completed runs. Test: for a number, Δ = ours − paper "
+             f"with its {100 * (1 - ALPHA):.0f}% interval and the test's p; for a gain, the one-sided p. In table: the "
+             "report's tables that show the result."]
     return Table("verdict", "Reproduction verdict: each paper result with runs of ours beside it", header, rows,
                  notes=notes, label_cols=3)
