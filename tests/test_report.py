@@ -223,7 +223,7 @@ def test_main_table_paper_beside_ours(basic):
     assert gap.startswith(f"{isda.mean() - ce.mean():+.2f} (p={p_welch:.3f}, P={p_imp:.2f})")
     # The paper's other networks are named under the table, not shown as rows of runs to come.
     assert [r[0] for r in rows] == ["ResNet-32"]
-    assert "Not in this sweep (the paper's table has them): ResNet-110," in md
+    assert "The paper's table also has ResNet-110," in md and "not in this sweep." in md
     assert "Paper numbers: TPAMI Table 2 (mean ± std over 5 runs)" in md
 
 

@@ -104,7 +104,7 @@ def test_rows_and_columns_the_sweep_did_not_plan_are_left_out(tmp_path, referenc
     header, rows = md_table(md, "CIFAR: Basic")
     assert [r[0] for r in rows] == ["ResNet-110", "Wide-ResNet-28-10"]
     assert rows[1][header.index("CIFAR-10: Basic (ours)")] == "– (2 pending)"
-    assert "DenseNet-BC-190-40 is no network of this project" in md
+    assert "DenseNet-BC-190-40, in the paper's table, is no network of this project." in md
     header, rows = md_table(md, "Ablation of ISDA")
     assert header == ["Setting", "ResNet-110: CIFAR-10: ours", "ResNet-110: CIFAR-10: paper (Δ)"]
     # Settings the sweep did not run are no rows.

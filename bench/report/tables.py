@@ -124,13 +124,13 @@ def cifar_main_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | Non
             "paper (Δ): the paper's mean ± std, and Δ = our mean − the paper's mean in percentage points.",
         )
         others = [a for a in dict.fromkeys(a for d in datasets for a in paper.main_table_archs(d)) if a not in archs]
-        if others:
-            foreign = [a for a in others if paper.raw_arch(a) == a]
-            table.notes.append(
-                f"Not in this sweep (the paper's table has them): {', '.join(others)}"
-                + (f"; {', '.join(foreign)} {'is' if len(foreign) == 1 else 'are'} no network of this project."
-                   if foreign else ".")
-            )
+        foreign = [a for a in others if paper.raw_arch(a) == a]  # no architecture of ours has this name
+        if len(others) > len(foreign):
+            table.notes.append(f"The paper's table also has {', '.join(a for a in others if a not in foreign)}: "
+                               "not in this sweep.")
+        if foreign:
+            table.notes.append(f"{', '.join(foreign)}, in the paper's table, {'is' if len(foreign) == 1 else 'are'} "
+                               "no network of this project.")
     table.notes.insert(
         0,
         "ISDA − CE: difference of means in percentage points (negative = ISDA better); "
