@@ -216,11 +216,6 @@ def rows_of(df: pd.DataFrame, datasets: Iterable[str] | None = None) -> list[tup
     return sorted(pairs, key=lambda p: (order.get(p[0], len(order)), p[0], paper.arch_name(p[1])))
 
 
-def sources_note(sources: Iterable[str]) -> list[str]:
-    # One note per source: the sources themselves contain semicolons.
-    return [f"Paper source: {s}" for s in sorted({s for s in sources if s})]
-
-
 def _precision_note(table: Table) -> str | None:
     cells = [c for row in table.rows for c in row if c.precision]
     kinds = sorted({c.precision for c in cells})
