@@ -84,7 +84,7 @@ def test_dom_has_tables_and_figures(page, tmp_path):
     proc = _run(browser, tmp_path / "profile", "--dump-dom", page.as_uri())
     dom = proc.stdout
     assert proc.returncode == 0 and "<table" in dom, proc.stderr[-2000:]
-    assert len(re.findall(r'<table class="results"', dom)) == 2  # generic + main CIFAR table
+    assert len(re.findall(r'<table class="results"', dom)) == 3  # the verdict, generic, main CIFAR table
     assert len(re.findall(r"<td", dom)) > 20
     assert "CIFAR-10" in dom and "ResNet-32" in dom and "<strong>" in dom
     imgs = re.findall(r'<img[^>]*src="data:image/png;base64,', dom)
@@ -114,6 +114,7 @@ def test_paper_tables_in_the_browser(tmp_path):
     proc = _run(browser, tmp_path / "profile", "--dump-dom", (tmp_path / "out" / "report.html").as_uri())
     dom = proc.stdout
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert re.findall(r'<table class="results" id="table-([a-z_]+)"', dom) == ["generic", "cifar_main", "ablation"]
+    keys = re.findall(r'<table class="results" id="table-([a-z_]+)"', dom)
+    assert keys == ["verdict", "generic", "cifar_main", "ablation"]
     assert '<th colspan="4">ResNet-110</th>' in dom and "Single covariance matrix" in dom
     assert len(re.findall(r'<img[^>]*src="data:image/png;base64,', dom)) == 2  # curves + ISDA − CE gap

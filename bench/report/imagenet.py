@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.report import paper
+from bench.report import citation, paper
+from bench.report.citation import PaperValue
 from bench.report.model import (
     METRIC,
     Cell,
     Group,
     Table,
     bold_lowest,
+    check_of,
     finish_notes,
     fmt,
     gap_text_cell,
     group_of,
     ours_cell,
     rows_of,
-    sources_note,
 )
 from bench.report.variants import pick_variant, recipes_of
 
@@ -54,6 +55,11 @@ def top5_column(runs: pd.DataFrame) -> str | None:
     return None
 
 
+def _paper_top(value: PaperValue | None) -> Cell:
+    # The paper prints ImageNet errors with one decimal.
+    return Cell("–" if value is None else fmt(value.mean, 1))
+
+
 def _overhead(isda: Group | None, ce: Group | None) -> Cell:
     if isda is None or ce is None or isda.wall.size == 0 or ce.wall.size == 0:
         return Cell("–")
@@ -62,6 +68,7 @@ def _overhead(isda: Group | None, ce: Group | None) -> Cell:
 
 def _table(scope: pd.DataFrame, recipe: str, with_paper: bool) -> Table:
     notes: set[str] = set()
+    table_key = "imagenet" if recipe == "tpami" else f"imagenet_{recipe}"
     t5 = top5_column(scope)
     metrics = [("top-1", METRIC)] + ([("top-5", t5)] if t5 else [])
     header = ["Network", "Params"]
@@ -72,7 +79,7 @@ def _table(scope: pd.DataFrame, recipe: str, with_paper: bool) -> Table:
     # Only the journal's table gives the extra wall time.
     paper_wall = with_paper and recipe == "tpami"
     header += ["ISDA time overhead"] + (["paper (8×V100)"] if paper_wall else [])
-    rows, sources = [], []
+    rows, used, checks = [], [], []
     for _, arch in rows_of(scope):
         sub = scope[scope["arch"] == arch]
         ce_runs = pick_variant(sub, "ce", notes) if (sub["method"] == "ce").any() else None
@@ -82,7 +89,6 @@ def _table(scope: pd.DataFrame, recipe: str, with_paper: bool) -> Table:
             if with_paper
             else (None, None)
         )
-        sources += [p["source"] for p in (pce, pisda) if p]
         row = [Cell(paper.arch_name(arch)), Cell(paper.paper_params(arch) or "")]
         for label, col in metrics:
             key = "top1" if label == "top-1" else "top5"
@@ -90,9 +96,13 @@ def _table(scope: pd.DataFrame, recipe: str, with_paper: bool) -> Table:
             isda = group_of(isda_runs, col) if isda_runs is not None else None
             c1, c2 = ours_cell(ce, "–"), ours_cell(isda, "–")
             bold_lowest([c1, c2], [ce, isda])
-            row += [c1] + ([Cell(fmt(pce[key], 1) if pce and pce[key] is not None else "–")] if with_paper else [])
-            row += [c2] + ([Cell(fmt(pisda[key], 1) if pisda and pisda[key] is not None else "–")] if with_paper
-                           else [])
+            vce, visda = (pce or {}).get(key), (pisda or {}).get(key)
+            used += [(f"{name} {label}", v) for name, v in (("Basic", vce), ("ISDA", visda)) if v]
+            experiment = f"ImageNet, {paper.arch_name(arch)}"
+            base = check_of(table_key, experiment, f"Basic {label}", ce, vce)
+            checks += [c for c in (base, check_of(table_key, experiment, f"ISDA {label}", isda, visda, base)) if c]
+            row += [c1] + ([_paper_top(vce)] if with_paper else [])
+            row += [c2] + ([_paper_top(visda)] if with_paper else [])
             row.append(gap_text_cell(isda, ce))
         ce = group_of(ce_runs) if ce_runs is not None else None
         isda = group_of(isda_runs) if isda_runs is not None else None
@@ -102,9 +112,8 @@ def _table(scope: pd.DataFrame, recipe: str, with_paper: bool) -> Table:
             row.append(Cell("–" if extra is None else f"+{extra:.1f}%"))
         rows.append(row)
     what = RECIPE_TITLES.get(recipe, f"recipe {recipe}")
-    key = "imagenet" if recipe == "tpami" else f"imagenet_{recipe}"
-    table = Table(key, f"ImageNet ({what}): last-10-epoch test error (%)", header, rows,
-                  notes=sources_note(sources), label_cols=2)
+    table = Table(table_key, f"ImageNet ({what}): last-10-epoch test error (%)", header, rows,
+                  notes=citation.notes(table_key, used) if with_paper else [], label_cols=2, checks=checks)
     table.notes.insert(
         0,
         "Time overhead = mean wall time of ISDA runs / mean wall time of CE runs − 1; comparable only "

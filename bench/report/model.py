@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report import paper
+from bench.report.citation import PaperValue
 from bench.report.variants import fmt_value as fmt_value  # re-exported: tables format values from here
 from bench.report.variants import setting_of
 from bench.results import stats
@@ -73,6 +74,7 @@ class Table:
     groups: list[tuple[str, int]] | None = None  # a spanning header row above ``header``
     notes: list[str] = field(default_factory=list)
     label_cols: int = 1  # leading text columns (left-aligned); the rest are numbers
+    checks: list[PaperCheck] = field(default_factory=list)  # the paper's numbers beside ours, for the verdict
 
     @property
     def has_dagger(self) -> bool:
@@ -173,18 +175,39 @@ def ours_cell(g: Group | None, empty: str = "") -> Cell:
     return Cell(body, dagger=g.n < stats.SMALL_N, precision=g.precision, outliers=named)
 
 
-def paper_cell(pv: dict | None) -> Cell:
+def paper_cell(pv: PaperValue | None) -> Cell:
     if pv is None:
         return Cell("–")
-    return Cell(fmt(pv["mean"]) if pv.get("std") is None else f"{fmt(pv['mean'])} ± {fmt(pv['std'])}")
+    return Cell(fmt(pv.mean) if pv.std is None else f"{fmt(pv.mean)} ± {fmt(pv.std)}")
 
 
-def paper_delta_cell(g: Group | None, pv: dict | None) -> Cell:
+def paper_delta_cell(g: Group | None, pv: PaperValue | None) -> Cell:
     """The paper's value, and Δ = ours − paper when we have a mean to compare."""
     cell = paper_cell(pv)
     if g is not None and g.n and pv is not None:
-        cell.text += f" (Δ {fmt(g.mean - pv['mean'], signed=True)})"
+        cell.text += f" (Δ {fmt(g.mean - pv.mean, signed=True)})"
     return cell
+
+
+@dataclass(eq=False)
+class PaperCheck:
+    """One number of the paper beside a cell of ours, as :mod:`bench.report.verdict` judges it.
+    ``baseline``: for a cell with ISDA, the check of the run without ISDA its gain is measured against."""
+
+    experiment: str  # "CIFAR-10, ResNet-110"
+    what: str  # the row or column the table gives it ("ISDA", "Cutout+ISDA", "Identity matrix")
+    paper: PaperValue
+    ours: Group
+    table: str  # the report table's key
+    baseline: PaperCheck | None = None
+
+
+def check_of(table: str, experiment: str, what: str, g: Group | None, pv: PaperValue | None,
+             baseline: PaperCheck | None = None) -> PaperCheck | None:
+    """A check where the sweep has runs for a paper number (whatever their state), else None."""
+    if g is None or g.total == 0 or pv is None:
+        return None
+    return PaperCheck(experiment, what, pv, g, table, baseline)
 
 
 def bold_lowest(cells: list[Cell], groups: Sequence[Group | None]) -> None:
@@ -227,11 +250,6 @@ def rows_of(df: pd.DataFrame, datasets: Iterable[str] | None = None) -> list[tup
     pairs = {(str(d), str(a)) for d, a in zip(sub["dataset"], sub["arch"]) if pd.notna(d) and pd.notna(a)}
     order = {d: i for i, d in enumerate(paper.DATASET_NAMES)}
     return sorted(pairs, key=lambda p: (order.get(p[0], len(order)), p[0], paper.arch_name(p[1])))
-
-
-def sources_note(sources: Iterable[str]) -> list[str]:
-    # One note per source: the sources themselves contain semicolons.
-    return [f"Paper source: {s}" for s in sorted({s for s in sources if s})]
 
 
 def _precision_note(table: Table) -> str | None:

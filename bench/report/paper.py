@@ -3,7 +3,9 @@
 Runs name things the way the code does (``cifar100``, ``wrn28_10``, ``isda+cutout``); the paper's
 tables name them the way the paper does (``CIFAR-100``, ``Wide-ResNet-28-10``, ``Cutout+ISDA``).
 Every mapping between the two lives here, so that a report and a paper table can never disagree
-about what "the same cell" means. Unknown raw names fall back to themselves.
+about what "the same cell" means. Unknown raw names fall back to themselves. :func:`lookup` is the one
+way every table and figure reads a paper number; where each number comes from (its table, version and
+runs) is :mod:`bench.report.citation`'s.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pandas as pd
 
 from bench.common.errors import ConfigError
 from bench.experiment.archs import ARCHS
+from bench.report.citation import PaperValue
 
 DATASET_NAMES: dict[str, str] = {
     "digits": "Digits",
@@ -174,9 +177,10 @@ def _matches(column: pd.Series, value: object) -> pd.Series:
     return column.astype(str).str.strip() == str(value)
 
 
-def optional_value(name: str, dataset: str, arch: str, **match: object) -> dict | None:
+def optional_value(name: str, dataset: str, arch: str, **match: object) -> PaperValue | None:
     """The paper's error for one cell of an optional table (by raw or display names, and the
-    table's own columns in ``match``, e.g. ``method="focal"``): ``{"mean", "std", "source"}`` or None."""
+    table's own columns in ``match``, e.g. ``method="focal"``), or None. Only that table's CSV is read:
+    :func:`lookup` adds the main table's numbers for the rows that rerun its experiments."""
     df = optional_table(name)
     if df is None:
         return None
@@ -187,17 +191,48 @@ def optional_value(name: str, dataset: str, arch: str, **match: object) -> dict 
     if hit.empty:
         return None
     row = hit.iloc[0]
-    return {"mean": float(row["error_mean"]), "std": _nan_to_none(row["error_std"]), "source": str(row["source"])}
+    which = (name, dataset_name(dataset), arch_name(arch), *(f"{k}={v}" for k, v in sorted(match.items())))
+    return PaperValue(float(row["error_mean"]), _nan_to_none(row["error_std"]), str(row["source"]), which)
 
 
-def optional_pairs(name: str, **match: object) -> list[tuple[str, str]]:
-    """(raw dataset, raw arch) of every row of an optional table (matching ``match``), in file order."""
+# The rows of the smaller tables that rerun an experiment of the main table: the paper's Basic (CE) and
+# ISDA on the same network and dataset with the same recipe, whose numbers the main table gives. Per
+# table: the column that names a row, and which of its values are the main table's CE and ISDA.
+MAIN_TABLE_ROWS: dict[str, tuple[str, dict[str, str]]] = {
+    "regularizers": ("method", {"ce": "ce", "isda": "isda"}),
+    "ablation": ("setting", {"ce": "ce", "isda": "isda"}),
+    "explicit": ("method", {"isda": "isda"}),
+}
+
+
+def lookup(name: str, dataset: str, arch: str, **match: object) -> PaperValue | None:
+    """The one lookup of a paper number that every table and figure uses.
+
+    ``name`` is a reference table: ``cifar_main`` and ``cifar_augmentation`` (``method=`` our method name)
+    or one of :data:`OPTIONAL_LAYOUTS` (its own columns in ``match``). A row of an optional table that
+    reruns a main-table experiment (:data:`MAIN_TABLE_ROWS`) takes the main table's number unless that
+    table's CSV gives one of its own."""
+    if name in ("cifar_main", "cifar_augmentation"):
+        return paper_value(dataset, arch, str(match["method"]))
+    found = optional_value(name, dataset, arch, **match)
+    if found is not None or name not in MAIN_TABLE_ROWS:
+        return found
+    column, rows = MAIN_TABLE_ROWS[name]
+    if set(match) == {column} and str(match[column]) in rows:
+        return paper_value(dataset, arch, rows[str(match[column])])
+    return None
+
+
+def optional_points(name: str, dataset: str, arch: str, column: str, **match: object) -> list[tuple[float, PaperValue]]:
+    """Every number an optional table gives for one network and dataset along ``column`` (λ0, M),
+    sorted by that value: the paper's points of a figure, whichever values the sweep ran."""
     df = optional_table(name)
     if df is None:
         return []
-    for key, value in match.items():
-        df = df[_matches(df[key], value)]
-    return list(dict.fromkeys((raw_dataset(str(d)), raw_arch(arch_name(a))) for d, a in zip(df["dataset"], df["arch"])))
+    same = (df["dataset"].map(dataset_name) == dataset_name(dataset)) & (df["arch"].map(arch_name) == arch_name(arch))
+    xs = sorted({float(x) for x in pd.to_numeric(df.loc[same, column], errors="coerce").dropna()})
+    points = [(x, optional_value(name, dataset, arch, **match, **{column: x})) for x in xs]
+    return [(x, v) for x, v in points if v is not None]
 
 
 def cifar_main() -> pd.DataFrame:
@@ -220,26 +255,23 @@ def _nan_to_none(x: Any) -> float | None:
     return None if math.isnan(x) else x
 
 
-def paper_value(dataset: str, arch: str, method: str) -> dict | None:
-    """The paper's CIFAR number for one cell, by *raw* names: ``{"mean", "std", "source"}`` or None.
+def paper_value(dataset: str, arch: str, method: str) -> PaperValue | None:
+    """The paper's CIFAR number for one cell, by *raw* names, or None.
 
     CE and ISDA come from the main table; the augmentation baselines and their ISDA combinations
     from the journal's augmentation table. Focal has no number in the shipped tables.
     """
     ds, ar = dataset_name(dataset), arch_name(arch)
     if method in ("ce", "isda"):
-        table, label = cifar_main(), method_name(method, main_table=True)
+        name, table, label = "cifar_main", cifar_main(), method_name(method, main_table=True)
     else:
-        table, label = cifar_augmentation(), method_name(method)
+        name, table, label = "cifar_augmentation", cifar_augmentation(), method_name(method)
     hit = table[(table["dataset"] == ds) & (table["arch"] == ar) & (table["method"] == label)]
     if hit.empty:
         return None
     row = hit.iloc[0]
-    return {
-        "mean": float(row["error_mean"]),
-        "std": _nan_to_none(row["error_std"]),
-        "source": str(row["source"]),
-    }
+    return PaperValue(float(row["error_mean"]), _nan_to_none(row["error_std"]), str(row["source"]),
+                      (name, ds, ar, f"method={method}"))
 
 
 def paper_params(arch: str) -> str | None:
@@ -253,14 +285,15 @@ def paper_params(arch: str) -> str | None:
 
 
 def paper_imagenet(arch: str, method: str, recipe: str = "tpami") -> dict | None:
-    """ImageNet row for ``ce`` (the authors' own baseline) or ``isda``: top1, top5, extra wall time (%).
+    """ImageNet row for ``ce`` (the authors' own baseline) or ``isda``: ``top1`` and ``top5``
+    (:class:`PaperValue` or None; single numbers without ±), ``extra_wall_time_pct`` and ``source``.
     ``recipe`` "tpami" reads the journal's table (imagenet.csv), "neurips" the conference's
     (imagenet_neurips.csv, when present)."""
     label: str | None
     if recipe == "neurips":
-        table, label = optional_table("imagenet_neurips"), method
+        name, table, label = "imagenet_neurips", optional_table("imagenet_neurips"), method
     elif recipe == "tpami":
-        table, label = imagenet(), {"ce": IMAGENET_BASIC, "isda": "ISDA"}.get(method)
+        name, table, label = "imagenet", imagenet(), {"ce": IMAGENET_BASIC, "isda": "ISDA"}.get(method)
     else:
         return None
     if table is None or label is None:
@@ -271,12 +304,14 @@ def paper_imagenet(arch: str, method: str, recipe: str = "tpami") -> dict | None
     row = hit.iloc[0]
     extra = row.get("extra_wall_time_8xV100")
     extra_pct = None if extra is None or pd.isna(extra) else float(str(extra).rstrip("%"))
-    return {
-        "top1": _nan_to_none(row["top1_error"]),
-        "top5": _nan_to_none(row["top5_error"]),
-        "extra_wall_time_pct": extra_pct,
-        "source": str(row["source"]),
-    }
+    source = str(row["source"])
+
+    def value(metric: str) -> PaperValue | None:
+        mean = _nan_to_none(row[f"{metric}_error"])
+        return None if mean is None else PaperValue(mean, None, source,
+                                                    (name, "ImageNet", arch_name(arch), f"method={method}", metric))
+
+    return {"top1": value("top1"), "top5": value("top5"), "extra_wall_time_pct": extra_pct, "source": source}
 
 
 def main_table_archs(dataset: str) -> list[str]:

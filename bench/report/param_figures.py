@@ -6,8 +6,9 @@
   per sample, log axis), with ISDA, its closed-form limit, as a horizontal line and band.
 
 Points are means over the runs the table's cell uses (bench.report.model.group_of: completed, with an
-error), with ± one sample std as error bars; the paper's numbers, where a
-reference CSV gives them, are drawn as open markers.
+error), with ± one sample std as error bars where a point has at least ``stats.SMALL_N`` runs and as
+open circles without a bar where it has fewer; the paper's numbers, where a reference CSV gives them,
+are drawn as open squares at every value it gives, run or not.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 from matplotlib.typing import ColorType
 
 from bench.report import paper
+from bench.report.citation import PaperValue
 from bench.report.figures import (
     Figure,
     colours,
@@ -38,6 +40,8 @@ from bench.report.variants import filled, method_variants, pick_variant
 from bench.results import stats
 
 COST = "_step_cost"  # a run's training cost, as a column the cells' runs are read from
+SMALL_N_KEY = "small n"
+SMALL_N_LABEL = f"open marker: n < {stats.SMALL_N} runs, no std bar"
 
 
 def _stats(runs: pd.DataFrame, metric: str = METRIC) -> tuple[float, float, int]:
@@ -68,16 +72,28 @@ def _band(ax: plt.Axes, runs: pd.DataFrame, colour: ColorType, metric: str = MET
     return ax.axhline(mean, color=colour, ls="--", lw=1.2), n
 
 
-def _series(ax: plt.Axes, curve: pd.DataFrame, colour: tuple) -> object:
-    return ax.errorbar(curve["x"], curve["mean"], yerr=curve["std"], fmt="-o", ms=4, lw=1.4, capsize=3,
-                       color=colour)
+def _series(ax: plt.Axes, curve: pd.DataFrame, colour: tuple) -> tuple[object, bool]:
+    """The means joined by a line, ± std bars where a point has n ≥ SMALL_N runs; a point with fewer
+    is an open marker without a bar (a std of one or two runs would look like a measured spread).
+    Returns the series' handle and whether it has such a point."""
+    small = curve["n"].to_numpy() < stats.SMALL_N
+    yerr = curve["std"].to_numpy(dtype=float).copy()
+    yerr[small] = np.nan
+    handle = ax.errorbar(curve["x"], curve["mean"], yerr=yerr, fmt="-o", ms=4, lw=1.4, capsize=3, color=colour)
+    if small.any():
+        ax.plot(curve["x"][small], curve["mean"][small], "o", ms=6, mfc="white", mec=colour, mew=1.4, zorder=3)
+    return handle, bool(small.any())
 
 
-def _paper_points(ax: plt.Axes, xs: list[float], ys: list[float | None]) -> object | None:
-    pts = [(x, y) for x, y in zip(xs, ys) if y is not None]
-    if not pts:
+def _paper_points(ax: plt.Axes, points: list[tuple[float, PaperValue]]) -> object | None:
+    """The paper's numbers as open squares, at every value the paper gives."""
+    if not points:
         return None
-    return ax.plot(*zip(*pts), "s", mfc="none", mec="k", ms=7)[0]
+    return ax.plot([x for x, _ in points], [v.mean for _, v in points], "s", mfc="none", mec="k", ms=7)[0]
+
+
+def _small_n_handle() -> object:
+    return plt.Line2D([], [], ls="none", marker="o", ms=6, mfc="white", mec="0.3", mew=1.4)
 
 
 def _legend_label(label: str, names: dict[str, str], ns: dict[str, list[int]], band: str) -> str:
@@ -121,8 +137,11 @@ def draw_lambda(runs: pd.DataFrame) -> plt.Figure | None:
     colour = colours(["CE"] + labels)
     handles: dict[str, object] = {}
     ns: dict[str, list[int]] = {}
+    small_n = False
     for ax, label, curve in series:
-        handles.setdefault(label, _series(ax, curve, colour[label]))
+        handle, small = _series(ax, curve, colour[label])
+        handles.setdefault(label, handle)
+        small_n |= small
         ns.setdefault(label, []).extend(int(n) for n in curve["n"])
     for ax, (ds, arch) in zip(axes, cells):
         sub = runs[(runs["dataset"] == ds) & (runs["arch"] == arch)]
@@ -131,11 +150,12 @@ def draw_lambda(runs: pd.DataFrame) -> plt.Figure | None:
             if band:
                 handles.setdefault("CE", band[0])
                 ns.setdefault("CE", []).append(band[1])
-        xs = sorted({x for a, _, c in series if a is ax for x in c["x"]})
-        pts = [paper.optional_value("lambda_sensitivity", ds, arch, lambda0=x) for x in xs]
-        mark = _paper_points(ax, xs, [p["mean"] if p else None for p in pts])
+        points = paper.optional_points("lambda_sensitivity", ds, arch, "lambda0")
+        mark = _paper_points(ax, points)
         if mark is not None:
             handles.setdefault("paper", mark)
+        # The axis spans the paper's values too, where they reach beyond the ones the sweep ran.
+        xs = sorted({x for a, _, c in series if a is ax for x in c["x"]} | {x for x, _ in points})
         positive = [x for x in xs if x > 0]
         if len(positive) < len(xs):
             # Linear up to the smallest positive λ0, logarithmic above: λ0 = 0 gets its own place.
@@ -149,8 +169,10 @@ def draw_lambda(runs: pd.DataFrame) -> plt.Figure | None:
             ax.set_xlim(min(xs) / 1.35, max(xs) * 1.35)
         value_ticks(ax, xs)
         style_panel(ax, panel_title(ds, arch), axis, "last-10-epoch test error (%)")
-    order = [lb for lb in ["CE", *labels, "paper"] if lb in handles]
-    names = {"CE": "CE, mean ± std", "paper": "paper"}
+    if small_n:
+        handles[SMALL_N_KEY] = _small_n_handle()
+    order = [lb for lb in ["CE", *labels, "paper", SMALL_N_KEY] if lb in handles]
+    names = {"CE": "CE, mean ± std", "paper": "paper", SMALL_N_KEY: SMALL_N_LABEL}
     fig.suptitle("Test error vs λ0 (mean ± std over seeds)", fontsize=11)
     legend_below(fig, [handles[lb] for lb in order],
                  [_legend_label(lb, names, ns, band="CE") for lb in order])
@@ -183,6 +205,7 @@ def draw_explicit(runs: pd.DataFrame) -> plt.Figure | None:
     colour = colours(["ISDA", *labels])
     handles: dict[str, object] = {}
     ns: dict[str, list[int]] = {}
+    small_n = False
     for i, (ds, arch, variants, isda) in enumerate(per_cell):
         for ax, is_error in ((axes[2 * i], True), (axes[2 * i + 1], False)):
             metric = METRIC if is_error else COST
@@ -190,7 +213,9 @@ def draw_explicit(runs: pd.DataFrame) -> plt.Figure | None:
             for label, exp in variants:
                 curve = _curve(exp, SAMPLES, metric)
                 if len(curve):
-                    handles.setdefault(label, _series(ax, curve, colour[label]))
+                    handle, small = _series(ax, curve, colour[label])
+                    handles.setdefault(label, handle)
+                    small_n |= small
                     xs.update(curve["x"])
                     if is_error:
                         ns.setdefault(label, []).extend(int(n) for n in curve["n"])
@@ -199,13 +224,13 @@ def draw_explicit(runs: pd.DataFrame) -> plt.Figure | None:
                 handles.setdefault("ISDA", band[0])
                 if is_error:
                     ns.setdefault("ISDA", []).append(band[1])
-            ticks = sorted(xs)
             if is_error:
-                pts = [paper.optional_value("explicit", ds, arch, method=EXPLICIT_METHOD, **{SAMPLES: x})
-                       for x in ticks]
-                mark = _paper_points(ax, ticks, [p["mean"] if p else None for p in pts])
+                points = paper.optional_points("explicit", ds, arch, SAMPLES, method=EXPLICIT_METHOD)
+                mark = _paper_points(ax, points)
                 if mark is not None:
                     handles.setdefault("paper", mark)
+                xs.update(x for x, _ in points)
+            ticks = sorted(xs)
             if ticks:
                 ax.set_xscale("log")
                 ax.set_xlim(min(ticks) / 1.35, max(ticks) * 1.35)
@@ -215,8 +240,10 @@ def draw_explicit(runs: pd.DataFrame) -> plt.Figure | None:
             what = "test error" if is_error else "training cost"
             style_panel(ax, f"{panel_title(ds, arch)}: {what}", "M (features drawn per sample; log axis)",
                         "last-10-epoch test error (%)" if is_error else unit)
-    order = [lb for lb in (*labels, "ISDA", "paper") if lb in handles]
-    names = {"ISDA": "ISDA (implicit, M → ∞): mean ± std", "paper": "paper (explicit)"}
+    if small_n:
+        handles[SMALL_N_KEY] = _small_n_handle()
+    order = [lb for lb in (*labels, "ISDA", "paper", SMALL_N_KEY) if lb in handles]
+    names = {"ISDA": "ISDA (implicit, M → ∞): mean ± std", "paper": "paper (explicit)", SMALL_N_KEY: SMALL_N_LABEL}
     fig.suptitle("Explicit semantic augmentation against M (mean ± std over seeds), and ISDA", fontsize=11)
     legend_below(fig, [handles[lb] for lb in order],
                  [_legend_label(lb, names, ns, band="ISDA") for lb in order])

@@ -2,8 +2,9 @@
 column per network × CIFAR dataset, ours beside the paper's.
 
 The paper's numbers for this table are not shipped; ``bench/reference/regularizers.csv`` (layout in
-:data:`bench.report.paper.OPTIONAL_LAYOUTS`) adds them, else its cells show "–". The generator-based rows
-are never trained here: they appear when that CSV has their numbers, marked "not run".
+:data:`bench.report.paper.OPTIONAL_LAYOUTS`) adds them, else its cells show "–", but for Basic and ISDA,
+which rerun the main table's experiments and show its numbers. The generator-based rows are never
+trained here: they appear when that CSV has their numbers, marked "not run".
 """
 
 from __future__ import annotations
@@ -67,29 +68,25 @@ def regularizers_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | N
              and not set(str(m).split("+")) & set(AUGMENTS)]
     specs = list(ROWS) + [Row(m, paper.method_name(m), in_paper=False) for m in extra]
     scope = scope[scope["method"].isin([r.method for r in specs])]
-    csv_cols = [c for c in PAPER_COLUMNS if with_paper and any(
-        paper.optional_value("regularizers", c[1], c[0], method=r.method) for r in specs)]
-    cols = grid_columns([(a, d) for d, a in rows_of(scope)], csv_cols)
+    cols = grid_columns([(a, d) for d, a in rows_of(scope)], PAPER_COLUMNS)
     notes: set[str] = set()
     rows = []
     for spec in specs:
-        row = GridRow(spec.label, placeholder="" if spec.trained else NOT_RUN)
+        row = GridRow(spec.label, spec.method, placeholder="" if spec.trained else NOT_RUN)
         for arch, ds in cols:
             sub = scope[(scope["dataset"] == ds) & (scope["arch"] == arch)]
             if (sub["method"] == spec.method).any():
                 row.ours[arch, ds] = group_of(pick_variant(sub, spec.method, notes))
             if with_paper:
-                row.paper[arch, ds] = paper.optional_value("regularizers", ds, arch, method=spec.method)
-        if not row.ours and not any(row.paper.values()):
-            continue  # neither run nor in the paper's CSV
+                row.paper[arch, ds] = paper.lookup("regularizers", ds, arch, method=spec.method)
         if not spec.in_paper and not any(row.paper.values()):
             row.label = extension_label(row.label)
         rows.append(row)
     extra_notes = []
-    if any(r.placeholder for r in rows):
+    if any(r.placeholder and any(r.paper.values()) for r in rows):
         extra_notes.append(f"{NOT_RUN}: generator-based augmentation is not trained here; the paper's number only.")
     if with_paper and paper.optional_table("regularizers") is None:
         extra_notes.append(missing_csv_note("regularizers"))
     title = "Comparison with other regularisers: last-10-epoch test error (%)"
     return grid_table("regularizers", title, "Method", rows, cols, with_paper, PAPER_COLUMNS,
-                      notes=notes | set(extra_notes))
+                      notes=notes | set(extra_notes), gains=[("ce", "isda")])

@@ -3,7 +3,8 @@ drawn features that explicit semantic augmentation (the method ISDA replaces) tr
 
 Their figures are in :mod:`bench.report.param_figures`. The paper's numbers are not shipped:
 ``bench/reference/lambda_sensitivity.csv`` and ``bench/reference/explicit.csv`` (layouts in
-:data:`bench.report.paper.OPTIONAL_LAYOUTS`) add them.
+:data:`bench.report.paper.OPTIONAL_LAYOUTS`) add them; CE (λ0 table) and ISDA (explicit table) rerun the
+main table's experiments and show its numbers.
 """
 
 from __future__ import annotations
@@ -69,19 +70,18 @@ def lambda_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | None:
     swept = swept_values(scope, LAMBDA_METHOD, "lambda0")
     if not swept:
         return None
-    csv = paper.optional_pairs("lambda_sensitivity") if with_paper else []
-    cols = grid_columns(list(swept), [(a, d) for d, a in csv if d in CIFAR])
+    cols = grid_columns(list(swept))
     values = sorted({v for vs in swept.values() for v in vs})
     notes: set[str] = set()
-    rows = [GridRow("CE")]
+    rows = [GridRow("CE", "ce")]
     for v in values:
-        rows.append(GridRow(f"ISDA, λ0 = {fmt_value(v)}"))
+        rows.append(GridRow(f"ISDA, λ0 = {fmt_value(v)}", f"lambda0={v}"))
     for arch, ds in cols:
         sub = scope[(scope["dataset"] == ds) & (scope["arch"] == arch)]
         if (sub["method"] == "ce").any():
             rows[0].ours[arch, ds] = group_of(pick_variant(sub, "ce", notes))
         if with_paper:
-            rows[0].paper[arch, ds] = paper.paper_value(ds, arch, "ce")
+            rows[0].paper[arch, ds] = paper.lookup("cifar_main", ds, arch, method="ce")
         isda = sub[sub["method"] == LAMBDA_METHOD]
         lam = filled(isda, "lambda0") if len(isda) else pd.Series(dtype=object)
         for row, v in zip(rows[1:], values):
@@ -89,8 +89,8 @@ def lambda_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | None:
             if len(at):
                 row.ours[arch, ds] = group_of(pick_variant(at, LAMBDA_METHOD, notes))
             if with_paper:
-                row.paper[arch, ds] = paper.optional_value("lambda_sensitivity", ds, arch, lambda0=v)
-    extra = ["CE's paper numbers are the main table's Basic; λ0's are from the paper's sensitivity figure."]
+                row.paper[arch, ds] = paper.lookup("lambda_sensitivity", ds, arch, lambda0=v)
+    extra = ["CE reruns the main table's Basic and shows its numbers; λ0's are from the paper's sensitivity figure."]
     if with_paper and paper.optional_table("lambda_sensitivity") is None:
         extra.append(missing_csv_note("lambda_sensitivity"))
     return grid_table("lambda_sensitivity", "ISDA's sensitivity to λ0: last-10-epoch test error (%)", "Setting",
@@ -104,12 +104,12 @@ def explicit_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | None:
     explicit = scope[scope["method"] == EXPLICIT_METHOD]
     if explicit.empty or SAMPLES not in explicit:
         return None
-    csv = paper.optional_pairs("explicit") if with_paper else []
-    cols = grid_columns([(a, d) for d, a in rows_of(explicit)], [(a, d) for d, a in csv if d in CIFAR])
+    cols = grid_columns([(a, d) for d, a in rows_of(explicit)])
     samples = sorted({float(v) for v in filled(explicit, SAMPLES) if v is not None})
     cost, unit = step_cost(scope)
     notes: set[str] = set()
-    rows = [GridRow("ISDA (implicit, M → ∞)")] + [GridRow(f"Explicit, M = {fmt_value(m)}") for m in samples]
+    rows = [GridRow("ISDA (implicit, M → ∞)", "isda")] + [GridRow(f"Explicit, M = {fmt_value(m)}", f"M={m}")
+                                                          for m in samples]
     for arch, ds in cols:
         sub = scope[(scope["dataset"] == ds) & (scope["arch"] == arch)]
         chosen = []
@@ -126,9 +126,9 @@ def explicit_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | None:
             if len(runs_i):
                 row.ours[arch, ds] = group_of(runs_i)
             if with_paper:
-                row.paper[arch, ds] = (paper.optional_value("explicit", ds, arch, method=LAMBDA_METHOD) if i == 0 else
-                                       paper.optional_value("explicit", ds, arch, method=EXPLICIT_METHOD,
-                                                            **{SAMPLES: samples[i - 1]}))
+                row.paper[arch, ds] = (paper.lookup("explicit", ds, arch, method=LAMBDA_METHOD) if i == 0 else
+                                       paper.lookup("explicit", ds, arch, method=EXPLICIT_METHOD,
+                                                    **{SAMPLES: samples[i - 1]}))
             done = runs_i[runs_i["status"] == RunState.COMPLETED].index if len(runs_i) else []
             row.extra.append(_cost_cell(cost.reindex(done)))
     cost_head = [f"{paper.arch_name(a)} · {paper.dataset_name(d)}" for a, d in cols]

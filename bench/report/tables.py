@@ -15,15 +15,17 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from bench.report import paper
+from bench.report import citation, paper
 from bench.report.ablation import ablation_table
 from bench.report.imagenet import imagenet_tables
 from bench.report.model import (
     NO_TEST_NOTE,
     Cell,
     Group,
+    PaperCheck,
     Table,
     bold_lowest,
+    check_of,
     extension_label,
     finish_notes,
     gap_text_cell,
@@ -31,7 +33,6 @@ from bench.report.model import (
     ours_cell,
     paper_delta_cell,
     rows_of,
-    sources_note,
 )
 from bench.report.regularizers import regularizers_table
 from bench.report.sensitivity import explicit_table, lambda_table
@@ -43,6 +44,7 @@ AUGMENT_PAIRS = (
     ("autoaugment", "isda+autoaugment"),
     ("randaugment", "isda+randaugment"),
 )
+BASELINE_OF = {t: b for b, t in AUGMENT_PAIRS}  # an augmentation with ISDA → the same without
 RANDAUGMENT_NOTE = (
     "RandAugment (N, M): the authors did not publish theirs; ours are an assumption, the RandAugment "
     "paper's CIFAR values for each network (Cubuk et al., 2020)."
@@ -65,24 +67,24 @@ def generic_table(runs: pd.DataFrame) -> Table:
 
 
 def cifar_main_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | None:
-    """The paper's main table: CE ("Basic") and ISDA on CIFAR-10/100 per architecture."""
+    """The paper's main table: CE ("Basic") and ISDA on CIFAR-10/100, one row per network of the sweep
+    (its planned runs included); the paper's other rows are named in a note, not shown as if pending."""
     scope = runs[runs["dataset"].isin(CIFAR) & runs["method"].isin(["ce", "isda"])]
     datasets = [d for d in CIFAR if (scope["dataset"] == d).any()]
     if not datasets:
         return None
     notes: set[str] = set()
-    ours_archs = [a for _, a in rows_of(scope)]
-    archs = [paper.arch_name(a) for a in ours_archs]
+    archs = list(dict.fromkeys(paper.arch_name(a) for _, a in rows_of(scope)))
     if with_paper:
-        archs = [a for d in datasets for a in paper.main_table_archs(d)] + archs
-    archs = list(dict.fromkeys(archs))
+        order = [a for d in datasets for a in paper.main_table_archs(d)]
+        archs.sort(key=lambda a: order.index(a) if a in order else len(order))
     gap_head = "ISDA − CE (p, P)"
     per_ds = ["Basic (ours)", "paper (Δ)", "ISDA (ours)", "paper (Δ)", gap_head]
     if not with_paper:
         per_ds = ["Basic (ours)", "ISDA (ours)", gap_head]
     header = ["Network", "Params"] + per_ds * len(datasets)
     groups = [("", 2)] + [(paper.dataset_name(d), len(per_ds)) for d in datasets]
-    rows, sources = [], []
+    rows, used, checks = [], [], []
     for disp in archs:
         raw = paper.raw_arch(disp)
         in_paper = any(paper.paper_value(ds, raw, m) for ds in datasets for m in ("ce", "isda"))
@@ -95,8 +97,13 @@ def cifar_main_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | Non
             ce_cell, isda_cell = ours_cell(ce, "–"), ours_cell(isda, "–")
             bold_lowest([ce_cell, isda_cell], [ce, isda])
             if with_paper:
-                pce, pisda = paper.paper_value(ds, raw, "ce"), paper.paper_value(ds, raw, "isda")
-                sources += [p["source"] for p in (pce, pisda) if p]
+                pce, pisda = paper.lookup("cifar_main", ds, raw, method="ce"), paper.lookup("cifar_main", ds, raw,
+                                                                                            method="isda")
+                used += [(disp, p) for p in (pce, pisda) if p]
+                experiment = f"{paper.dataset_name(ds)}, {disp}"
+                base = check_of("cifar_main", experiment, paper.MAIN_TABLE_CE, ce, pce)
+                treat = check_of("cifar_main", experiment, "ISDA", isda, pisda, base)
+                checks += [c for c in (base, treat) if c]
                 row += [ce_cell, paper_delta_cell(ce, pce), isda_cell, paper_delta_cell(isda, pisda)]
             else:
                 row += [ce_cell, isda_cell]
@@ -108,15 +115,23 @@ def cifar_main_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | Non
         header,
         rows,
         groups=groups,
-        notes=sources_note(sources),
+        notes=citation.notes("cifar_main", used) if with_paper else [],
         label_cols=2,
+        checks=checks,
     )
     if with_paper:
         table.notes.insert(
             0,
-            "paper (Δ): the paper's mean ± std, and Δ = our mean − the paper's mean in percentage points. "
-            "Rows without runs show the paper's numbers only.",
+            "paper (Δ): the paper's mean ± std, and Δ = our mean − the paper's mean in percentage points.",
         )
+        others = [a for a in dict.fromkeys(a for d in datasets for a in paper.main_table_archs(d)) if a not in archs]
+        foreign = [a for a in others if paper.raw_arch(a) == a]  # no architecture of ours has this name
+        if len(others) > len(foreign):
+            table.notes.append(f"The paper's table also has {', '.join(a for a in others if a not in foreign)}: "
+                               "not in this sweep.")
+        if foreign:
+            table.notes.append(f"{', '.join(foreign)}, in the paper's table, {'is' if len(foreign) == 1 else 'are'} "
+                               "no network of this project.")
     table.notes.insert(
         0,
         "ISDA − CE: difference of means in percentage points (negative = ISDA better); "
@@ -153,7 +168,7 @@ def augmentation_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | N
     for m in present:
         header += [paper.method_name(m)] + (["paper (Δ)"] if has_paper[m] else [])
     header += [f"{paper.method_name(t)} − {paper.method_name(b)}" for b, t in gaps]
-    rows, sources = [], []
+    rows, used, checks = [], [], []
     for ds, arch in pairs:
         sub = scope[(scope["dataset"] == ds) & (scope["arch"] == arch)]
         groups: dict[str, Group | None] = {
@@ -165,16 +180,22 @@ def augmentation_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | N
         name = paper.arch_name(arch)
         row = [Cell(paper.dataset_name(ds)), Cell(name if in_paper or not with_paper else extension_label(name)),
                _schedule_cell(sub, present)]
+        found: dict[str, PaperCheck | None] = {}
         for m in present:
             row.append(ours[m])
             if has_paper[m]:
-                pv = paper.paper_value(ds, arch, m)
-                sources += [pv["source"]] if pv else []
+                pv = paper.lookup("cifar_augmentation", ds, arch, method=m)
+                used += [(paper.method_name(m), pv)] if pv else []
                 row.append(paper_delta_cell(groups[m], pv))
+                base = found.get(BASELINE_OF.get(m, ""))
+                found[m] = check_of("augmentation", f"{paper.dataset_name(ds)}, {name}", paper.method_name(m),
+                                    groups[m], pv, base)
         row += [gap_text_cell(groups[t], groups[b]) for b, t in gaps]
         rows.append(row)
+        checks += [c for c in found.values() if c]
     title = "Augmentation ± ISDA: last-10-epoch test error (%)"
-    table = Table("augmentation", title, header, rows, notes=sources_note(sources), label_cols=3)
+    table = Table("augmentation", title, header, rows, notes=citation.notes("augmentation", used) if with_paper else [],
+                  label_cols=3, checks=checks)
     table.notes.insert(0, "Schedule: the learning-rate schedule the row's runs used (their config's `schedule`).")
     if gaps:
         table.notes.insert(

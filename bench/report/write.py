@@ -28,6 +28,7 @@ import pandas as pd
 
 from bench.common.errors import ConfigError
 from bench.common.files import atomic_write_text
+from bench.report import verdict
 from bench.report.figures import Figure, curves_figure, gap_figure
 from bench.report.html import render_page
 from bench.report.model import BOLD_RULE, Table
@@ -174,13 +175,17 @@ def write_report(
     out_dir = Path(out_dir)
     title = title or _default_title(runs)
     tables = build_tables(runs, with_paper=paper)
+    # The reproduction verdict comes first: its line above the run accounting, its table above the others.
+    judgements = verdict.judge(tables)
+    verdict_table, verdict_line = verdict.table(judgements), verdict.line(judgements)
+    tables = ([verdict_table] if verdict_table else []) + tables
     fig_dir = out_dir / FIGURES_DIR
     figures = build_figures(runs, curves, fig_dir)
     # A figure the sweep no longer supports must not linger from an earlier report.
     for key in set(FIGURE_KEYS) - {f.key for f in figures}:
         for ext in ("png", "pdf"):
             (fig_dir / f"{key}.{ext}").unlink(missing_ok=True)
-    summary = summary_lines(runs)
+    summary = ([(verdict_line, False)] if verdict_line else []) + summary_lines(runs)
 
     written: list[Path] = [p for f in figures for p in (f.png, f.pdf)]
     written.append(
