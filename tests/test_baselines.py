@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from bench.cli import main
+from bench.common.errors import ConfigError
 from bench.experiment.resolve import resolve
 from bench.experiment.runconfig import FIELD_NAMES, RESULT_KEYS
 from bench.methods import param_names
@@ -197,28 +198,42 @@ def test_disturb_rate_follows_the_supplement():
     assert resolve({"method": "large_margin"}).param("lsoftmax_margin") == 2
 
 
-def test_dropout_is_put_before_the_classifier_only_where_the_run_has_none(tmp_path):
+def test_dropout_sits_between_the_convolutions_of_every_block_and_never_on_the_features(tmp_path):
+    # The ISDA authors' CIFAR ResNets drop inside each basic block (networks/resnet.py), so the
+    # features the loss and ISDA's statistics see are the pooled ones as the network made them.
     cfg = resolve({"dataset": "digits", "arch": "resnet32", "method": "ce+dropout", "batch_size": 512,
                    "threads": 1})
+    assert cfg.drop_rate == 0.3
     run = Run(cfg, tmp_path)
-    assert run.head_dropout == 0.3
-    seen = []
+    activated: dict[int, torch.Tensor] = {}
+    convolved: dict[int, torch.Tensor] = {}
+    for i, block in enumerate(run.model.blocks):
+        block.bn1.register_forward_hook(lambda m, a, out, i=i: activated.__setitem__(i, torch.relu(out).detach()))
+        block.conv2.register_forward_pre_hook(lambda m, a, i=i: convolved.__setitem__(i, a[0].detach()))
+    pooled, seen = [], []
+    run.model.pool.register_forward_hook(lambda m, a, out: pooled.append(out.flatten(1).detach()))
     forward = run.crit.forward
     run.crit.forward = lambda feats, fc, y, progress: (seen.append(feats.detach()), forward(feats, fc, y, progress))[1]
     x, y = next(iter(run.train.epoch(torch.Generator().manual_seed(0))))
     run.model.train()
     run._loss(x, y, 0.0)
-    plain = run.model.features(x).detach()  # BatchNorm in training mode: the same batch, the same features
-    kept = seen[0] != 0
-    torch.testing.assert_close(seen[0][kept], plain[kept] / 0.7)  # inverted dropout: kept ones scaled
-    dropped = (seen[0][plain != 0] == 0).double().mean().item()
-    assert abs(dropped - 0.3) < 0.02, dropped
-    # A network with its own dropout gets none more; without it (drop_rate 0) it gets the head's.
-    own = Run(resolve({"dataset": "digits", "arch": "wrn16_8", "method": "isda+dropout", "drop_rate": 0.3}), tmp_path)
-    none = Run(resolve({"dataset": "digits", "arch": "wrn16_8", "method": "isda+dropout", "drop_rate": 0.0}),
-               tmp_path)
-    plain_isda = Run(resolve({"dataset": "digits", "arch": "resnet32", "method": "isda"}), tmp_path)
-    assert (own.head_dropout, none.head_dropout, plain_isda.head_dropout) == (0.0, 0.3, 0.0)
+    assert len(activated) == len(convolved) == len(run.model.blocks) == 15
+    for i in activated:
+        kept = convolved[i] != 0
+        torch.testing.assert_close(convolved[i][kept], activated[i][kept] / 0.7)  # inverted dropout
+        dropped = (convolved[i][activated[i] != 0] == 0).double().mean().item()
+        assert abs(dropped - 0.3) < 0.02, (i, dropped)
+    assert torch.equal(seen[0], pooled[0])  # the pooled features reach the loss undropped
+
+
+def test_dropout_keeps_a_networks_own_rate_and_is_refused_where_the_network_has_none():
+    wrn = {"dataset": "digits", "arch": "wrn16_8", "method": "isda+dropout"}
+    assert resolve(wrn).drop_rate == 0.3
+    assert resolve({**wrn, "drop_rate": 0.5}).drop_rate == 0.5
+    assert resolve({**wrn, "drop_rate": 0.0}).drop_rate == 0.3  # "if it is not applied in the basic model"
+    assert resolve({"dataset": "digits", "arch": "resnet32", "method": "isda"}).drop_rate == 0.0
+    with pytest.raises(ConfigError, match="method.*resnext29_8x64d.*no dropout.*resnet110"):
+        resolve({"dataset": "cifar10", "arch": "resnext29_8x64d", "method": "ce+dropout"})
 
 
 @pytest.mark.parametrize("method", NEW_METHODS)
