@@ -303,6 +303,9 @@ class Run:
                    gamma=cfg.gamma, schedule_offset=cfg.schedule_offset)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        follow = getattr(self.crit, "follow_lr", None)  # a loss with a rate of its own (Center loss's centres)
+        if follow is not None:
+            follow(lr / cfg.lr)
         progress = self.epoch / cfg.epochs
         strength = getattr(self.crit, "strength", None)
         lam = float(strength(progress)) if strength is not None else 0.0
