@@ -33,8 +33,8 @@ __all__ = ["AUGMENTS", "DROPOUT", "DROPOUT_RATE", "LossSpec", "Method", "Param",
            "get_loss", "loss_names", "method_names", "param", "param_names", "parse_method", "register_loss"]
 
 # "autoaugment" is the paper's "AA": the authors' CIFAR-10 AutoAugment policy plus Cutout(16) (on
-# ImageNet torchvision's ImageNet policy, bench.data.batches._policy); "tv_autoaugment" is torchvision's
-# CIFAR-10 policy plus Cutout(16), for comparison.
+# ImageNet torchvision's ImageNet policy without Cutout, bench.data.batches); "tv_autoaugment" is
+# torchvision's CIFAR-10 policy plus Cutout(16), for comparison.
 AUGMENTS = ("standard", "cutout", "autoaugment", "randaugment", "tv_autoaugment")
 DROPOUT = "dropout"
 # The supplement's rate for the networks that have no dropout of their own (Srivastava et al.).
