@@ -41,10 +41,13 @@ register_loss("focal", _focal, {"focal_gamma": Param(1.0, min=0.0, label="g", he
 # diagonal on ImageNet.
 LAMBDA0 = Param(lambda dataset, arch: recipe_for(dataset, arch).lambda0, kind="float", min=0.0, label="l",
                 help="ISDA strength λ0; λ = λ0·epoch/epochs")
-# identity and shared are the TPAMI ablation's: Σ = I, and one covariance of all features whatever the class.
+# identity, shared and pooled are the TPAMI ablation's: Σ = I, and the two readings of its "single
+# covariance matrix", the covariance of all features whatever the class (shared, the shipped ablation's)
+# and the pooled within-class one (pooled); docs/method.md says why.
 COV_MODE = Param(lambda dataset, arch: recipe_for(dataset, arch).cov_mode, kind="str",
-                 choices=("full", "diagonal", "identity", "shared"), label="",
-                 help="covariance: per class full A×A or its diagonal; identity (Σ = I); shared (one for all classes)")
+                 choices=("full", "diagonal", "identity", "shared", "pooled"), label="",
+                 help="covariance: per class full A×A or its diagonal; identity (Σ = I); one for all classes: of all "
+                      "features (shared) or pooled within-class (pooled)")
 # Runs named before it existed had the papers' linear schedule.
 LAMBDA_SCHEDULE = Param("linear", choices=("linear", "constant"), id_default=True, label="",
                         help="λ = λ0·epoch/epochs (linear), or λ0 from the first epoch (constant)")
