@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from bench.cli import main
+from bench.common.errors import ConfigError
 from bench.experiment.resolve import resolve
 from bench.experiment.runconfig import FIELD_NAMES, RESULT_KEYS
 from bench.methods import param_names
@@ -66,7 +67,7 @@ def test_large_margin_equals_the_papers_formula_in_a_scalar_loop(m, step):
     x, fc, y = _batch(seed=m)
     crit = LargeMarginSoftmax(m)
     crit.step.fill_(step)
-    lam = max(0.0, 1000.0 * (1 + 2e-5 * step) ** -45.0)  # the authors' CIFAR-10 schedule
+    lam = max(0.0, 1000.0 * (1 + 1e-5 * step) ** -45.0)  # the authors' CIFAR-10 schedule (with augmentation)
     loss, logits = crit(x, fc, y, 0.0)
     assert loss.item() == pytest.approx(_lsoftmax_loop(x, fc, y, m, lam), rel=2e-5, abs=1e-6)
     torch.testing.assert_close(logits, fc(x))  # the plain logits, from which the run's error comes
@@ -89,7 +90,7 @@ def test_large_margin_gradient_equals_finite_differences_of_the_loop():
     crit.step.fill_(200_000)
     xg = x.clone().requires_grad_(True)
     crit(xg, fc, y, 0.0)[0].backward()
-    lam = 1000.0 * (1 + 2e-5 * 200_000) ** -45.0
+    lam = 1000.0 * (1 + 1e-5 * 200_000) ** -45.0
     h = 1e-4
     for i, j in [(0, 0), (2, 3), (5, 1)]:
         up, down = x.double().clone(), x.double().clone()
@@ -113,10 +114,13 @@ def test_lq_equals_the_generalised_cross_entropy_in_a_scalar_loop():
     torch.testing.assert_close(logits, fc(x))
 
 
-def test_center_loss_and_the_centre_update_equal_the_papers_rule_in_a_scalar_loop():
+@pytest.mark.parametrize("follows_lr, factor", [(True, 1.0), (True, 0.01), (False, 0.01)])
+def test_center_loss_and_the_centre_update_equal_the_papers_rule_in_a_scalar_loop(follows_lr, factor):
     x, fc, y = _batch(n=16, c=4)
-    weight, rate = 0.003, 0.5
-    crit = CenterLoss(4, x.shape[1], weight, rate)
+    weight = 0.003
+    crit = CenterLoss(4, x.shape[1], weight, 0.5, follows_lr=follows_lr)
+    crit.follow_lr(factor)  # the run's learning rate is now `factor` times its initial one
+    rate = 0.5 * factor if follows_lr else 0.5
     centres = [[0.0] * x.shape[1] for _ in range(4)]
     for step in range(3):
         xb = x + step  # another batch each step, so that the centres move
@@ -139,6 +143,55 @@ def test_center_loss_and_the_centre_update_equal_the_papers_rule_in_a_scalar_loo
     before = crit.centers.clone()
     crit.eval()(x, fc, y, 0.0)
     assert torch.equal(crit.centers, before)  # no update outside training
+
+
+def test_the_centre_rate_follows_the_runs_learning_rate_schedule_epoch_by_epoch(tmp_path):
+    # The supplement's "initial learning rate" 0.5 of the centres, moving as the network's rate does
+    # (Wen et al.'s solver updates the centres with it): 0.5, 0.05, 0.005 over milestones 2 and 3.
+    cfg = resolve({"dataset": "digits", "arch": "resnet32", "method": "center", "epochs": 3, "milestones": [2, 3],
+                   "gamma": 0.1, "batch_size": 512, "threads": 1})
+    assert cfg.param("center_lr_schedule") == "run" and cfg.param("center_lr") == 0.5
+    run = Run(cfg, tmp_path)
+    update, first = run.crit._update, {}
+
+    def spy(x, labels):
+        before = run.crit.centers.double().clone()
+        update(x, labels)
+        first.setdefault(run.epoch, (before, run.crit.centers.double().clone(), x.double(), labels))
+
+    run.crit._update = spy
+    for _ in range(3):
+        run.step_epoch()
+    assert sorted(first) == [0, 1, 2]
+    for epoch, rate in ((0, 0.5), (1, 0.05), (2, 0.005)):
+        before, after, x, labels = first[epoch]
+        onehot = nn.functional.one_hot(labels, 10).double()
+        counts, sums = onehot.sum(0)[:, None], onehot.t() @ x
+        expected = before - rate * (counts * before - sums) / (1 + counts)  # Wen et al.'s Δc_j at rate α_t
+        torch.testing.assert_close(after, expected, rtol=1e-5, atol=1e-6)
+    # "constant": α throughout, whatever the schedule
+    const = Run(resolve({**cfg.to_dict(), "center_lr_schedule": "constant"}), tmp_path / "c")
+    assert const.cfg.run_id != cfg.run_id and "const" in const.cfg.slug and "const" not in cfg.slug
+    const.epoch = 2
+    const.crit.follow_lr(0.01)
+    x, fc, y = _batch(n=16, a=const.model.num_features, c=10)
+    const.crit.train()(x, const.model.fc, y, 1.0)
+    onehot = nn.functional.one_hot(y, 10).double()
+    expected = -0.5 * -(onehot.t() @ x.double()) / (1 + onehot.sum(0)[:, None])
+    torch.testing.assert_close(const.crit.centers.double(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_large_margin_takes_gamma_of_the_authors_cifar10_example_with_augmentation():
+    from bench.methods import create_loss
+
+    cfg = resolve({"dataset": "cifar10", "arch": "resnet110", "method": "large_margin"})
+    assert cfg.param("lsoftmax_gamma") == 1e-5  # myexamples/cifar10+ (cifar10, unaugmented: 2e-5)
+    crit = create_loss("large_margin", 10, 64, dict(cfg.params))
+    crit.step.fill_(100_000)
+    assert crit.annealing().item() == pytest.approx(1000.0 * (1 + 1e-5 * 100_000) ** -45.0, rel=1e-5)
+    other = create_loss("large_margin", 10, 64, dict(resolve({**cfg.to_dict(), "lsoftmax_gamma": 2e-5}).params))
+    other.step.fill_(100_000)
+    assert other.annealing().item() == pytest.approx(1000.0 * (1 + 2e-5 * 100_000) ** -45.0, rel=1e-5)
 
 
 def test_disturblabel_replaces_labels_at_its_rate_with_uniform_ones():
@@ -193,32 +246,47 @@ def test_disturb_rate_follows_the_supplement():
     assert rate == {("cifar10", "resnet110"): 0.05, ("cifar100", "resnet110"): 0.1,
                     ("cifar10", "wrn28_10"): 0.05, ("cifar100", "wrn28_10"): 0.05}
     assert resolve({"method": "lq"}).param("lq_q") == 0.4
-    assert dict(resolve({"method": "center"}).params) == {"center_weight": 0.003, "center_lr": 0.5}
+    assert dict(resolve({"method": "center"}).params) == {"center_weight": 0.003, "center_lr": 0.5,
+                                                          "center_lr_schedule": "run"}
     assert resolve({"method": "large_margin"}).param("lsoftmax_margin") == 2
 
 
-def test_dropout_is_put_before_the_classifier_only_where_the_run_has_none(tmp_path):
+def test_dropout_sits_between_the_convolutions_of_every_block_and_never_on_the_features(tmp_path):
+    # The ISDA authors' CIFAR ResNets drop inside each basic block (networks/resnet.py), so the
+    # features the loss and ISDA's statistics see are the pooled ones as the network made them.
     cfg = resolve({"dataset": "digits", "arch": "resnet32", "method": "ce+dropout", "batch_size": 512,
                    "threads": 1})
+    assert cfg.drop_rate == 0.3
     run = Run(cfg, tmp_path)
-    assert run.head_dropout == 0.3
-    seen = []
+    activated: dict[int, torch.Tensor] = {}
+    convolved: dict[int, torch.Tensor] = {}
+    for i, block in enumerate(run.model.blocks):
+        block.bn1.register_forward_hook(lambda m, a, out, i=i: activated.__setitem__(i, torch.relu(out).detach()))
+        block.conv2.register_forward_pre_hook(lambda m, a, i=i: convolved.__setitem__(i, a[0].detach()))
+    pooled, seen = [], []
+    run.model.pool.register_forward_hook(lambda m, a, out: pooled.append(out.flatten(1).detach()))
     forward = run.crit.forward
     run.crit.forward = lambda feats, fc, y, progress: (seen.append(feats.detach()), forward(feats, fc, y, progress))[1]
     x, y = next(iter(run.train.epoch(torch.Generator().manual_seed(0))))
     run.model.train()
     run._loss(x, y, 0.0)
-    plain = run.model.features(x).detach()  # BatchNorm in training mode: the same batch, the same features
-    kept = seen[0] != 0
-    torch.testing.assert_close(seen[0][kept], plain[kept] / 0.7)  # inverted dropout: kept ones scaled
-    dropped = (seen[0][plain != 0] == 0).double().mean().item()
-    assert abs(dropped - 0.3) < 0.02, dropped
-    # A network with its own dropout gets none more; without it (drop_rate 0) it gets the head's.
-    own = Run(resolve({"dataset": "digits", "arch": "wrn16_8", "method": "isda+dropout", "drop_rate": 0.3}), tmp_path)
-    none = Run(resolve({"dataset": "digits", "arch": "wrn16_8", "method": "isda+dropout", "drop_rate": 0.0}),
-               tmp_path)
-    plain_isda = Run(resolve({"dataset": "digits", "arch": "resnet32", "method": "isda"}), tmp_path)
-    assert (own.head_dropout, none.head_dropout, plain_isda.head_dropout) == (0.0, 0.3, 0.0)
+    assert len(activated) == len(convolved) == len(run.model.blocks) == 15
+    for i in activated:
+        kept = convolved[i] != 0
+        torch.testing.assert_close(convolved[i][kept], activated[i][kept] / 0.7)  # inverted dropout
+        dropped = (convolved[i][activated[i] != 0] == 0).double().mean().item()
+        assert abs(dropped - 0.3) < 0.02, (i, dropped)
+    assert torch.equal(seen[0], pooled[0])  # the pooled features reach the loss undropped
+
+
+def test_dropout_keeps_a_networks_own_rate_and_is_refused_where_the_network_has_none():
+    wrn = {"dataset": "digits", "arch": "wrn16_8", "method": "isda+dropout"}
+    assert resolve(wrn).drop_rate == 0.3
+    assert resolve({**wrn, "drop_rate": 0.5}).drop_rate == 0.5
+    assert resolve({**wrn, "drop_rate": 0.0}).drop_rate == 0.3  # "if it is not applied in the basic model"
+    assert resolve({"dataset": "digits", "arch": "resnet32", "method": "isda"}).drop_rate == 0.0
+    with pytest.raises(ConfigError, match="method.*resnext29_8x64d.*no dropout.*resnet110"):
+        resolve({"dataset": "cifar10", "arch": "resnext29_8x64d", "method": "ce+dropout"})
 
 
 @pytest.mark.parametrize("method", NEW_METHODS)

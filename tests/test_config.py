@@ -63,9 +63,10 @@ def test_scaled_milestones_never_decay_the_first_epoch(arch):
 
 
 def test_drop_rate_is_refused_for_a_network_without_dropout_and_kept_where_there_is_one():
-    with pytest.raises(ConfigError, match="drop_rate.*resnet32.*no dropout.*wrn28_10"):
-        resolve({"arch": "resnet32", "drop_rate": 0.2})
-    assert resolve({"arch": "resnet32", "drop_rate": 0.0}).drop_rate == 0.0
+    with pytest.raises(ConfigError, match="drop_rate.*shake_shake26_2x32d.*no dropout.*wrn28_10"):
+        resolve({"dataset": "cifar10", "arch": "shake_shake26_2x32d", "drop_rate": 0.2})
+    assert resolve({"dataset": "cifar10", "arch": "shake_shake26_2x32d", "drop_rate": 0.0}).drop_rate == 0.0
+    assert resolve({"arch": "resnet32", "drop_rate": 0.2}).drop_rate == 0.2
     assert resolve({"dataset": "cifar100", "arch": "wrn28_10"}).drop_rate == 0.3
     assert resolve({"dataset": "imagenet", "arch": "resnet50", "drop_rate": 0.2}).drop_rate == 0.2
 

@@ -181,6 +181,32 @@ def test_imagenet_folder_applies_the_augmentation_policy(tmp_path, method):
                                                              T.PILToTensor]  # the dataset itself unchanged
 
 
+def test_autoaugment_adds_cutout_as_the_authors_cifar_code_does_but_not_on_imagenet(tmp_path, monkeypatch):
+    import bench.data.batches as batches_module
+
+    write_image_folder(tmp_path)
+    imagenet, _, imagenet_info = load_dataset("imagenet", str(tmp_path))
+    digits, _, digits_info = load_dataset("digits")
+    holes: list[int] = []
+    real = batches_module.cutout
+    monkeypatch.setattr(batches_module, "cutout",
+                        lambda x, cy, cx, size: (holes.append(size), real(x, cy, cx, size))[1])
+
+    def sizes(data, info, name):
+        holes.clear()
+        torch.manual_seed(0)
+        batches = make_batches(data, info, 6, torch.device("cpu"), parse_method(name))
+        next(iter(batches.epoch(torch.Generator().manual_seed(0))))
+        return sorted(set(holes))
+
+    # ImageNet: the ImageNet policy alone (no ISDA paper cuts ImageNet); the method cutout still cuts.
+    for name in ("autoaugment", "isda+autoaugment", "tv_autoaugment"):
+        assert sizes(imagenet, imagenet_info, name) == [], name
+    assert sizes(imagenet, imagenet_info, "cutout") == [112]
+    # Elsewhere AutoAugment is followed by Cutout, as in the authors' CIFAR train.py.
+    assert sizes(digits, digits_info, "autoaugment") == [digits_info.cutout]
+
+
 def test_imagenet_folder_missing_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="train/ and val/"):
         load_dataset("imagenet", str(tmp_path))

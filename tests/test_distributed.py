@@ -142,6 +142,11 @@ def _stats_worker(rank: int, out: str) -> None:
             for step, (_, pad_to) in enumerate(STEPS):
                 stats.update(*step_data(step, rank), pad_to=pad_to)
             results[f"{mode}-{sync}"] = {k: v.clone() for k, v in stats.state_dict().items()}
+        if mode == "full":  # the pooled within-class covariance, from padded global batches
+            pooled = ClassCovariance(C, A, mode, sync="global", pooled=True).double()
+            for step, (_, pad_to) in enumerate(STEPS):
+                pooled.update(*step_data(step, rank), pad_to=pad_to)
+            results["pooled-global"] = {k: v.clone() for k, v in pooled.state_dict().items()}
         # The loss part under global sync: statistics from all ranks, gradient from the local batch.
         torch.manual_seed(0)
         fc = torch.nn.Linear(A, C).double()
@@ -188,6 +193,20 @@ def test_global_statistics_equal_one_process_fed_the_concatenated_batches(stats_
         assert got["count"][c] == len(feats)
         np.testing.assert_allclose(got["mean"][c].numpy(), feats.mean(0), rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(got["scatter"][c].numpy() / len(feats), expect, rtol=1e-11, atol=1e-12)
+
+
+def test_global_pooled_statistics_equal_the_within_class_covariance_of_every_rank_and_step(stats_runs):
+    concat = [tuple(torch.cat(t) for t in zip(*(step_data(s, r) for r in range(WORLD))))
+              for s in range(len(STEPS))]
+    xs = torch.cat([x for x, _ in concat]).numpy()
+    ys = torch.cat([y for _, y in concat]).numpy()
+    within = sum((ys == c).sum() * np.cov(xs[ys == c], rowvar=False, bias=True) for c in range(C))
+    for rank in range(WORLD):
+        got = stats_runs[rank]["pooled-global"]
+        assert got["count"].tolist() == [float((ys == c).sum()) for c in range(C)]
+        np.testing.assert_allclose(got["scatter"][0].numpy(), within, rtol=1e-11, atol=1e-11)
+        for key, value in stats_runs[0]["pooled-global"].items():
+            assert torch.equal(got[key], value), key
 
 
 @pytest.mark.parametrize("mode", ["full", "diagonal"])

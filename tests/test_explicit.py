@@ -39,6 +39,8 @@ def _setup(mode: str):
 def _sigma(mode: str, xs: np.ndarray, ys: np.ndarray, c: int) -> np.ndarray:
     if mode == "identity":
         return np.eye(A)
+    if mode == "pooled":  # each class's scatter about its own mean, over all the features
+        return sum((ys == k).sum() * np.cov(xs[ys == k].T, bias=True) for k in np.unique(ys)) / len(ys)
     rows = xs if mode == "shared" else xs[ys == c]
     cov = np.cov(rows.T, bias=True)
     return np.diag(np.diag(cov)) if mode == "diagonal" else cov
@@ -59,7 +61,7 @@ def _expected_loss(mode: str, fc, xs, ys, x, y, lam: float) -> tuple[float, floa
     return float(np.mean(means)), math.sqrt(sum(variances)) / len(means)
 
 
-@pytest.mark.parametrize("mode", ["full", "diagonal", "shared", "identity"])
+@pytest.mark.parametrize("mode", ["full", "diagonal", "shared", "pooled", "identity"])
 def test_loss_tends_to_the_expectation_as_m_grows_and_stays_below_isdas_bound(mode):
     fc, history, history_y, x, y = _setup(mode)
     progress = 0.7

@@ -206,8 +206,9 @@ class _SyncOps(TorchDispatchMode):
 
 
 @pytest.mark.parametrize("method", [{"method": "isda"}, {"method": "isda", "cov_mode": "diagonal"},
+                                    {"method": "isda", "cov_mode": "pooled"},
                                     {"method": "isda+cutout"}, {"method": "ce"}, {"method": "focal"}],
-                         ids=["isda", "isda-diagonal", "isda+cutout", "ce", "focal"])
+                         ids=["isda", "isda-diagonal", "isda-pooled", "isda+cutout", "ce", "focal"])
 def test_a_training_epoch_reads_the_device_once_at_its_end_not_per_step(tmp_path, method):
     """The step loop train.py runs on a GPU (device-resident batches, augmentation, update, loss,
     backward, optimizer, metric sums), dispatched on the CPU: no op that would make the host wait

@@ -20,9 +20,17 @@ C, A = 4, 3
 
 def _sigma(mode: str, seen_x: list[list[float]], seen_y: list[int], c: int) -> list[list[float]]:
     """Σ used for class c: biased covariance of c's features (full / diagonal), of all features
-    (shared), or the identity; zero for a class with no feature yet."""
+    (shared), pooled within-class (each class's scatter about its own mean, summed over the classes and
+    divided by the number of features), or the identity; zero for a class with no feature yet."""
     if mode == "identity":
         return [[1.0 if a == b else 0.0 for b in range(A)] for a in range(A)]
+    if mode == "pooled":
+        total = [[0.0] * A for _ in range(A)]
+        for k in set(seen_y):
+            n_k = seen_y.count(k)
+            within = _sigma("full", seen_x, seen_y, k)
+            total = [[t + n_k * v for t, v in zip(tr, vr)] for tr, vr in zip(total, within)]
+        return [[t / len(seen_y) for t in row] for row in total]
     rows = [x for x, y in zip(seen_x, seen_y) if mode == "shared" or y == c]
     out = [[0.0] * A for _ in range(A)]
     if not rows:
@@ -51,7 +59,7 @@ def _brute_loss(w: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, y: list[in
     return total / len(y)
 
 
-@pytest.mark.parametrize("mode", ["identity", "shared", "diagonal", "full"])
+@pytest.mark.parametrize("mode", ["identity", "shared", "pooled", "diagonal", "full"])
 def test_each_covariance_mode_equals_the_brute_force_over_several_batches(mode):
     g = torch.Generator().manual_seed(11)
     fc = torch.nn.Linear(A, C).double()
@@ -88,6 +96,27 @@ def test_identity_keeps_no_statistics_and_shared_one_covariance():
     assert ISDAMethod(C, A, 0.5, mode="identity").state_dict() == {}
     shared = ISDAMethod(C, A, 0.5, mode="shared")
     assert shared.stats.scatter.shape == (1, A, A) and shared.stats.count.shape == (1,)
+    pooled = ISDAMethod(C, A, 0.5, mode="pooled")  # class means and counts, one within-class scatter
+    assert pooled.stats.scatter.shape == (1, A, A) and pooled.stats.mean.shape == (C, A)
+
+
+def test_the_two_readings_of_a_single_covariance_differ_by_the_spread_between_class_means():
+    # Two classes far apart, each tight: the covariance of all features is dominated by the distance
+    # between the means, the pooled within-class one is not.
+    g = torch.Generator().manual_seed(5)
+    y = torch.arange(40) % 2
+    x = torch.randn(40, A, generator=g, dtype=torch.float64) * 0.1 + y[:, None].double() * 10.0
+    fc = torch.nn.Linear(A, C).double()
+    covs = {}
+    for mode in ("shared", "pooled"):
+        crit = ISDAMethod(C, A, 0.5, mode=mode).double()
+        crit(x[:25], fc, y[:25], 0.5)
+        crit(x[25:], fc, y[25:], 0.5)
+        covs[mode] = crit.stats.cov[0]
+    xs, ys = x.tolist(), y.tolist()
+    torch.testing.assert_close(covs["pooled"], torch.tensor(_sigma("pooled", xs, ys, 0), dtype=torch.float64))
+    torch.testing.assert_close(covs["shared"], torch.tensor(_sigma("shared", xs, ys, 0), dtype=torch.float64))
+    assert covs["shared"].trace() > 100 * covs["pooled"].trace()
 
 
 def test_constant_schedule_applies_lambda0_from_the_first_epoch():
@@ -114,7 +143,8 @@ def test_the_new_options_are_isda_run_fields_and_leave_existing_run_ids_alone():
     assert resolve({"method": "isda", "seed": 3, "lambda_schedule": "linear"}).run_id == base.run_id
     const = resolve({"method": "isda", "seed": 3, "lambda_schedule": "constant"})
     shared = resolve({"method": "isda", "seed": 3, "cov_mode": "shared"})
-    assert len({base.run_id, const.run_id, shared.run_id}) == 3
+    pooled = resolve({"method": "isda", "seed": 3, "cov_mode": "pooled"})
+    assert len({base.run_id, const.run_id, shared.run_id, pooled.run_id}) == 4 and pooled.slug.endswith("-pooled-s3")
     assert const.slug.endswith("-const-s3") and shared.slug.endswith("-shared-s3") and base.slug.endswith("l0.5-s3")
     crit = create_loss("isda", 10, 8, dict(resolve({"method": "isda", "cov_mode": "identity"}).params))
     assert crit.mode == "identity" and crit.stats is None

@@ -13,6 +13,7 @@ from importlib import resources
 import pytest
 import timm
 import torch
+import torch.nn.functional as F
 
 from bench.common.errors import ConfigError
 from bench.experiment.archs import ARCHS
@@ -167,6 +168,62 @@ def test_timm_refuses_pretrained_cifar_weights() -> None:
 def test_wide_resnet_dropout_default_and_override() -> None:
     assert create_model("wrn16_8", 10).blocks[0].drop_rate == 0.3
     assert create_model("wrn16_8", 10, drop_rate=0.0).blocks[0].drop_rate == 0.0
+
+
+@pytest.mark.parametrize("name", ["resnet32", "se_resnet110"])
+def test_resnet_dropout_sits_between_the_two_convolutions_of_every_block(name: str) -> None:
+    # As the ISDA authors' networks/resnet.py and se_resnet.py: conv-BN-ReLU, dropout, conv-BN.
+    model = create_model(name, 10, drop_rate=0.5).train()
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    for block in model.blocks:
+        block.conv2.register_forward_pre_hook(
+            lambda m, a, b=block: seen.append((a[0].detach(), b._act.detach())))
+        block.bn1.register_forward_hook(lambda m, a, out, b=block: setattr(b, "_act", torch.relu(out)))
+    features = model.features(torch.randn(8, 3, 16, 16))
+    assert len(seen) == len(model.blocks)
+    zeros = total = 0
+    for into_conv2, activated in seen:
+        kept = into_conv2 != 0
+        torch.testing.assert_close(into_conv2[kept], 2.0 * activated[kept])
+        zeros += int((into_conv2[activated != 0] == 0).sum())
+        total += int((activated != 0).sum())
+    assert abs(zeros / total - 0.5) < 0.02
+    assert model.fc.in_features == features.shape[1]
+    assert all(block.dropout.p == 0.0 for block in create_model(name, 10).blocks)  # none by default
+
+
+def test_densenet_drops_only_the_new_channels_of_each_dense_layer() -> None:
+    # As the ISDA authors' networks/densenet_bc.py: dropout on each layer's k new channels after its
+    # 3x3 convolution; none after the bottleneck's 1x1 convolution, none in the transitions.
+    from bench.models.densenet import DenseLayer, Transition
+
+    model = create_model("densenet_bc_100_12", 10, drop_rate=0.5).train()
+    checks: list[tuple[str, torch.Tensor, torch.Tensor]] = []
+    for module in model.blocks:
+        if isinstance(module, DenseLayer):
+            module.bn2.register_forward_hook(lambda m, a, out, d=module: setattr(d, "_act", torch.relu(out)))
+            module.conv2.register_forward_pre_hook(lambda m, a, d=module: checks.append(("bottleneck", a[0], d._act)))
+            module.conv2.register_forward_hook(lambda m, a, out, d=module: setattr(d, "_new", out))
+            module.register_forward_hook(
+                lambda m, a, out: checks.append(("new", out[:, a[0].shape[1]:], m._new)))
+        elif isinstance(module, Transition):
+            module.conv.register_forward_hook(lambda m, a, out, t=module: setattr(t, "_conv", out))
+            module.register_forward_hook(
+                lambda m, a, out: checks.append(("transition", out, F.avg_pool2d(m._conv, 2))))
+    with torch.no_grad():
+        model.features(torch.randn(4, 3, 16, 16))
+    kinds = [k for k, _, _ in checks]
+    assert kinds.count("bottleneck") == kinds.count("new") == 48 and kinds.count("transition") == 2
+    zeros = total = 0
+    for kind, got, undropped in checks:
+        if kind == "new":
+            kept = got != 0
+            torch.testing.assert_close(got[kept], 2.0 * undropped[kept])
+            zeros += int((got[undropped != 0] == 0).sum())
+            total += int((undropped != 0).sum())
+        else:
+            torch.testing.assert_close(got, undropped, rtol=0, atol=0)
+    assert abs(zeros / total - 0.5) < 0.02
 
 
 def test_unknown_arch_raises_config_error() -> None:

@@ -50,6 +50,20 @@ def cutout(x: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, size: int) -> to
     return x * keep[:, None].to(x.dtype)
 
 
+def cutout_size(method: Method | None, info: DatasetInfo) -> int:
+    """Side of the Cutout hole in a training batch of ``method`` on ``info``'s dataset; 0: no Cutout.
+
+    Cutout comes with AutoAugment where the authors' CIFAR code adds it (train.py, its autoaugment
+    branch), not on ImageNet, where no ISDA paper uses Cutout: AutoAugment there is the ImageNet policy
+    alone, as its paper trains it. The method ``cutout`` cuts everywhere.
+    """
+    if method is None or not method.cutout:
+        return 0
+    if info.name == "imagenet" and method.augment != "cutout":
+        return 0
+    return info.cutout
+
+
 def _policy(augment: str, dataset: str, randaugment: tuple[int, int] | None = None):
     from torchvision import transforms as T
 
@@ -122,6 +136,7 @@ class Batches:
                     yield self.normalise(x), y.to(self.device)
             return
         info, dev = self.info, self.split.x.device
+        hole = cutout_size(self.method, info)
         # Draw the whole epoch's random numbers at once on the CPU: one small copy, no per-step sync.
         perm = torch.randperm(n, generator=generator)
         oy, ox = torch.randint(0, 2 * info.pad + 1, (2, n), generator=generator)
@@ -132,8 +147,8 @@ class Batches:
             lo, hi = shard(b, rank, world)
             idx = perm[i + lo:i + hi]
             x = crop_flip(self.split.x[idx], oy[idx], ox[idx], flip[idx], info.pad)
-            if self.method.cutout:
-                x = cutout(x, cy[idx], cx[idx], info.cutout)
+            if hole:
+                x = cutout(x, cy[idx], cx[idx], hole)
             yield self.normalise(x), self.split.y[idx].to(self.device, non_blocking=True)
 
 
@@ -188,7 +203,7 @@ class WorkerBatches:
             num_workers=self.workers, pin_memory=self.device.type == "cuda",
             persistent_workers=False, multiprocessing_context="spawn" if self.workers else None)
         holes = None
-        if train and self.method is not None and self.method.cutout:
+        if train and cutout_size(self.method, self.info):
             holes = torch.randint(0, self.info.size, (2, self.num_samples), generator=generator)
         for i, (x, y) in enumerate(loader):
             sl = slice(i * self.batch_size, i * self.batch_size + len(y))
@@ -200,7 +215,7 @@ class WorkerBatches:
         x = x.to(self.device, non_blocking=True)
         if holes is not None:
             holes = holes.to(self.device)
-            x = cutout(x, holes[0], holes[1], self.info.cutout)
+            x = cutout(x, holes[0], holes[1], cutout_size(self.method, self.info))
         return self.normalise(x), y.to(self.device, non_blocking=True)
 
     def _sharded(self, generator: torch.Generator | None, rank: int,
@@ -213,7 +228,7 @@ class WorkerBatches:
         n = self.num_samples
         order = torch.randperm(n, generator=generator) if train else torch.arange(n)
         holes = None
-        if train and self.method is not None and self.method.cutout:
+        if train and cutout_size(self.method, self.info):
             holes = torch.randint(0, self.info.size, (2, n), generator=generator)
         seed = int(torch.randint(0, 2**62, (1,), generator=generator)) if train else 0
         shards, start = [], 0

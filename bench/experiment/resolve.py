@@ -126,13 +126,15 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
     if "train_size" in values and dataset != "imagenet":
         _check_train_size(values["train_size"], dataset)
     if values.get("drop_rate", 0.0) > 0 and not ARCHS[arch].dropout:
-        raise ConfigError("drop_rate", values["drop_rate"], f"0 for {arch}, which has no dropout (networks with "
-                          f"dropout: {', '.join(sorted(a for a, info in ARCHS.items() if info.dropout))})")
+        raise ConfigError("drop_rate", values["drop_rate"], f"0 for {arch}, which has no dropout ({_with_dropout()})")
     if "milestones" in values:
         # The decay counts the milestones passed, so their order does not matter: one order, one run id.
         values["milestones"] = tuple(sorted(values["milestones"]))
     method = parse_method(values.get("method", RunConfig.method))
     values["method"] = method.name
+    if method.dropout and not ARCHS[arch].dropout:
+        raise ConfigError("method", method.name, f"a method without +{methods.DROPOUT} for {arch}, which has no "
+                          f"dropout ({_with_dropout()})")
     declared = methods.get_loss(method.loss).params
     for key, value in given.items():
         if key not in declared:
@@ -151,11 +153,19 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
     recipe = recipe_for(dataset, arch, name)
     for key in _RECIPE_FIELDS:
         values.setdefault(key, getattr(recipe, key))
+    if method.dropout and values["drop_rate"] == 0:
+        # The supplement's "0.3 ... if it is not applied in the basic model": the network's own
+        # dropout at that rate, so the run's config says where it trains with dropout.
+        values["drop_rate"] = methods.DROPOUT_RATE
     if "milestones" not in spec or spec.get("milestones") is None:
         # A cosine schedule has no decay points, whichever schedule the recipe had.
         values["milestones"] = () if values["schedule"] == "cosine" else scale_milestones(
             recipe.milestones, recipe.epochs, values["epochs"], values["schedule_offset"])
     return replace(RunConfig(), **values)
+
+
+def _with_dropout() -> str:
+    return "networks with dropout: " + ", ".join(sorted(a for a, info in ARCHS.items() if info.dropout))
 
 
 def _randaugment(values: dict[str, Any], augment: str, dataset: str, arch: str) -> None:

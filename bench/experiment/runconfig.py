@@ -136,7 +136,7 @@ class RunConfig:
             parts.append("local")
         if self.cov_mode is not None and self.cov_mode != recipe_for(self.dataset, self.arch).cov_mode:
             parts.append(self.cov_mode)
-        if self.param("lambda_schedule") == "constant":
+        if "constant" in (self.param("lambda_schedule"), self.param("center_lr_schedule")):
             parts.append("const")
         if self.randaugment_n is not None:
             parts.append(f"N{self.randaugment_n}M{self.randaugment_m}")

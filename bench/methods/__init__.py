@@ -2,10 +2,11 @@
 
 Names are written ``loss+augmentation`` (``isda+autoaugment``); a bare augmentation means
 cross-entropy with it (``cutout``), and a bare loss means the standard augmentation (``isda``).
-``+dropout`` (``isda+dropout``, ``ce+dropout``, ``isda+cutout+dropout``) adds dropout of rate
-``HEAD_DROPOUT`` to the classifier's input, for the comparison in which the paper gives every
-network without dropout a rate of 0.3; a run whose network applies dropout itself (``drop_rate`` >
-0, Wide-ResNets' 0.3) adds none, so there the method trains exactly as the one without ``+dropout``.
+``+dropout`` (``isda+dropout``, ``ce+dropout``, ``isda+cutout+dropout``) gives the network the
+dropout rate ``DROPOUT_RATE`` where its run has none (``drop_rate`` 0), for the comparison in which
+the paper gives every network without dropout a rate of 0.3; the network applies it where its
+authors put it (bench.models), and bench.experiment.resolve sets it. A run whose network has dropout
+already (Wide-ResNets' 0.3) keeps its rate, so there the method trains as the one without ``+dropout``.
 Losses come from :func:`register_loss` (bench.methods.registry): the built-in ones
 (bench.methods.builtin) and those of plugins (bench.methods.plugins).
 """
@@ -28,16 +29,16 @@ from bench.methods.registry import (
     reserve,
 )
 
-__all__ = ["AUGMENTS", "DROPOUT", "HEAD_DROPOUT", "LossSpec", "Method", "Param", "RegistrationError", "create_loss",
+__all__ = ["AUGMENTS", "DROPOUT", "DROPOUT_RATE", "LossSpec", "Method", "Param", "RegistrationError", "create_loss",
            "get_loss", "loss_names", "method_names", "param", "param_names", "parse_method", "register_loss"]
 
 # "autoaugment" is the paper's "AA": the authors' CIFAR-10 AutoAugment policy plus Cutout(16) (on
-# ImageNet torchvision's ImageNet policy, bench.data.batches._policy); "tv_autoaugment" is torchvision's
-# CIFAR-10 policy plus Cutout(16), for comparison.
+# ImageNet torchvision's ImageNet policy without Cutout, bench.data.batches); "tv_autoaugment" is
+# torchvision's CIFAR-10 policy plus Cutout(16), for comparison.
 AUGMENTS = ("standard", "cutout", "autoaugment", "randaugment", "tv_autoaugment")
 DROPOUT = "dropout"
 # The supplement's rate for the networks that have no dropout of their own (Srivastava et al.).
-HEAD_DROPOUT = 0.3
+DROPOUT_RATE = 0.3
 reserve(*AUGMENTS, DROPOUT)
 
 
@@ -45,7 +46,7 @@ reserve(*AUGMENTS, DROPOUT)
 class Method:
     loss: str
     augment: str
-    dropout: bool = False  # +dropout: HEAD_DROPOUT on the classifier's input (bench.train.trainer)
+    dropout: bool = False  # +dropout: the network's dropout at DROPOUT_RATE where the run has none
 
     @property
     def name(self) -> str:

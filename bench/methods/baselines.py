@@ -27,6 +27,8 @@ class LargeMarginSoftmax(nn.Module):
 
     As in the authors' code the margin is phased in: the target logit is (λ·W_y·x + ‖W_y‖‖x‖ψ(θ_y)) / (1 + λ)
     with λ = max(λ_min, base·(1 + γ·t)^(−power)) at training step t (a buffer, checkpointed with the run).
+    The defaults are the authors' CIFAR-10 setting with augmentation (myexamples/cifar10+): base 1000,
+    power 45, γ 1e-5; without augmentation (myexamples/cifar10) they take γ 2e-5.
     cos(mθ) is the polynomial in cos θ (the paper's eqs. 6–7), differentiated with k held constant. The
     classifier's bias, which the authors' layer does not have, is added to every logit as the network's
     ``fc`` adds it at test time.
@@ -35,7 +37,7 @@ class LargeMarginSoftmax(nn.Module):
     synchronised = True  # the step count is the same on every rank
     step: Tensor
 
-    def __init__(self, margin: int, base: float = 1000.0, gamma: float = 2e-5, power: float = 45.0,
+    def __init__(self, margin: int, base: float = 1000.0, gamma: float = 1e-5, power: float = 45.0,
                  lambda_min: float = 0.0) -> None:
         super().__init__()
         self.margin = int(margin)
@@ -104,15 +106,30 @@ class CenterLoss(nn.Module):
     the paper's rule, at their own rate α: c_j ← c_j − α · Σ_{i: y_i = j}(c_j − x_i) / (1 + n_j).
     They start at zero. In a multi-process run the sums are taken over the global batch, so every
     rank holds the centres one process fed the whole batch would.
+
+    ``follows_lr``: α is the initial rate and follows the run's learning-rate schedule,
+    α_t = α · lr_t / lr_0, as in Wen et al.'s code, where the centres are a blob of the network that
+    the solver updates with the network's rate (``follow_lr``, called by the trainer each epoch);
+    otherwise α throughout.
     """
 
     synchronised = True  # updated from the global batch (see _update)
     centers: Tensor
+    lr_scale: Tensor
 
-    def __init__(self, num_classes: int, feature_dim: int, weight: float, lr: float) -> None:
+    def __init__(self, num_classes: int, feature_dim: int, weight: float, lr: float,
+                 follows_lr: bool = True) -> None:
         super().__init__()
-        self.num_classes, self.weight, self.lr = num_classes, weight, lr
+        self.num_classes, self.weight, self.lr, self.follows_lr = num_classes, weight, lr, follows_lr
         self.register_buffer("centers", torch.zeros(num_classes, feature_dim))
+        # lr_t / lr_0, set from the run's schedule at every epoch (so not checkpointed); a buffer that
+        # is written in place, so a compiled or CUDA-graphed step reads the new value.
+        self.register_buffer("lr_scale", torch.ones(()), persistent=False)
+
+    def follow_lr(self, factor: float) -> None:
+        """The run's learning rate is now ``factor`` times its initial one."""
+        if self.follows_lr:
+            self.lr_scale.fill_(factor)
 
     def forward(self, features: Tensor, fc: nn.Module, labels: Tensor,
                 progress: float | Tensor) -> tuple[Tensor, Tensor]:
@@ -132,7 +149,8 @@ class CenterLoss(nn.Module):
         if _world_size() > 1:
             dist.all_reduce(stats)
         counts, sums = stats[:, :1], stats[:, 1:]
-        self.centers.sub_(self.lr * (counts * self.centers - sums) / (1.0 + counts))
+        step = self.lr * (counts * self.centers - sums) / (1.0 + counts)
+        self.centers.sub_(step * self.lr_scale if self.follows_lr else step)
 
 
 class LqLoss(nn.Module):

@@ -41,10 +41,13 @@ register_loss("focal", _focal, {"focal_gamma": Param(1.0, min=0.0, label="g", he
 # diagonal on ImageNet.
 LAMBDA0 = Param(lambda dataset, arch: recipe_for(dataset, arch).lambda0, kind="float", min=0.0, label="l",
                 help="ISDA strength λ0; λ = λ0·epoch/epochs")
-# identity and shared are the TPAMI ablation's: Σ = I, and one covariance of all features whatever the class.
+# identity, shared and pooled are the TPAMI ablation's: Σ = I, and the two readings of its "single
+# covariance matrix", the covariance of all features whatever the class (shared, the shipped ablation's)
+# and the pooled within-class one (pooled); docs/method.md says why.
 COV_MODE = Param(lambda dataset, arch: recipe_for(dataset, arch).cov_mode, kind="str",
-                 choices=("full", "diagonal", "identity", "shared"), label="",
-                 help="covariance: per class full A×A or its diagonal; identity (Σ = I); shared (one for all classes)")
+                 choices=("full", "diagonal", "identity", "shared", "pooled"), label="",
+                 help="covariance: per class full A×A or its diagonal; identity (Σ = I); one for all classes: of all "
+                      "features (shared) or pooled within-class (pooled)")
 # Runs named before it existed had the papers' linear schedule.
 LAMBDA_SCHEDULE = Param("linear", choices=("linear", "constant"), id_default=True, label="",
                         help="λ = λ0·epoch/epochs (linear), or λ0 from the first epoch (constant)")
@@ -79,7 +82,7 @@ register_loss("explicit", _explicit, {**ISDA_PARAMS, "explicit_samples": Param(1
 def _large_margin(num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
     from bench.methods.baselines import LargeMarginSoftmax
 
-    return LargeMarginSoftmax(params["lsoftmax_margin"])
+    return LargeMarginSoftmax(params["lsoftmax_margin"], gamma=params["lsoftmax_gamma"])
 
 
 def _disturblabel(num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
@@ -91,7 +94,8 @@ def _disturblabel(num_classes: int, feature_dim: int, params: Mapping[str, Any])
 def _center(num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
     from bench.methods.baselines import CenterLoss
 
-    return CenterLoss(num_classes, feature_dim, params["center_weight"], params["center_lr"])
+    return CenterLoss(num_classes, feature_dim, params["center_weight"], params["center_lr"],
+                      follows_lr=params["center_lr_schedule"] == "run")
 
 
 def _lq(num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
@@ -106,19 +110,29 @@ def _disturb_rate(dataset: str, arch: str) -> float:
 
 
 # m = 2: the authors' CIFAR-10 configurations (wy1iu/LargeMargin_Softmax_Loss, myexamples/cifar10
-# and cifar10+: type DOUBLE), with their λ schedule, base 1000, power 45, γ 2e-5 (bench.methods.baselines).
+# and cifar10+: type DOUBLE), with their λ schedule, base 1000 and power 45 (bench.methods.baselines).
+# γ 1e-5: their cifar10+ example, the one trained with crops and flips as every ISDA run is
+# (myexamples/cifar10+/model/cifar_train_test.prototxt, line 877); cifar10, without augmentation, has 2e-5.
 register_loss("large_margin", _large_margin,
-              {"lsoftmax_margin": Param(2, min=1, label="m", help="L-Softmax angular margin m (an integer)")},
+              {"lsoftmax_margin": Param(2, min=1, label="m", help="L-Softmax angular margin m (an integer)"),
+               "lsoftmax_gamma": Param(1e-5, above=0.0, label="g",
+                                       help="γ of the margin's phase-in λ = 1000·(1 + γ·step)^-45")},
               help="Large-Margin softmax, L-Softmax (Liu et al. 2016)")
 register_loss("disturblabel", _disturblabel,
               {"disturb_rate": Param(_disturb_rate, kind="float", min=0.0, max=1.0, label="a",
                                      help="rate α at which a training label is replaced by a uniform one")},
               help="DisturbLabel (Xie et al. 2016)")
-# Centre rate α 0.5: the supplement's "learning rate" of the centres (and Wen et al.'s α); weight
-# λ 0.003: Wen et al.'s setting for their face models.
+# Centre rate α 0.5: the supplement's "initial learning rate" of the centres (and Wen et al.'s α),
+# following the run's learning-rate schedule as the centres do in Wen et al.'s code, whose solver updates
+# them with the network's rate (ydwen/caffe-face: face_solver.prototxt, multistep; the CenterLoss layer's
+# lr_mult 1); weight λ 0.003: Wen et al.'s setting for their face models.
 register_loss("center", _center,
               {"center_weight": Param(0.003, min=0.0, label="w", help="weight λ of the Center loss term"),
-               "center_lr": Param(0.5, min=0.0, max=1.0, label="r", help="rate α at which the class centres move")},
+               "center_lr": Param(0.5, min=0.0, max=1.0, label="r",
+                                  help="initial rate α at which the class centres move"),
+               "center_lr_schedule": Param("run", choices=("run", "constant"), label="",
+                                           help="α follows the run's learning-rate schedule (run) or stays α "
+                                                "(constant)")},
               help="softmax + Center loss (Wen et al. 2016)")
 register_loss("lq", _lq, {"lq_q": Param(0.4, above=0.0, max=1.0, label="q", help="exponent q of (1 − p_y^q) / q")},
               help="generalised cross-entropy, Lq loss (Zhang & Sabuncu 2018)")

@@ -16,9 +16,12 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 MODES = ("full", "diagonal")  # the class covariances ClassCovariance keeps
-# The losses' covariance modes: per class (full, diagonal) or one for all classes, the ablation's
-# identity (Σ = I) and shared (the covariance of all features; bench.methods.isda_shared).
-LOSS_MODES = (*MODES, "identity", "shared")
+# The modes with one Σ for every class, the ablation's (bench.methods.isda_shared): the identity, the
+# covariance of all features whatever their class (shared), and the pooled within-class covariance
+# (pooled: every class's scatter about its own mean, summed and divided by the total count).
+ONE_COVARIANCE_MODES = ("identity", "shared", "pooled")
+# The losses' covariance modes: per class (full, diagonal) or one for all classes.
+LOSS_MODES = (*MODES, *ONE_COVARIANCE_MODES)
 # How the statistics follow a multi-process run: "global" merges every rank's batch, so each rank
 # holds what one process fed the whole global batch would; "local" merges the rank's own batch only
 # (the reference ImageNet code). One process: both are the same.
@@ -68,20 +71,29 @@ class ClassCovariance(nn.Module):
     ``sync="global"`` in a multi-process run: ``update`` all-gathers the ranks' features and
     labels (N·A numbers per step, not C·A² of statistics) and every rank merges the whole global
     batch, so all ranks hold identical statistics. Outside a process group it is ``"local"``.
+
+    ``pooled`` (full mode only): the class means and counts as above, but one scatter [1, A, A], the
+    sum of every class's scatter about its own mean; ``cov`` and ``inverse_count`` then divide by the
+    total count, so ``cov[0]`` is the pooled within-class covariance.
     """
 
     mean: Tensor
     scatter: Tensor
     count: Tensor
 
-    def __init__(self, num_classes: int, feature_dim: int, mode: str = "full", sync: str = "local") -> None:
+    def __init__(self, num_classes: int, feature_dim: int, mode: str = "full", sync: str = "local",
+                 pooled: bool = False) -> None:
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if sync not in SYNCS:
             raise ValueError(f"sync must be one of {SYNCS}, got {sync!r}")
+        if pooled and mode != "full":
+            raise ValueError("a pooled covariance is a full one")
         self.num_classes, self.feature_dim, self.mode, self.sync = num_classes, feature_dim, mode, sync
-        shape = (num_classes, feature_dim, feature_dim) if mode == "full" else (num_classes, feature_dim)
+        self.pooled = pooled
+        slots = 1 if pooled else num_classes
+        shape = (slots, feature_dim, feature_dim) if mode == "full" else (slots, feature_dim)
         self.register_buffer("mean", torch.zeros(num_classes, feature_dim))
         self.register_buffer("scatter", torch.zeros(shape))
         self.register_buffer("count", torch.zeros(num_classes))
@@ -95,7 +107,9 @@ class ClassCovariance(nn.Module):
         return self.scatter * (inv[:, None, None] if self.mode == "full" else inv[:, None])
 
     def inverse_count(self) -> Tensor:
-        """1/n per class, [C]; 1 for classes never seen (whose scatter is 0)."""
+        """1/n per class, [C]; 1 for classes never seen (whose scatter is 0). Pooled: 1/(total count), [1]."""
+        if self.pooled:
+            return self.count.sum(0, keepdim=True).clamp_min(1.0).reciprocal()
         return self.count.clamp_min(1.0).reciprocal()
 
     def update(self, features: Tensor, labels: Tensor, *, pad_to: int | None = None) -> None:
@@ -115,7 +129,8 @@ class ClassCovariance(nn.Module):
     def _update(self, features: Tensor, labels: Tensor, onehot: Tensor | None, pad_to: int | None) -> Tensor:
         """``update`` inside the caller's no_grad and autocast-off contexts; ``onehot``: the
         labels' one-hot [N, C] if the caller already has it in the statistics' dtype. Returns the
-        new counts clamped at 1, [C, 1], from which σ² takes 1/n without recomputing them."""
+        new counts clamped at 1, [C, 1] (pooled: the total, [1, 1]), from which σ² takes 1/n without
+        recomputing them."""
         # The statistics accumulate over a whole run; bf16 would lose them within an epoch, so
         # they are kept and computed in float32 (or float64, if the buffers were cast to it).
         dtype = _at_least_float32(self.scatter.dtype)
@@ -158,6 +173,14 @@ class ClassCovariance(nn.Module):
         centred = x - mean.index_select(0, labels)  # [N, A], centred on its class's new mean
         if valid is not None:
             centred.mul_(valid[:, None])  # padding rows add exact zeros to the scatter
+        if self.pooled:
+            # Every class's merge summed into the one scatter: Σ_i c_i c_iᵀ + Σ_j n_j δ_j δ_jᵀ, two GEMMs.
+            # The pooled total, as the per-class totals: before n is updated in place.
+            pooled_total = (n + m).sum(0, keepdim=True).clamp_min_(1.0)
+            spread = delta * n.sqrt()
+            self.scatter[0].addmm_(centred.t(), centred).addmm_(spread.t(), spread)
+            n.add_(m)
+            return pooled_total
         if self.mode == "full":
             self._merge_full(centred, labels, n, m, delta, valid)
         else:
@@ -208,11 +231,13 @@ def _scatter_from_cov(module: nn.Module, state: dict, prefix: str, *args: object
 
 def make_statistics(num_classes: int, feature_dim: int, mode: str, sync: str) -> ClassCovariance | None:
     """The statistics a loss in covariance ``mode`` (LOSS_MODES) keeps: per class, one shared
-    full covariance (as a single class), or none for the identity."""
+    full covariance (as a single class), the class means with one pooled scatter, or none for the identity."""
     if mode not in LOSS_MODES:
         raise ValueError(f"mode must be one of {LOSS_MODES}, got {mode!r}")
     if mode == "identity":
         return None
     if mode == "shared":
         return ClassCovariance(1, feature_dim, "full", sync)
+    if mode == "pooled":
+        return ClassCovariance(num_classes, feature_dim, "full", sync, pooled=True)
     return ClassCovariance(num_classes, feature_dim, mode, sync)

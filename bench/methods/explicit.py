@@ -17,8 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.methods.covariance import ClassCovariance, _at_least_float32, _rows_per_chunk, make_statistics
+from bench.methods.covariance import (
+    ONE_COVARIANCE_MODES,
+    ClassCovariance,
+    _at_least_float32,
+    _rows_per_chunk,
+    make_statistics,
+)
 from bench.methods.isda import strength
+from bench.methods.isda_shared import merge_labels
 
 # Added to Σ before its Cholesky factor: this fraction of its mean variance, plus a floor for a class
 # never seen (Σ = 0). Far below any feature variance, so the draws' covariance is Σ to 1e-6.
@@ -65,8 +72,8 @@ class ExplicitSemanticAugmentation(nn.Module):
             x = features.to(dtype)
             if update and self.stats is not None:
                 with torch.no_grad():
-                    shared = self.mode == "shared"
-                    self.stats._update(x, labels.new_zeros(labels.shape) if shared else labels, None, pad_to)
+                    one = self.mode in ONE_COVARIANCE_MODES
+                    self.stats._update(x, merge_labels(self.stats, labels) if one else labels, None, pad_to)
             with torch.no_grad():
                 noise = self.noise(labels, x.shape[1], dtype, x.device)
                 noise = noise * (lam**0.5 if not isinstance(lam, Tensor) else lam.to(dtype).sqrt())
@@ -84,7 +91,7 @@ class ExplicitSemanticAugmentation(nn.Module):
         if self.mode == "diagonal":
             sd = (self.stats.scatter * self.stats.inverse_count()[:, None]).sqrt()  # [C, A]
             return eps * sd.to(dtype).index_select(0, labels)[:, None, :]
-        if self.mode == "shared":
+        if self.mode in ("shared", "pooled"):
             factor = cholesky_factors(self.stats.cov[0]).to(dtype)  # [A, A]
             return eps @ factor.t()
         factors = cholesky_factors(self.stats.cov).to(dtype)  # [C, A, A]

@@ -23,7 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.methods.covariance import _at_least_float32, _one_hot, _rows_per_chunk, make_statistics
+from bench.methods.covariance import (
+    ONE_COVARIANCE_MODES,
+    _at_least_float32,
+    _one_hot,
+    _rows_per_chunk,
+    make_statistics,
+)
 
 # How λ follows training: λ0·epoch/epochs (the papers') or λ0 from the first epoch (the ablation's).
 SCHEDULES = ("linear", "constant")
@@ -236,7 +242,7 @@ class ISDALoss(nn.Module):
         # statistics, so this order gives the same result as updating first, and everything
         # after it runs in one autocast-off region instead of entering and leaving one per part.
         logits = fc(features)
-        if self.mode in ("identity", "shared"):
+        if self.mode in ONE_COVARIANCE_MODES:
             from bench.methods.isda_shared import one_covariance_loss
 
             return one_covariance_loss(self.stats, features, logits, fc, labels, lam, update, pad_to), logits

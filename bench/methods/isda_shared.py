@@ -1,8 +1,12 @@
-"""σ² of the ablation's covariance modes (TPAMI): one Σ for every class, ``identity`` or ``shared``.
+"""σ² of the ablation's covariance modes (TPAMI): one Σ for every class, ``identity``, ``shared`` or ``pooled``.
 
 ``identity``: Σ = I, so σ²_ij = ‖w_j − w_{y_i}‖², and no statistics are kept. ``shared``: Σ is the
 covariance of every feature seen so far, whatever its class: bench.methods.covariance keeps it as a
-``ClassCovariance`` with one class, merged exactly like the per-class ones.
+``ClassCovariance`` with one class, merged exactly like the per-class ones. ``pooled``: Σ is the pooled
+within-class covariance, Σ_c n_c Σ_c / Σ_c n_c, each feature measured from its own class's mean (a
+pooled ``ClassCovariance``). The paper's "single covariance matrix" is one of the two; docs/method.md
+says which the shipped ablation runs and why. ``shared`` also holds the spread between the class means,
+``pooled`` does not.
 
 With one Σ for all classes, σ² depends on the sample only through its class, so the whole table over
 class pairs is formed once per step from G = W Σ Wᵀ ([C, C]): σ²_cj = g_cc + g_jj − 2 g_cj. That is
@@ -33,11 +37,17 @@ def shared_table(weight: Tensor, cov: Tensor | None, scale: float = 1.0) -> Tens
     return torch.add(q[:, None] + q[None, :], g, alpha=-2.0)
 
 
+def merge_labels(stats: ClassCovariance, labels: Tensor) -> Tensor:
+    """The labels a batch is merged into one-covariance statistics with: its own for pooled ones (each
+    class keeps its mean), class 0 for every sample of shared ones."""
+    return labels if stats.pooled else labels.new_zeros(labels.shape)
+
+
 def shared_inverse_count(stats: ClassCovariance, features: Tensor, labels: Tensor, pad_to: int | None) -> Tensor:
-    """Merge a batch into one-class statistics (every sample in class 0); returns 1/n, [1].
+    """Merge a batch into one-covariance statistics (shared or pooled); returns 1/n, [1].
     Call with autocast off."""
     with torch.no_grad():
-        return stats._update(features, labels.new_zeros(labels.shape), None, pad_to).view(-1).reciprocal()
+        return stats._update(features, merge_labels(stats, labels), None, pad_to).view(-1).reciprocal()
 
 
 def one_covariance_loss(stats: ClassCovariance | None, features: Tensor, logits: Tensor, fc: nn.Linear,

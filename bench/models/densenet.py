@@ -4,6 +4,10 @@ Depth L = 6n + 4 gives three dense blocks of n bottleneck layers
 (BN-ReLU-conv1x1 to 4k, BN-ReLU-conv3x3 to k). Transitions halve the channels
 (compression 0.5) with BN-ReLU-conv1x1 and a 2x2 average pool. The stem is a 3x3
 convolution to 2k channels. DenseNet-BC-100-12 therefore ends with 342 channels.
+
+``drop_rate`` drops the k new channels of every dense layer (after its 3x3 convolution), and
+nothing else: neither the bottleneck's output nor the transitions. That is where the ISDA authors'
+DenseNet-BC applies its ``drop_rate`` (docs/method.md, "The other baselines").
 """
 
 from __future__ import annotations
@@ -31,23 +35,19 @@ class DenseLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(torch.relu(self.bn1(x)))
-        out = F.dropout(out, p=self.drop_rate, training=self.training)
         out = self.conv2(torch.relu(self.bn2(out)))
         out = F.dropout(out, p=self.drop_rate, training=self.training)
         return torch.cat([x, out], dim=1)
 
 
 class Transition(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, drop_rate: float) -> None:
+    def __init__(self, in_ch: int, out_ch: int) -> None:
         super().__init__()
         self.bn = nn.BatchNorm2d(in_ch)
         self.conv = nn.Conv2d(in_ch, out_ch, 1, bias=False)
-        self.drop_rate = drop_rate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv(torch.relu(self.bn(x)))
-        out = F.dropout(out, p=self.drop_rate, training=self.training)
-        return F.avg_pool2d(out, 2)
+        return F.avg_pool2d(self.conv(torch.relu(self.bn(x))), 2)
 
 
 class CifarDenseNet(FeatureClassifier):
@@ -74,7 +74,7 @@ class CifarDenseNet(FeatureClassifier):
                 channels += growth_rate
             if block < 2:
                 reduced = int(channels * compression)
-                stages.append(Transition(channels, reduced, drop_rate))
+                stages.append(Transition(channels, reduced))
                 channels = reduced
         self.blocks = nn.Sequential(*stages)
         # Every layer is pre-activated, so the concatenated output still needs BN-ReLU.

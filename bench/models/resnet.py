@@ -4,6 +4,10 @@ Three stages of ``n`` basic blocks with 16, 32 and 64 channels on 32x32, 16x16 a
 maps, so depth = 6n + 2. Where the shape changes, the shortcut is a strided 1x1
 convolution followed by BN (option B of He et al.); the parameter counts quoted in the ISDA
 paper's reference code are those of this variant.
+
+``drop_rate`` puts dropout inside every basic block, after the first convolution's BN-ReLU and
+before the second convolution, where the ISDA authors' CIFAR ResNets and SE-ResNets apply their
+``dropout_rate`` (docs/method.md, "The other baselines"); the pooled features are never dropped.
 """
 
 from __future__ import annotations
@@ -37,9 +41,10 @@ class SqueezeExcite(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    """conv3x3-BN-ReLU-conv3x3-BN (+ optional SE on the residual) + shortcut, then ReLU."""
+    """conv3x3-BN-ReLU-dropout-conv3x3-BN (+ optional SE on the residual) + shortcut, then ReLU."""
 
-    def __init__(self, in_ch: int, out_ch: int, stride: int, se_reduction: int | None) -> None:
+    def __init__(self, in_ch: int, out_ch: int, stride: int, se_reduction: int | None,
+                 drop_rate: float = 0.0) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(out_ch)
@@ -47,9 +52,10 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(out_ch)
         self.se = SqueezeExcite(out_ch, se_reduction) if se_reduction else nn.Identity()
         self.shortcut = shortcut(in_ch, out_ch, stride)
+        self.dropout = nn.Dropout(drop_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.dropout(torch.relu(self.bn1(self.conv1(x))))
         out = self.se(self.bn2(self.conv2(out)))
         return torch.relu(out + self.shortcut(x))
 
@@ -64,6 +70,7 @@ class CifarResNet(FeatureClassifier):
         in_chans: int = 3,
         se_reduction: int | None = None,
         widths: tuple[int, int, int] = (16, 32, 64),
+        drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
         if (depth - 2) % 6:
@@ -75,7 +82,7 @@ class CifarResNet(FeatureClassifier):
         for stage, width in enumerate(widths):
             for i in range(n):
                 stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(BasicBlock(in_ch, width, stride, se_reduction))
+                blocks.append(BasicBlock(in_ch, width, stride, se_reduction, drop_rate))
                 in_ch = width
         self.blocks = nn.Sequential(*blocks)
         self._finish(in_ch, num_classes)

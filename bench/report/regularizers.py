@@ -43,7 +43,7 @@ ROWS: tuple[Row, ...] = (
     Row("cgan", "CGAN", trained=False),
     Row("acgan", "ACGAN", trained=False),
     Row("infogan", "infoGAN", trained=False),
-    Row("ce+dropout", "Basic + Dropout", in_paper=False),
+    Row("ce+dropout", "Basic + Dropout"),
     Row("isda", "ISDA"),
     Row("isda+dropout", "ISDA + Dropout"),
 )

@@ -30,7 +30,7 @@ from bench.data.sources import load_dataset
 from bench.experiment.archs import ARCHS
 from bench.experiment.recipes import lr_at
 from bench.experiment.runconfig import RunConfig
-from bench.methods import HEAD_DROPOUT, create_loss, parse_method
+from bench.methods import create_loss, parse_method
 from bench.models import create_model
 from bench.rundir.metrics import write_metrics
 from bench.train import distributed
@@ -106,8 +106,6 @@ class Run:
         self.channels_last = cfg.channels_last and self.device.type == "cuda"
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        # +dropout (bench.methods): on the classifier's input, where the network has no dropout of its own.
-        self.head_dropout = HEAD_DROPOUT if self.method.dropout and cfg.drop_rate == 0 else 0.0
         # The method's loss (bench.methods): ISDA's statistics, or a plugin's state, live in it.
         self.crit: nn.Module = create_loss(self.method.loss, self.info.num_classes, self.model.num_features,
                                            dict(cfg.params)).to(self.device)
@@ -201,8 +199,6 @@ class Run:
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             feats = self.model.features(x)
-            if self.head_dropout:  # training only: evaluation calls the model, not this
-                feats = F.dropout(feats, self.head_dropout, training=True)
             if self.pad_to:
                 return self.crit(feats, self.model.fc, y, progress, pad_to=pad_to)
             return self.crit(feats, self.model.fc, y, progress)
@@ -307,6 +303,9 @@ class Run:
                    gamma=cfg.gamma, schedule_offset=cfg.schedule_offset)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        follow = getattr(self.crit, "follow_lr", None)  # a loss with a rate of its own (Center loss's centres)
+        if follow is not None:
+            follow(lr / cfg.lr)
         progress = self.epoch / cfg.epochs
         strength = getattr(self.crit, "strength", None)
         lam = float(strength(progress)) if strength is not None else 0.0
