@@ -61,7 +61,7 @@ def test_smoke_report_has_one_table_and_no_duplicate(smoke):
     md = (root / "out" / "report.md").read_text()
     assert md.count("\n### ") == 1
     header, rows = md_table(md, "All runs")
-    assert header == ["Dataset", "Architecture", "CE", "Focal", "AutoAugment", "ISDA"] and len(rows) == 1
+    assert header == ["Dataset", "Architecture", "CE", "Focal Loss", "AutoAugment", "ISDA"] and len(rows) == 1
 
 
 def test_curves_one_series_per_method_and_legend_outside(smoke):
@@ -70,7 +70,7 @@ def test_curves_one_series_per_method_and_legend_outside(smoke):
     [ax] = [a for a in fig.axes if a.get_visible()]
     assert len(ax.get_lines()) == 4
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels == ["CE (n=3)", "Focal (n=3)", "AutoAugment (n=3)", "ISDA (n=3)"]
+    assert labels == ["CE (n=3)", "Focal Loss (n=3)", "AutoAugment (n=3)", "ISDA (n=3)"]
     # Each line is the mean over its method's three seeds, epoch by epoch.
     for line, method in zip(ax.get_lines(), ("ce", "focal", "autoaugment", "isda")):
         ids = runs.loc[runs["method"] == method, "run_id"]

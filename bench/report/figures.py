@@ -26,7 +26,7 @@ from matplotlib import ticker  # noqa: E402
 from bench.common.files import atomic_write_bytes  # noqa: E402
 from bench.experiment.runconfig import RunConfig  # noqa: E402
 from bench.report import paper  # noqa: E402
-from bench.report.model import METRIC  # noqa: E402
+from bench.report.model import METRIC, rows_of  # noqa: E402
 from bench.report.variants import method_variants, pick_variant, recipes_of  # noqa: E402
 from bench.results import stats  # noqa: E402
 from bench.rundir.state import RunState  # noqa: E402
@@ -65,9 +65,8 @@ def grid(n: int, ncols_max: int = 3, width: float = 4.6, height: float = 3.4) ->
 
 
 def panels(df: pd.DataFrame) -> list[tuple[str, str]]:
-    pairs = {(str(d), str(a)) for d, a in zip(df["dataset"], df["arch"]) if pd.notna(d) and pd.notna(a)}
-    order = {d: i for i, d in enumerate(paper.DATASET_NAMES)}
-    return sorted(pairs, key=lambda p: (order.get(p[0], len(order)), paper.arch_name(p[1])))
+    """(dataset, arch) pairs in the tables' order (:func:`bench.report.model.rows_of`)."""
+    return rows_of(df)
 
 
 def panel_title(ds: str, arch: str) -> str:

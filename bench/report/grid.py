@@ -39,8 +39,9 @@ class GridRow:
 
 def grid_columns(ours: Iterable[Column], paper_cols: Sequence[Column] = ()) -> list[Column]:
     """The paper's columns first (in its order), then ours by network and dataset."""
-    ours = sorted(set(ours) - set(paper_cols),
-                  key=lambda c: (paper.arch_name(c[0]), _DATASET_ORDER.get(c[1], len(_DATASET_ORDER)), c[1]))
+    archs = paper.arch_order()
+    ours = sorted(set(ours) - set(paper_cols), key=lambda c: (paper.arch_sort_key(c[0], archs),
+                                                               _DATASET_ORDER.get(c[1], len(_DATASET_ORDER)), c[1]))
     return list(paper_cols) + ours
 
 

@@ -66,7 +66,7 @@ def _table(scope: pd.DataFrame, recipe: str, with_paper: bool) -> Table:
     metrics = [("top-1", METRIC)] + ([("top-5", t5)] if t5 else [])
     header = ["Network", "Params"]
     for label, _ in metrics:
-        header += [f"Basic {label}"] + (["paper"] if with_paper else [])
+        header += [f"{paper.method_name('ce')} {label}"] + (["paper"] if with_paper else [])
         header += [f"ISDA {label}"] + (["paper"] if with_paper else [])
         header += [f"ISDA − CE {label}"]
     # Only the journal's table gives the extra wall time.

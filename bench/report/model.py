@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -186,11 +186,19 @@ def gap_text_cell(treat: Group | None, control: Group | None) -> Cell:
 
 
 def rows_of(df: pd.DataFrame, datasets: Iterable[str] | None = None) -> list[tuple[str, str]]:
-    """The (dataset, arch) pairs of ``df``, in the paper's order of datasets, then by display name."""
+    """The (dataset, arch) pairs of ``df`` in the paper's order: datasets as :data:`paper.DATASET_NAMES`
+    lists them, then architectures as the paper's tables do (:func:`paper.arch_sort_key`). Every table
+    and figure orders its networks by this rule."""
     sub = df if datasets is None else df[df["dataset"].isin(list(datasets))]
     pairs = {(str(d), str(a)) for d, a in zip(sub["dataset"], sub["arch"]) if pd.notna(d) and pd.notna(a)}
-    order = {d: i for i, d in enumerate(paper.DATASET_NAMES)}
-    return sorted(pairs, key=lambda p: (order.get(p[0], len(order)), p[0], paper.arch_name(p[1])))
+    return sorted(pairs, key=pair_sort_key())
+
+
+def pair_sort_key() -> Callable[[tuple[str, str]], tuple]:
+    """A sort key of (raw dataset, raw arch) pairs: :func:`rows_of`'s order."""
+    datasets = {d: i for i, d in enumerate(paper.DATASET_NAMES)}
+    archs = paper.arch_order()
+    return lambda p: (datasets.get(p[0], len(datasets)), p[0], paper.arch_sort_key(p[1], archs))
 
 
 def sources_note(sources: Iterable[str]) -> list[str]:

@@ -70,15 +70,16 @@ def cifar_main_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | Non
     if not datasets:
         return None
     notes: set[str] = set()
-    ours_archs = [a for _, a in rows_of(scope)]
+    ours_archs = sorted({a for _, a in rows_of(scope)}, key=paper.arch_sort_key)
     archs = [paper.arch_name(a) for a in ours_archs]
     if with_paper:
         archs = [a for d in datasets for a in paper.main_table_archs(d)] + archs
     archs = list(dict.fromkeys(archs))
     gap_head = "ISDA − CE (p, P)"
-    per_ds = ["Basic (ours)", "paper (Δ)", "ISDA (ours)", "paper (Δ)", gap_head]
+    ce_head, isda_head = (f"{paper.method_name(m)} (ours)" for m in ("ce", "isda"))
+    per_ds = [ce_head, "paper (Δ)", isda_head, "paper (Δ)", gap_head]
     if not with_paper:
-        per_ds = ["Basic (ours)", "ISDA (ours)", gap_head]
+        per_ds = [ce_head, isda_head, gap_head]
     header = ["Network", "Params"] + per_ds * len(datasets)
     groups = [("", 2)] + [(paper.dataset_name(d), len(per_ds)) for d in datasets]
     rows, sources = [], []
