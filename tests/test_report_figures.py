@@ -110,8 +110,10 @@ def test_curves_colour_a_variant_alike_in_every_panel(tmp_path):
     fig = draw_curves(runs, curves)
     axes = [a for a in fig.axes if a.get_visible()]
     assert len(axes) == 4 and all(len(a.get_lines()) == 6 for a in axes)  # CE + five ISDA settings
-    colours = [[tuple(line.get_color()) for line in a.get_lines()] for a in axes]
-    assert all(c == colours[0] for c in colours) and len(set(colours[0])) == 6
+    looks = [[(line.get_color(), line.get_linestyle(), line.get_marker()) for line in a.get_lines()] for a in axes]
+    # One look per series in every panel; the five ISDA settings share ISDA's colour, a marker each.
+    assert all(c == looks[0] for c in looks) and len(set(looks[0])) == 6
+    assert len({colour for colour, _, _ in looks[0]}) == 2
     assert len(fig.legends[0].get_texts()) == 6
     _legend_outside(fig)
     plt.close(fig)

@@ -24,10 +24,11 @@ import pandas as pd  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 
 from bench.common.files import atomic_write_bytes  # noqa: E402
-from bench.experiment.runconfig import RunConfig  # noqa: E402
 from bench.report import paper  # noqa: E402
+from bench.report.experiments import experiments  # noqa: E402
 from bench.report.model import METRIC, rows_of  # noqa: E402
-from bench.report.variants import method_variants, pick_variant, recipes_of  # noqa: E402
+from bench.report.style import MAX_SERIES, look  # noqa: E402
+from bench.report.variants import method_variants, pick_variant  # noqa: E402
 from bench.results import stats  # noqa: E402
 from bench.rundir.state import RunState  # noqa: E402
 
@@ -73,12 +74,6 @@ def panel_title(ds: str, arch: str) -> str:
     return f"{paper.dataset_name(ds)} / {paper.arch_name(arch)}"
 
 
-def colours(labels: Sequence[str]) -> dict[str, tuple]:
-    """One colour per series label, the same in every panel."""
-    cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
-    return {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
-
-
 def n_text(ns: Sequence[int]) -> str:
     lo, hi = min(ns), max(ns)
     return f"n={lo}" if lo == hi else f"n={lo}–{hi}"
@@ -92,44 +87,79 @@ def legend_below(fig: plt.Figure, handles: list, labels: list[str]) -> None:
                frameon=False)
 
 
+@dataclass(eq=False)
+class Series:
+    label: str
+    method: str
+    rows: pd.DataFrame  # its runs' curve rows
+
+
+def split_series(series: list[Series], most: int = MAX_SERIES) -> list[list[Series]]:
+    """Panels of at most ``most`` series: CE and ISDA (the references) in each, the other methods
+    shared out in their order (losses, augmentations, ISDA's combinations) in near-equal parts."""
+    if len(series) <= most:
+        return [series]
+    refs = [s for s in series if s.method in ("ce", "isda")]
+    refs = refs if len(refs) <= 2 else []
+    others = [s for s in series if s not in refs]
+    parts = math.ceil(len(others) / (most - len(refs)))
+    size = math.ceil(len(others) / parts)
+    chunks = [others[i:i + size] for i in range(0, len(others), size)]
+    return [[s for s in series if s in refs or s in chunk] for chunk in chunks]
+
+
+def curve_panels(runs: pd.DataFrame, curves: pd.DataFrame) -> list[tuple[str, list[Series]]]:
+    """(title, series) per panel: one per network and experiment, split when it has too many series."""
+    out = []
+    for ds, arch in panels(runs):
+        sub = runs[(runs["dataset"] == ds) & (runs["arch"] == arch)]
+        for exp in experiments(sub):
+            series = [Series(v.label(), v.method, curves[curves["run_id"].isin(set(v.select(exp.runs)["run_id"]))])
+                      for v in method_variants(exp.runs)]
+            title = panel_title(ds, arch) + (f", {exp.name}" if exp.name else "")
+            parts = split_series(series)
+            out += [(title + (f" ({k} of {len(parts)})" if len(parts) > 1 else ""), part)
+                    for k, part in enumerate(parts, 1)]
+    return out
+
+
 def draw_curves(runs: pd.DataFrame, curves: pd.DataFrame) -> plt.Figure | None:
-    """Test error per epoch: per panel (dataset × arch) one line per method variant of the runs
-    table (the mean over seeds), with the min–max range over seeds shaded."""
+    """Test error per epoch: per panel (dataset × arch, and experiment) one line per method variant
+    of the runs table (the mean over seeds), with the min–max range over seeds shaded."""
     if curves.empty or not {"run_id", "epoch", "test_error"} <= set(curves.columns) or runs.empty:
         return None
     curves = curves.assign(test_error=pd.to_numeric(curves["test_error"], errors="coerce"))
     with_curves = runs[runs["run_id"].isin(set(curves["run_id"]))]
-    cells = panels(with_curves)
+    cells = curve_panels(with_curves, curves)
     if not cells:
         return None
-    series: list[tuple[int, str, pd.DataFrame]] = []  # (panel, label, curve rows)
-    for i, (ds, arch) in enumerate(cells):
-        sub = with_curves[(with_curves["dataset"] == ds) & (with_curves["arch"] == arch)]
-        for variant in method_variants(sub):
-            ids = set(variant.select(sub)["run_id"])
-            series.append((i, variant.label(), curves[curves["run_id"].isin(ids)]))
-    labels = list(dict.fromkeys(label for _, label, _ in series))
-    colour = colours(labels)
+    every = [s for _, series in cells for s in series]
+    method_of = {s.label: s.method for s in every}
+    first = list(dict.fromkeys(s.label for s in every))
+    labels = sorted(first, key=lambda lb: (paper.method_sort_key(method_of[lb]), first.index(lb)))
+    # Variants of one method: its look, and a marker each (in the legend's order).
+    looks = {lb: look(method_of[lb], [x for x in labels if method_of[x] == method_of[lb]].index(lb)) for lb in labels}
     ns: dict[str, list[int]] = {label: [] for label in labels}
     fig, axes = grid(len(cells))
     handles: dict[str, object] = {}
-    for i, label, rows in series:
-        ax, n = axes[i], rows["run_id"].nunique()
-        ns[label].append(n)
-        by_epoch = rows.groupby("epoch")["test_error"]
-        mean = by_epoch.mean()
-        (line,) = ax.plot(mean.index + 1, mean.to_numpy(), lw=1.4, color=colour[label])
-        handles.setdefault(label, line)
-        if n > 1:
-            ax.fill_between(mean.index + 1, by_epoch.min().to_numpy(), by_epoch.max().to_numpy(),
-                            color=colour[label], alpha=0.2, lw=0)
-    for i, (ax, (ds, arch)) in enumerate(zip(axes, cells)):
+    for ax, (title, series) in zip(axes, cells):
+        for s in series:
+            n, lk = s.rows["run_id"].nunique(), looks[s.label]
+            ns[s.label].append(n)
+            by_epoch = s.rows.groupby("epoch")["test_error"]
+            mean = by_epoch.mean()
+            (line,) = ax.plot(mean.index + 1, mean.to_numpy(), lw=1.4, color=lk.colour, ls=lk.linestyle,
+                              marker=lk.marker or None, ms=4, markevery=max(1, len(mean) // 8))
+            handles.setdefault(s.label, line)
+            if n > 1:
+                ax.fill_between(mean.index + 1, by_epoch.min().to_numpy(), by_epoch.max().to_numpy(),
+                                color=lk.colour, alpha=0.15, lw=0)
         # Log scale: the last epochs, where methods differ by a point or less, are not squeezed
         # under the first ones' tens of points.
-        lows = [rows["test_error"].min() for j, _, rows in series if j == i]
+        lows = [s.rows["test_error"].min() for s in series]
         scale = log_y(ax, min((float(v) for v in lows if pd.notna(v)), default=1.0))
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # epochs are whole numbers
-        style_panel(ax, panel_title(ds, arch), "epoch", f"test error (%, {scale})")
+        style_panel(ax, title, "epoch", f"test error (%, {scale})")
     fig.suptitle("Test error per epoch (mean over seeds; band: min–max over seeds)", fontsize=11)
     legend_below(fig, [handles[lb] for lb in labels], [f"{lb} ({n_text(ns[lb])})" for lb in labels])
     return fig
@@ -178,16 +208,15 @@ def draw_gap(runs: pd.DataFrame, reps: int = stats.DEFAULT_REPS, seed: int = sta
     notes: set[str] = set()
     for ds, arch in panels(done):
         sub = done[(done["dataset"] == ds) & (done["arch"] == arch)]
-        recipe = recipes_of(sub)
-        # Each training recipe (ImageNet's journal and conference ones) is its own experiment.
-        for name in sorted(set(recipe), key=lambda r: (r != RunConfig.recipe, r)):
-            runs_r = sub[recipe == name]
+        # Each experiment of a network (ImageNet's two recipes, two train sizes) has its own gap.
+        for exp in experiments(sub):
+            runs_r = exp.runs
             if not ((runs_r["method"] == "ce").any() and (runs_r["method"] == "isda").any()):
                 continue
             isda = pick_variant(runs_r, "isda", notes)[METRIC].to_numpy()
             ce = pick_variant(runs_r, "ce", notes)[METRIC].to_numpy()
             cmp = stats.compare(isda, ce, reps=reps, seed=seed)
-            which = f", {name} recipe" if len(set(recipe)) > 1 else ""
+            which = f", {exp.name}" if exp.name else ""
             items.append((f"{panel_title(ds, arch)}{which}\n(n={cmp.treatment.n} ISDA, {cmp.control.n} CE)", cmp))
     if not items:
         return None

@@ -21,7 +21,6 @@ from matplotlib.typing import ColorType
 from bench.report import paper
 from bench.report.figures import (
     Figure,
-    colours,
     completed,
     grid,
     legend_below,
@@ -33,6 +32,7 @@ from bench.report.figures import (
 )
 from bench.report.model import METRIC, fmt_value
 from bench.report.sensitivity import EXPLICIT_METHOD, LAMBDA_METHOD, SAMPLES, step_cost, swept_values
+from bench.report.style import PAPER_COLOUR, Look, look
 from bench.report.variants import filled, method_variants, pick_variant
 
 
@@ -56,7 +56,8 @@ def _curve(runs: pd.DataFrame, key: str, values: pd.Series) -> pd.DataFrame:
 
 
 def _band(ax: plt.Axes, values: pd.Series, colour: ColorType) -> tuple[object, int] | None:
-    """A horizontal line at the mean with a mean ± std band; (handle, n) or None without values."""
+    """A horizontal line at the mean with a mean ± std band; (handle, n) or None without values.
+    Dashed whatever the method's line style: a level to compare with, not a series."""
     mean, std, n = _mean_std(values)
     if not n:
         return None
@@ -64,16 +65,22 @@ def _band(ax: plt.Axes, values: pd.Series, colour: ColorType) -> tuple[object, i
     return ax.axhline(mean, color=colour, ls="--", lw=1.2), n
 
 
-def _series(ax: plt.Axes, curve: pd.DataFrame, colour: tuple) -> object:
-    return ax.errorbar(curve["x"], curve["mean"], yerr=curve["std"], fmt="-o", ms=4, lw=1.4, capsize=3,
-                       color=colour)
+def _series(ax: plt.Axes, curve: pd.DataFrame, lk: Look) -> object:
+    return ax.errorbar(curve["x"], curve["mean"], yerr=curve["std"], ls=lk.linestyle, marker=lk.marker or "o",
+                       ms=4, lw=1.4, capsize=3, color=lk.colour)
 
 
 def _paper_points(ax: plt.Axes, xs: list[float], ys: list[float | None]) -> object | None:
     pts = [(x, y) for x, y in zip(xs, ys) if y is not None]
     if not pts:
         return None
-    return ax.plot(*zip(*pts), "s", mfc="none", mec="k", ms=7)[0]
+    return ax.plot(*zip(*pts), "s", mfc="none", mec=PAPER_COLOUR, ms=7)[0]
+
+
+def _looks(series: list[tuple[str, str]]) -> dict[str, Look]:
+    """(label, method) of every series → its look; variants of one method get a marker each."""
+    labels = list(dict.fromkeys(series))
+    return {lb: look(m, [x for x, mx in labels if mx == m].index(lb)) for lb, m in labels}
 
 
 def _legend_label(label: str, names: dict[str, str], ns: dict[str, list[int]], band: str) -> str:
@@ -106,28 +113,29 @@ def draw_lambda(runs: pd.DataFrame) -> plt.Figure | None:
     if not cells:
         return None
     fig, axes = grid(len(cells))
-    series: list[tuple[plt.Axes, str, pd.DataFrame]] = []
+    series: list[tuple[plt.Axes, str, str, pd.DataFrame]] = []
     for ax, (ds, arch) in zip(axes, cells):
         sub = done[(done["dataset"] == ds) & (done["arch"] == arch)]
         for variant in method_variants(sub[sub["method"].isin(lam_methods)], exclude=("lambda0",)):
             curve = _curve(variant.select(sub), "lambda0", variant.select(sub)[METRIC])
             if len(curve) > 1:
-                series.append((ax, variant.label(), curve))
-    labels = list(dict.fromkeys(label for _, label, _ in series))
-    colour = colours(["CE"] + labels)
+                series.append((ax, variant.label(), variant.method, curve))
+    labels = list(dict.fromkeys(label for _, label, _, _ in series))
+    looks = _looks([(label, method) for _, label, method, _ in series])
+    ce = paper.method_name("ce")
     handles: dict[str, object] = {}
     ns: dict[str, list[int]] = {}
-    for ax, label, curve in series:
-        handles.setdefault(label, _series(ax, curve, colour[label]))
+    for ax, label, _, curve in series:
+        handles.setdefault(label, _series(ax, curve, looks[label]))
         ns.setdefault(label, []).extend(int(n) for n in curve["n"])
     for ax, (ds, arch) in zip(axes, cells):
         sub = done[(done["dataset"] == ds) & (done["arch"] == arch)]
         if (sub["method"] == "ce").any():
-            band = _band(ax, pick_variant(sub, "ce", set())[METRIC], colour["CE"])
+            band = _band(ax, pick_variant(sub, "ce", set())[METRIC], look("ce").colour)
             if band:
-                handles.setdefault("CE", band[0])
-                ns.setdefault("CE", []).append(band[1])
-        xs = sorted({x for a, _, c in series if a is ax for x in c["x"]})
+                handles.setdefault(ce, band[0])
+                ns.setdefault(ce, []).append(band[1])
+        xs = sorted({x for a, _, _, c in series if a is ax for x in c["x"]})
         pts = [paper.optional_value("lambda_sensitivity", ds, arch, lambda0=x) for x in xs]
         mark = _paper_points(ax, xs, [p["mean"] if p else None for p in pts])
         if mark is not None:
@@ -145,11 +153,11 @@ def draw_lambda(runs: pd.DataFrame) -> plt.Figure | None:
             ax.set_xlim(min(xs) / 1.35, max(xs) * 1.35)
         value_ticks(ax, xs)
         style_panel(ax, panel_title(ds, arch), axis, "last-10-epoch test error (%)")
-    order = [lb for lb in ["CE", *labels, "paper"] if lb in handles]
-    names = {"CE": "CE, mean ± std", "paper": "paper"}
+    order = [lb for lb in [ce, *labels, "paper"] if lb in handles]
+    names = {ce: f"{ce}, mean ± std", "paper": "paper"}
     fig.suptitle("Test error vs λ0 (mean ± std over seeds)", fontsize=11)
     legend_below(fig, [handles[lb] for lb in order],
-                 [_legend_label(lb, names, ns, band="CE") for lb in order])
+                 [_legend_label(lb, names, ns, band=ce) for lb in order])
     return fig
 
 
@@ -172,10 +180,12 @@ def draw_explicit(runs: pd.DataFrame) -> plt.Figure | None:
         sub = done[(done["dataset"] == ds) & (done["arch"] == arch)]
         variants = [(v.label(), v.select(sub)) for v in method_variants(sub[sub["method"] == EXPLICIT_METHOD],
                                                                           exclude=(SAMPLES,))]
+        # A table's ISDA row is the implicit limit: the one variant pick_variant compares.
         isda = pick_variant(sub, LAMBDA_METHOD, set()) if (sub["method"] == LAMBDA_METHOD).any() else sub.iloc[:0]
         per_cell.append((ds, arch, variants, isda))
     labels = list(dict.fromkeys(label for *_, variants, _ in per_cell for label, _ in variants))
-    colour = colours(["ISDA", *labels])
+    looks = _looks([(label, EXPLICIT_METHOD) for label in labels])
+    isda_name = paper.method_name(LAMBDA_METHOD)
     handles: dict[str, object] = {}
     ns: dict[str, list[int]] = {}
     for i, (ds, arch, variants, isda) in enumerate(per_cell):
@@ -187,15 +197,15 @@ def draw_explicit(runs: pd.DataFrame) -> plt.Figure | None:
             for label, exp in variants:
                 curve = _curve(exp, SAMPLES, value(exp))
                 if len(curve):
-                    handles.setdefault(label, _series(ax, curve, colour[label]))
+                    handles.setdefault(label, _series(ax, curve, looks[label]))
                     xs.update(curve["x"])
                     if is_error:
                         ns.setdefault(label, []).extend(int(n) for n in curve["n"])
-            band = _band(ax, value(isda), colour["ISDA"]) if len(isda) else None
+            band = _band(ax, value(isda), look(LAMBDA_METHOD).colour) if len(isda) else None
             if band:
-                handles.setdefault("ISDA", band[0])
+                handles.setdefault(isda_name, band[0])
                 if is_error:
-                    ns.setdefault("ISDA", []).append(band[1])
+                    ns.setdefault(isda_name, []).append(band[1])
             ticks = sorted(xs)
             if is_error:
                 pts = [paper.optional_value("explicit", ds, arch, method=EXPLICIT_METHOD, **{SAMPLES: x})
@@ -212,11 +222,11 @@ def draw_explicit(runs: pd.DataFrame) -> plt.Figure | None:
             what = "test error" if is_error else "training cost"
             style_panel(ax, f"{panel_title(ds, arch)}: {what}", "M (features drawn per sample; log axis)",
                         "last-10-epoch test error (%)" if is_error else unit)
-    order = [lb for lb in (*labels, "ISDA", "paper") if lb in handles]
-    names = {"ISDA": "ISDA (implicit, M → ∞): mean ± std", "paper": "paper (explicit)"}
+    order = [lb for lb in (*labels, isda_name, "paper") if lb in handles]
+    names = {isda_name: f"{isda_name} (implicit, M → ∞): mean ± std", "paper": "paper (explicit)"}
     fig.suptitle("Explicit semantic augmentation against M (mean ± std over seeds), and ISDA", fontsize=11)
     legend_below(fig, [handles[lb] for lb in order],
-                 [_legend_label(lb, names, ns, band="ISDA") for lb in order])
+                 [_legend_label(lb, names, ns, band=isda_name) for lb in order])
     return fig
 
 
