@@ -62,15 +62,20 @@ class Table:
 
 
 def fmt(x: float | None, digits: int = 2, signed: bool = False) -> str:
+    """``x`` to ``digits`` decimals, with its sign if ``signed``; a number that rounds to zero has no
+    sign ("0.00", never "-0.00" or "+0.00")."""
     if x is None or not math.isfinite(x):
         return "–"
+    if round(x, digits) == 0:
+        return f"{0.0:.{digits}f}"
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
 
 def fmt_p(p: float) -> str:
+    """A p-value with its name: "p=0.012", "p<0.001", "p=–" where there is none."""
     if not math.isfinite(p):
-        return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+        return "p=–"
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
 
 
 def fmt_value(v: object) -> str:
@@ -179,7 +184,7 @@ def gap_text_cell(treat: Group | None, control: Group | None) -> Cell:
     p = fmt_p(stats.welch_p(treat.values, control.values))
     pi = fmt(stats.prob_improvement(treat.values, control.values))
     small = treat.n < stats.SMALL_N or control.n < stats.SMALL_N
-    return Cell(f"{gap} (p={p}, P={pi})", dagger=small)
+    return Cell(f"{gap} ({p}, P={pi})", dagger=small)
 
 
 # --------------------------------------------------------------------------- rows and notes

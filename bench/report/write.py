@@ -48,9 +48,17 @@ HOW_TO_READ = (
     f"column where the rows are methods or settings); † = n < {stats.SMALL_N}, where std and intervals "
     "are not meaningful. Runs that are missing, running, diverged or failed are counted in their cell, "
     "never averaged. Each table says which precision its cells trained in (bf16 autocast, the GPU "
-    "default, or fp32). Paper values are the published numbers; their source (table and version) is "
-    "listed under each table; – where a number is not available here."
+    "default, or fp32). CE is plain cross-entropy, the paper's \"Basic\"."
 )
+PAPER_HOW_TO_READ = (
+    " Paper values are the published numbers; their source (table and version) is listed under each "
+    "table; – where a number is not available here."
+)
+
+
+def how_to_read(paper: bool = True) -> str:
+    """The reading guide at the top of a report; it speaks of the paper's numbers only where they are shown."""
+    return HOW_TO_READ + (PAPER_HOW_TO_READ if paper else "")
 
 
 def parse_formats(formats: Iterable[str] | str) -> list[str]:
@@ -86,7 +94,9 @@ def summary_lines(runs: pd.DataFrame, curves: pd.DataFrame | None = None) -> lis
     parts = [f"{int(counts[s])} {s}" for s in order if s in counts.index]
     lines = [(f"Runs: {len(runs)} in total ({', '.join(parts) if parts else 'none'}).", False)]
     not_done = len(runs) - int(counts.get(RunState.COMPLETED, 0))
-    if not_done:
+    if not_done and not_done == int(counts.get(RunState.PENDING, 0)) == len(runs):
+        lines.append((f"No run has started yet: all {len(runs)} planned runs are pending.", True))
+    elif not_done:
         lines.append(
             (
                 f"Partial sweep: {not_done} of {len(runs)} runs have no usable result yet; "
@@ -103,9 +113,9 @@ def summary_lines(runs: pd.DataFrame, curves: pd.DataFrame | None = None) -> lis
 
 
 def _markdown(
-    title: str, summary: list[tuple[str, bool]], tables: list[Table], figures: list[Figure], out_dir: Path
+    title: str, summary: list[tuple[str, bool]], tables: list[Table], figures: list[Figure], out_dir: Path, howto: str
 ) -> str:
-    parts = [f"# {title}", "", HOW_TO_READ, ""]
+    parts = [f"# {title}", "", howto, ""]
     parts += [("**" + line + "**" if warn else line) + "  " for line, warn in summary]
     parts += ["", "## Tables", ""]
     for table in tables:
@@ -119,7 +129,7 @@ def _markdown(
 
 
 def _latex(
-    title: str, summary: list[tuple[str, bool]], tables: list[Table], figures: list[Figure], out_dir: Path
+    title: str, summary: list[tuple[str, bool]], tables: list[Table], figures: list[Figure], out_dir: Path, howto: str
 ) -> str:
     parts = [
         r"\documentclass[10pt]{article}",
@@ -132,7 +142,7 @@ def _latex(
         r"\date{}",
         r"\begin{document}",
         r"\maketitle",
-        r"\noindent " + tex_escape(HOW_TO_READ),
+        r"\noindent " + tex_escape(howto),
         "",
     ]
     parts += [r"\noindent " + tex_escape(line) + r"\par" for line, _ in summary]
@@ -172,19 +182,20 @@ def write_report(
         for ext in ("png", "pdf"):
             (fig_dir / f"{key}.{ext}").unlink(missing_ok=True)
     summary = summary_lines(runs, curves)
+    howto = how_to_read(paper)
 
     written: list[Path] = [p for f in figures for p in (f.png, f.pdf)]
     written.append(
-        atomic_write_text(out_dir / "report.md", _markdown(title, summary, tables, figures, out_dir))
+        atomic_write_text(out_dir / "report.md", _markdown(title, summary, tables, figures, out_dir, howto))
     )
     if "tex" in wanted:
         written.append(
-            atomic_write_text(out_dir / "report.tex", _latex(title, summary, tables, figures, out_dir))
+            atomic_write_text(out_dir / "report.tex", _latex(title, summary, tables, figures, out_dir, howto))
         )
     if "html" in wanted:
         written.append(
             atomic_write_text(
-                out_dir / "report.html", render_page(title, HOW_TO_READ, summary, tables, figures)
+                out_dir / "report.html", render_page(title, howto, summary, tables, figures)
             )
         )
     return written
