@@ -241,7 +241,8 @@ def test_latex(basic):
         r"\includegraphics",
     ):
         assert token in tex
-    assert tex.count(r"\begin{table}") == tex.count(r"\end{table}") == 2
+    # Two tables, the main one in parts (bench.report.latex splits a table too wide for the page).
+    assert tex.count(r"\label{tab:") == 2 and tex.count(r"\begin{table}") == tex.count(r"\end{table}") > 2
     body = tex.replace(r"\{", "").replace(r"\}", "")
     assert body.count("{") == body.count("}")
     assert "±" not in tex and "†" not in tex  # translated to TeX

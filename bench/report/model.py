@@ -52,6 +52,10 @@ class Table:
     groups: list[tuple[str, int]] | None = None  # a spanning header row above ``header``
     notes: list[str] = field(default_factory=list)
     label_cols: int = 1  # leading text columns (left-aligned); the rest are numbers
+    # How many columns after the labels belong together, in order (an augmentation without and with
+    # ISDA and their gap): a page too narrow for the table splits it between blocks. None: each
+    # spanning group is a block, else each column with the paper's column that follows it.
+    blocks: list[int] | None = None
 
     @property
     def has_dagger(self) -> bool:

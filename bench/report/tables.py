@@ -126,15 +126,21 @@ def cifar_main_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | Non
     return finish_notes(table, notes)
 
 
-def _schedule_cell(sub: pd.DataFrame, present: list[str]) -> Cell:
-    """The lr schedule(s) the row's runs used; per method when they differ."""
+def _schedule_cell(sub: pd.DataFrame, present: list[str]) -> tuple[Cell, str]:
+    """The lr schedule(s) the row's runs used, short; and, where its methods differ, which method used
+    which (for a note under the table: a cell that long pushes the numbers off the page)."""
     if "schedule" not in sub:
-        return Cell("–")
-    per_method = {m: sorted({str(s) for s in sub.loc[sub["method"] == m, "schedule"].dropna()}) for m in present}
-    values = sorted({s for v in per_method.values() for s in v})
+        return Cell("–"), ""
+    per_method = {m: "/".join(sorted({str(s) for s in sub.loc[sub["method"] == m, "schedule"].dropna()}))
+                  for m in present}
+    values = sorted({s for v in per_method.values() if v for s in v.split("/")})
     if len(values) <= 1:
-        return Cell(values[0] if values else "–")
-    return Cell("; ".join(f"{paper.method_name(m)}: {'/'.join(v)}" for m, v in per_method.items() if v))
+        return Cell(values[0] if values else "–"), ""
+    by_schedule: dict[str, list[str]] = {}
+    for m, v in per_method.items():
+        if v:
+            by_schedule.setdefault(v, []).append(paper.method_name(m))
+    return Cell(", ".join(values)), "; ".join(f"{v} for {', '.join(ms)}" for v, ms in by_schedule.items())
 
 
 def augmentation_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | None:
@@ -149,13 +155,22 @@ def augmentation_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | N
     if not gaps and not any(has_paper.values()):
         return None
     notes: set[str] = set()
+    # Each augmentation's columns side by side: without ISDA, with it, and the gap between them.
+    plan = [[m for m in pair if m in present] + ([pair] if pair in gaps else []) for pair in AUGMENT_PAIRS]
+    plan = [cols for cols in plan if cols]
     header = ["Dataset", "Architecture", "Schedule"]
-    for m in present:
-        header += [paper.method_name(m)] + (["paper (Δ)"] if has_paper[m] else [])
-    header += [f"{paper.method_name(t)} − {paper.method_name(b)}" for b, t in gaps]
+    for col in (c for cols in plan for c in cols):
+        if isinstance(col, str):
+            header += [paper.method_name(col)] + (["paper (Δ)"] if has_paper[col] else [])
+        else:
+            header.append(f"{paper.method_name(col[1])} − {paper.method_name(col[0])}")
     rows, sources = [], []
+    mixed: dict[str, list[str]] = {}  # per-method schedules → the rows that have them
     for ds, arch in pairs:
         sub = scope[(scope["dataset"] == ds) & (scope["arch"] == arch)]
+        schedule, per_method = _schedule_cell(sub, present)
+        if per_method:
+            mixed.setdefault(per_method, []).append(f"{paper.dataset_name(ds)} {paper.arch_name(arch)}")
         groups: dict[str, Group | None] = {
             m: group_of(pick_variant(sub, m, notes)) if (sub["method"] == m).any() else None for m in present
         }
@@ -164,18 +179,22 @@ def augmentation_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | N
         in_paper = any(paper.paper_value(ds, arch, m) for m in methods)
         name = paper.arch_name(arch)
         row = [Cell(paper.dataset_name(ds)), Cell(name if in_paper or not with_paper else extension_label(name)),
-               _schedule_cell(sub, present)]
-        for m in present:
-            row.append(ours[m])
-            if has_paper[m]:
-                pv = paper.paper_value(ds, arch, m)
+               schedule]
+        for col in (c for cols in plan for c in cols):
+            if not isinstance(col, str):
+                row.append(gap_text_cell(groups[col[1]], groups[col[0]]))
+                continue
+            row.append(ours[col])
+            if has_paper[col]:
+                pv = paper.paper_value(ds, arch, col)
                 sources += [pv["source"]] if pv else []
-                row.append(paper_delta_cell(groups[m], pv))
-        row += [gap_text_cell(groups[t], groups[b]) for b, t in gaps]
+                row.append(paper_delta_cell(groups[col], pv))
         rows.append(row)
     title = "Augmentation ± ISDA: last-10-epoch test error (%)"
-    table = Table("augmentation", title, header, rows, notes=sources_note(sources), label_cols=3)
-    table.notes.insert(0, "Schedule: the learning-rate schedule the row's runs used (their config's `schedule`).")
+    blocks = [sum(1 + has_paper[c] if isinstance(c, str) else 1 for c in cols) for cols in plan]
+    table = Table("augmentation", title, header, rows, notes=sources_note(sources), label_cols=3, blocks=blocks)
+    table.notes.insert(0, "Schedule: the learning-rate schedule the row's runs used (their config's `schedule`)"
+                          + "".join(f"; {' and '.join(where)}: {what}" for what, where in mixed.items()) + ".")
     if gaps:
         table.notes.insert(
             0,

@@ -30,9 +30,10 @@ from bench.common.errors import ConfigError
 from bench.common.files import atomic_write_text
 from bench.report.figures import Figure, curves_figure, gap_figure
 from bench.report.html import render_page
+from bench.report.latex import document
 from bench.report.model import Table
 from bench.report.param_figures import explicit_figure, lambda_figure
-from bench.report.render import tex_escape, to_latex, to_markdown
+from bench.report.render import to_markdown
 from bench.report.tables import build_tables
 from bench.results import stats
 from bench.rundir.state import RunState
@@ -48,7 +49,7 @@ HOW_TO_READ = (
     f"column where the rows are methods or settings); † = n < {stats.SMALL_N}, where std and intervals "
     "are not meaningful. Runs that are missing, running, diverged or failed are counted in their cell, "
     "never averaged. Each table says which precision its cells trained in (bf16 autocast, the GPU "
-    "default, or fp32). CE is plain cross-entropy, the paper's \"Basic\"."
+    "default, or fp32). CE is plain cross-entropy (the paper's Basic)."
 )
 PAPER_HOW_TO_READ = (
     " Paper values are the published numbers; their source (table and version) is listed under each "
@@ -128,38 +129,6 @@ def _markdown(
     return "\n".join(parts).rstrip() + "\n"
 
 
-def _latex(
-    title: str, summary: list[tuple[str, bool]], tables: list[Table], figures: list[Figure], out_dir: Path, howto: str
-) -> str:
-    parts = [
-        r"\documentclass[10pt]{article}",
-        r"\usepackage[utf8]{inputenc}",
-        r"\usepackage[T1]{fontenc}",
-        r"\usepackage[margin=1.5cm,landscape]{geometry}",
-        r"\usepackage{booktabs}",
-        r"\usepackage{graphicx}",
-        rf"\title{{{tex_escape(title)}}}",
-        r"\date{}",
-        r"\begin{document}",
-        r"\maketitle",
-        r"\noindent " + tex_escape(howto),
-        "",
-    ]
-    parts += [r"\noindent " + tex_escape(line) + r"\par" for line, _ in summary]
-    parts.append("")
-    parts += [to_latex(t) for t in tables]
-    for fig in figures:
-        parts += [
-            r"\begin{figure}[htbp]",
-            r"\centering",
-            rf"\includegraphics[width=\textwidth,height=0.8\textheight,keepaspectratio]{{{fig.pdf.relative_to(out_dir).as_posix()}}}",
-            rf"\caption{{{tex_escape(fig.title)}}}",
-            r"\end{figure}",
-        ]
-    parts.append(r"\end{document}")
-    return "\n".join(parts) + "\n"
-
-
 def write_report(
     runs: pd.DataFrame,
     curves: pd.DataFrame,
@@ -190,7 +159,9 @@ def write_report(
     )
     if "tex" in wanted:
         written.append(
-            atomic_write_text(out_dir / "report.tex", _latex(title, summary, tables, figures, out_dir, howto))
+            atomic_write_text(out_dir / "report.tex", document(
+                title, howto, [line for line, _ in summary], tables,
+                [(f.title, f.pdf.relative_to(out_dir)) for f in figures]))
         )
     if "html" in wanted:
         written.append(
