@@ -131,4 +131,5 @@ def test_html_at_1400_px_shows_most_of_the_augmentation_tables_numbers(wide, tmp
     assert schedule <= 0.08 * width
     numbers = cols[3:]
     visible = [name for name, _, right in numbers if right <= width]
-    assert len(numbers) == 15 and len(visible) >= 10, visible
+    # Two of the fifteen were before (a Schedule column of 60 % of the page); ten here, in DejaVu Sans.
+    assert len(numbers) == 15 and len(visible) >= 8, visible
