@@ -112,3 +112,35 @@ def build_imagenet(root: Path, seeds: int = 2) -> Path:
                 cfg = cfg_of("imagenet", "imagenet", "resnet50", method, seed, **fields)
                 _write(sweep_dir, cfg, level, rng, precision="bf16", last10_top5_test_error=level / 3.5)
     return sweep_dir
+
+
+AUGMENT_METHODS = ("cutout", "isda+cutout", "autoaugment", "isda+autoaugment", "randaugment", "isda+randaugment")
+AUGMENT_ARCHS = ("wrn28_10", "shake_shake26_2x32d", "shake_shake26_2x112d")
+FASHION_SMALL_METHODS = ("ce", "focal", "autoaugment", "isda", "large_margin", "disturblabel", "center", "lq",
+                         "ce+dropout", "isda+dropout")
+
+
+def build_wide(root: Path, seeds: int = 2) -> Path:
+    """The widest tables of the shipped sweeps in one report: the augmentation table (its three networks
+    on both datasets, six methods; Wide-ResNet-28-10's AutoAugment rows on a cosine schedule and its
+    others on step, as sweeps/cifar_augmentation.yaml plans them), the main table's CE and ISDA on three
+    networks, and fashion_small's ten methods at two train sizes (a generic table of some thirty columns)."""
+    rng = np.random.default_rng(16)
+    sweep_dir = root / "results" / "wide"
+    for ds, level in (("cifar10", 3.0), ("cifar100", 17.0)):
+        for arch in AUGMENT_ARCHS:
+            for i, method in enumerate(AUGMENT_METHODS):
+                cosine = arch != "wrn28_10" or "autoaugment" in method
+                for seed in range(seeds):
+                    cfg = cfg_of("wide", ds, arch, method, seed, schedule="cosine" if cosine else "step")
+                    _write(sweep_dir, cfg, level - 0.1 * i, rng)
+        for arch in ("resnet32", "resnet110", "wrn28_10"):
+            for method in ("ce", "isda"):
+                for seed in range(seeds):
+                    _write(sweep_dir, cfg_of("wide", ds, arch, method, seed), level + 3 - (method == "isda"), rng)
+    for size in (1000, 5000):
+        for method in FASHION_SMALL_METHODS:
+            for seed in range(seeds):
+                cfg = cfg_of("wide", "fashion_mnist", "resnet32", method, seed, train_size=size)
+                _write(sweep_dir, cfg, 14.0 if size == 1000 else 9.0, rng)
+    return sweep_dir

@@ -61,7 +61,7 @@ def test_smoke_report_has_one_table_and_no_duplicate(smoke):
     md = (root / "out" / "report.md").read_text()
     assert md.count("\n### ") == 1
     header, rows = md_table(md, "All runs")
-    assert header == ["Dataset", "Architecture", "CE", "Focal", "AutoAugment", "ISDA"] and len(rows) == 1
+    assert header == ["Dataset", "Architecture", "CE", "Focal Loss", "AutoAugment", "ISDA"] and len(rows) == 1
 
 
 def test_curves_one_series_per_method_and_legend_outside(smoke):
@@ -70,7 +70,7 @@ def test_curves_one_series_per_method_and_legend_outside(smoke):
     [ax] = [a for a in fig.axes if a.get_visible()]
     assert len(ax.get_lines()) == 4
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels == ["CE (n=3)", "Focal (n=3)", "AutoAugment (n=3)", "ISDA (n=3)"]
+    assert labels == ["CE (n=3)", "Focal Loss (n=3)", "AutoAugment (n=3)", "ISDA (n=3)"]
     # Each line is the mean over its method's three seeds, epoch by epoch.
     for line, method in zip(ax.get_lines(), ("ce", "focal", "autoaugment", "isda")):
         ids = runs.loc[runs["method"] == method, "run_id"]
@@ -110,8 +110,10 @@ def test_curves_colour_a_variant_alike_in_every_panel(tmp_path):
     fig = draw_curves(runs, curves)
     axes = [a for a in fig.axes if a.get_visible()]
     assert len(axes) == 4 and all(len(a.get_lines()) == 6 for a in axes)  # CE + five ISDA settings
-    colours = [[tuple(line.get_color()) for line in a.get_lines()] for a in axes]
-    assert all(c == colours[0] for c in colours) and len(set(colours[0])) == 6
+    looks = [[(line.get_color(), line.get_linestyle(), line.get_marker()) for line in a.get_lines()] for a in axes]
+    # One look per series in every panel; the five ISDA settings share ISDA's colour, a marker each.
+    assert all(c == looks[0] for c in looks) and len(set(looks[0])) == 6
+    assert len({colour for colour, _, _ in looks[0]}) == 2
     assert len(fig.legends[0].get_texts()) == 6
     _legend_outside(fig)
     plt.close(fig)

@@ -48,10 +48,10 @@ def test_regularizer_and_explicit_tables_show_the_main_tables_basic_and_isda(tmp
     for (arch, ds), (ce, isda) in MAIN.items():
         col = header.index(f"{paper.arch_name(arch)}: {paper.dataset_name(ds)}: paper (Δ)")
         sel = df[(df["dataset"] == ds) & (df["arch"] == arch)]
-        assert by_label["Basic (CE)"][col] == _delta(ce, sel[sel["method"] == "ce"]["last10_test_error"])
+        assert by_label["CE"][col] == _delta(ce, sel[sel["method"] == "ce"]["last10_test_error"])
         assert by_label["ISDA"][col] == _delta(isda, sel[sel["method"] == "isda"]["last10_test_error"])
         assert by_label["Focal Loss"][col] == "–"  # its own number is not available here
-    assert "Paper numbers for Basic (CE), ISDA: TPAMI Table 2 (mean ± std over 5 runs), the main table's" in md
+    assert "Paper numbers for CE, ISDA: TPAMI Table 2 (mean ± std over 5 runs), the main table's" in md
 
     sweep_dir = rs.build_explicit(tmp_path, seeds=2, nets=rs.NETS[:1])
     df = read_runs(sweep_dir)
@@ -74,7 +74,7 @@ def test_each_table_names_the_paper_table_and_version_of_its_numbers(tmp_path, r
     md = _md(build_rich(tmp_path / "again"))
     assert ("Paper numbers for Focal Loss: NeurIPS 2019 Table 3 (runs per number not stated); "
             "source: NeurIPS Table 3") in md
-    assert "Paper numbers for Basic (CE), ISDA: TPAMI Table 2 (mean ± std over 5 runs)" in md
+    assert "Paper numbers for CE, ISDA: TPAMI Table 2 (mean ± std over 5 runs)" in md
     # The one number of the main table that only the conference printed is known as such.
     dense = paper.lookup("cifar_main", "cifar10", "DenseNet-BC-190-40", method="ce")
     assert dense is not None and dense.version == "NeurIPS 2019" and dense.runs == 3 and dense.std is None
@@ -103,12 +103,12 @@ def test_rows_and_columns_the_sweep_did_not_plan_are_left_out(tmp_path, referenc
     md = _md_planned(sweep_dir, planned)
     header, rows = md_table(md, "CIFAR: Basic")
     assert [r[0] for r in rows] == ["ResNet-110", "Wide-ResNet-28-10"]
-    assert rows[1][header.index("CIFAR-10: Basic (ours)")] == "– (2 pending)"
+    assert rows[1][header.index("CIFAR-10: CE (ours)")] == "– (2 pending)"
     assert "DenseNet-BC-190-40, in the paper's table, is no network of this project." in md
     header, rows = md_table(md, "Ablation of ISDA")
     assert header == ["Setting", "ResNet-110: CIFAR-10: ours", "ResNet-110: CIFAR-10: paper (Δ)"]
     # Settings the sweep did not run are no rows.
-    assert [r[0] for r in rows] == ["Basic (CE)", "Identity matrix", "ISDA"]
+    assert [r[0] for r in rows] == ["CE", "Identity matrix", "ISDA"]
 
 
 def _md_planned(sweep_dir, planned) -> str:

@@ -47,7 +47,7 @@ def test_the_readme_names_every_layout():
 def test_ablation_csv(tmp_path, reference):
     sweep_dir = rs.build_ablation(tmp_path, seeds=2)
     header, rows = md_table(_md(sweep_dir), "Ablation of ISDA")
-    assert all(r[2] == "–" for r in rows if r[0] not in ("Basic (CE)", "ISDA"))  # those two: the main table's
+    assert all(r[2] == "–" for r in rows if r[0] not in ("CE", "ISDA"))  # those two: the main table's
     (reference / "ablation.csv").write_text(
         "dataset,arch,setting,error_mean,error_std,source\n"
         "CIFAR-10,ResNet-110,identity,6.71,0.12,TPAMI ablation table\n"
@@ -119,18 +119,18 @@ def test_explicit_csv(tmp_path, reference):
 def test_imagenet_neurips_csv(tmp_path, reference):
     sweep_dir = rs.build_imagenet(tmp_path)
     header, rows = md_table(_md(sweep_dir), "ImageNet (NeurIPS")
-    assert rows[0][header.index("Basic top-1") + 1] == "–"
+    assert rows[0][header.index("CE top-1") + 1] == "–"
     (reference / "imagenet_neurips.csv").write_text(
         "arch,method,top1_error,top5_error,source\n"
         "ResNet-50,ce,23.68,7.05,NeurIPS ImageNet table\n"
         "resnet50,isda,23.28,6.82,NeurIPS ImageNet table\n")
     md = _md(sweep_dir)
     header, rows = md_table(md, "ImageNet (NeurIPS")
-    assert rows[0][header.index("Basic top-1") + 1] == "23.7" and rows[0][header.index("ISDA top-1") + 1] == "23.3"
+    assert rows[0][header.index("CE top-1") + 1] == "23.7" and rows[0][header.index("ISDA top-1") + 1] == "23.3"
     assert rows[0][header.index("ISDA top-5") + 1] == "6.8"
     # The journal's table keeps the journal's numbers.
     header, rows = md_table(md, "ImageNet (TPAMI")
-    assert rows[0][header.index("Basic top-1") + 1] == "23.0"
+    assert rows[0][header.index("CE top-1") + 1] == "23.0"
 
 
 def test_a_csv_without_its_columns_is_one_clear_error(tmp_path, reference):

@@ -51,7 +51,7 @@ def ablation(tmp_path_factory):
 def test_ablation_table_laid_out_like_the_paper(ablation):
     sweep_dir, md, df = ablation
     header, rows = md_table(md, "Ablation of ISDA")
-    assert [r[0] for r in rows] == ["Basic (CE)", "Identity matrix", "Diagonal covariance",
+    assert [r[0] for r in rows] == ["CE", "Identity matrix", "Diagonal covariance",
                                     "Single covariance matrix", "Constant λ0", "ISDA"]
     [table] = [t for t in build_tables(results.collect(sweep_dir)) if t.key == "ablation"]
     assert table.groups == [("", 1), ("ResNet-110", 4), ("Wide-ResNet-28-10", 4)]  # a network spans its datasets
@@ -65,7 +65,7 @@ def test_ablation_table_laid_out_like_the_paper(ablation):
             ("ce", "wrn28_10"): ("3.82 ± 0.15", "18.53 ± 0.07"),
             ("isda", "wrn28_10"): ("3.58 ± 0.15", "17.98 ± 0.15")}
     for row, (method, fields, _) in zip(rows, rs.ABLATION):
-        paper_row = row[0] in ("Basic (CE)", "ISDA")
+        paper_row = row[0] in ("CE", "ISDA")
         for i, (arch, ds) in enumerate(cols):
             sel = df[(df["dataset"] == ds) & (df["arch"] == arch) & (df["method"] == method)]
             for key, value in fields.items():
@@ -114,8 +114,8 @@ def test_regularizers_table(tmp_path):
     md = report_md(sweep_dir)
     df = read_runs(sweep_dir)
     header, rows = md_table(md, "Comparison with other regularisers")
-    assert [r[0] for r in rows] == ["Basic (CE)", "Large Margin", "Disturb Label", "Focal Loss", "Center Loss",
-                                    "Lq Loss", "Basic + Dropout", "ISDA", "ISDA + Dropout"]
+    assert [r[0] for r in rows] == ["CE", "Large Margin", "Disturb Label", "Focal Loss", "Center Loss",
+                                    "Lq Loss", "CE+Dropout", "ISDA", "ISDA+Dropout"]
     cols = [(a, d) for a in ("resnet110", "wrn28_10") for d in ("cifar10", "cifar100")]
     for row, (method, _) in zip(rows, [m for m in rs.REGULARIZERS if m[0] != "ce+dropout"][:6]):
         for i, (arch, ds) in enumerate(cols):
@@ -184,9 +184,9 @@ def test_imagenet_recipes_are_separate_tables(tmp_path):
     for title, recipe in (("ImageNet (TPAMI", "tpami"), ("ImageNet (NeurIPS", "neurips")):
         header, rows = md_table(md, title)
         ce = df[(df["method"] == "ce") & (df["recipe"] == recipe)]
-        assert cell(ce["last10_test_error"]) in rows[0][header.index("Basic top-1")]
+        assert cell(ce["last10_test_error"]) in rows[0][header.index("CE top-1")]
     header, rows = md_table(md, "ImageNet (NeurIPS")
-    assert rows[0][header.index("Basic top-1") + 1] == "–" and "paper (8×V100)" not in header
+    assert rows[0][header.index("CE top-1") + 1] == "–" and "paper (8×V100)" not in header
     header, _ = md_table(md, "All runs")
     assert "CE (recipe=neurips)" in header and "CE (recipe=tpami)" in header
 

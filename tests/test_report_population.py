@@ -52,13 +52,13 @@ def test_curves_draw_only_the_runs_the_table_counts_with_its_n(tmp_path):
     report.write_report(runs, curves, tmp_path / "out", formats=("md",))
     md = (tmp_path / "out" / "report.md").read_text()
     header, rows = md_table(md, "All runs")
-    focal = rows[0][header.index("Focal")]
+    focal = rows[0][header.index("Focal Loss")]
     assert "(n=2, 1 diverged, 1 failed, 1 interrupted)" in focal
     fig = draw_curves(runs, curves)
     labels = _legend(fig)
-    assert "Focal (n=2)" in labels and "ISDA (λ0=0.5) (n=3)" in labels
+    assert "Focal Loss (n=2)" in labels and "ISDA (λ0=0.5) (n=3)" in labels
     [ax] = [a for a in fig.axes if a.get_visible()]
-    line = ax.get_lines()[labels.index("Focal (n=2)")]
+    line = ax.get_lines()[labels.index("Focal Loss (n=2)")]
     done = runs[(runs["method"] == "focal") & (runs["status"] == "completed")]["run_id"]
     expected = curves[curves["run_id"].isin(done)].groupby("epoch")["test_error"].mean()
     np.testing.assert_allclose(line.get_ydata(), expected.to_numpy())  # no failed run's partial curve in it

@@ -32,7 +32,7 @@ class Setting:
 
 # The paper's rows, in its order.
 SETTINGS: tuple[Setting, ...] = (
-    Setting("ce", "Basic (CE)", "ce"),
+    Setting("ce", paper.method_name("ce"), "ce"),
     Setting("identity", "Identity matrix", "isda", {"cov_mode": "identity", "lambda_schedule": "linear"}),
     Setting("diagonal", "Diagonal covariance", "isda", {"cov_mode": "diagonal", "lambda_schedule": "linear"}),
     Setting("shared", "Single covariance matrix", "isda", {"cov_mode": "shared", "lambda_schedule": "linear"}),

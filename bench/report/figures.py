@@ -25,10 +25,11 @@ import pandas as pd  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 
 from bench.common.files import atomic_write_bytes  # noqa: E402
-from bench.experiment.runconfig import RunConfig  # noqa: E402
 from bench.report import paper  # noqa: E402
-from bench.report.model import METRIC, group_of  # noqa: E402
-from bench.report.variants import method_variants, pick_variant, recipes_of  # noqa: E402
+from bench.report.experiments import experiments  # noqa: E402
+from bench.report.model import METRIC, group_of, rows_of  # noqa: E402
+from bench.report.style import MAX_SERIES, look  # noqa: E402
+from bench.report.variants import method_variants, pick_variant  # noqa: E402
 from bench.results import stats  # noqa: E402
 from bench.rundir.state import RunState  # noqa: E402
 
@@ -66,19 +67,12 @@ def grid(n: int, ncols_max: int = 3, width: float = 4.6, height: float = 3.4) ->
 
 
 def panels(df: pd.DataFrame) -> list[tuple[str, str]]:
-    pairs = {(str(d), str(a)) for d, a in zip(df["dataset"], df["arch"]) if pd.notna(d) and pd.notna(a)}
-    order = {d: i for i, d in enumerate(paper.DATASET_NAMES)}
-    return sorted(pairs, key=lambda p: (order.get(p[0], len(order)), paper.arch_name(p[1])))
+    """(dataset, arch) pairs in the tables' order (:func:`bench.report.model.rows_of`)."""
+    return rows_of(df)
 
 
 def panel_title(ds: str, arch: str) -> str:
     return f"{paper.dataset_name(ds)} / {paper.arch_name(arch)}"
-
-
-def colours(labels: Sequence[str]) -> dict[str, tuple]:
-    """One colour per series label, the same in every panel."""
-    cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
-    return {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
 
 
 def n_text(ns: Sequence[int]) -> str:
@@ -94,63 +88,104 @@ def legend_below(fig: plt.Figure, handles: list, labels: list[str]) -> None:
                frameon=False)
 
 
-Series = tuple[tuple[str, str], str, pd.DataFrame, int, int]
+@dataclass(eq=False)
+class Series:
+    label: str
+    method: str
+    rows: pd.DataFrame  # its runs' curve rows, cut to the epochs every one of them has
+    n: int  # the runs its table cell uses (group_of)
+    lost: int  # of those, the runs without a readable curve
 
 
-def _curve_series(runs: pd.DataFrame, curves: pd.DataFrame) -> list[Series]:
-    """((dataset, arch), label, curve rows, n, runs without a curve) per method variant of each panel:
-    the runs its table cell uses (group_of), their curves cut to the epochs every one of them has."""
-    series = []
+def split_series(series: list[Series], most: int = MAX_SERIES) -> list[list[Series]]:
+    """Panels of at most ``most`` series: CE and ISDA (the references) in each, the other methods
+    shared out in their order (losses, augmentations, ISDA's combinations) in near-equal parts."""
+    if len(series) <= most:
+        return [series]
+    refs = [s for s in series if s.method in ("ce", "isda")]
+    refs = refs if len(refs) <= 2 else []
+    others = [s for s in series if s not in refs]
+    parts = math.ceil(len(others) / (most - len(refs)))
+    size = math.ceil(len(others) / parts)
+    chunks = [others[i:i + size] for i in range(0, len(others), size)]
+    return [[s for s in series if s in refs or s in chunk] for chunk in chunks]
+
+
+def _series(runs: pd.DataFrame, curves: pd.DataFrame) -> list[Series]:
+    """One series per method variant of ``runs`` (one experiment of a network): the runs its table
+    cell uses (group_of), their curves cut to the epochs every one of them has."""
+    out = []
+    for variant in method_variants(runs):
+        group = group_of(variant.select(runs))
+        rows = curves[curves["run_id"].isin(set(group.run_ids))]
+        if group.n == 0 or rows.empty:
+            continue
+        drawn = rows["run_id"].nunique()
+        # A mean over fewer runs from some epoch on would step there as a learning-rate decay does.
+        shared = rows.groupby("epoch")["run_id"].nunique()
+        rows = rows[rows["epoch"].isin(shared.index[shared == drawn])]
+        out.append(Series(variant.label(), variant.method, rows, group.n, group.n - drawn))
+    return out
+
+
+def curve_panels(runs: pd.DataFrame, curves: pd.DataFrame) -> list[tuple[str, list[Series]]]:
+    """(title, series) per panel: one per network and experiment, split when it has too many series."""
+    out = []
     for ds, arch in panels(runs):
         sub = runs[(runs["dataset"] == ds) & (runs["arch"] == arch)]
-        for variant in method_variants(sub):
-            group = group_of(variant.select(sub))
-            rows = curves[curves["run_id"].isin(set(group.run_ids))]
-            if group.n == 0 or rows.empty:
+        for exp in experiments(sub):
+            series = _series(exp.runs, curves)
+            if not series:
                 continue
-            drawn = rows["run_id"].nunique()
-            # A mean over fewer runs from some epoch on would step there as a learning-rate decay does.
-            shared = rows.groupby("epoch")["run_id"].nunique()
-            rows = rows[rows["epoch"].isin(shared.index[shared == drawn])]
-            series.append(((ds, arch), variant.label(), rows, group.n, group.n - drawn))
-    return series
+            title = panel_title(ds, arch) + (f", {exp.name}" if exp.name else "")
+            parts = split_series(series)
+            out += [(title + (f" ({k} of {len(parts)})" if len(parts) > 1 else ""), part)
+                    for k, part in enumerate(parts, 1)]
+    return out
 
 
 def draw_curves(runs: pd.DataFrame, curves: pd.DataFrame) -> plt.Figure | None:
-    """Test error per epoch: per panel (dataset × arch) one line per method variant, the mean over the
-    runs its table cell uses (completed, with an error), with their min–max range shaded."""
+    """Test error per epoch: per panel (dataset × arch, and experiment) one line per method variant,
+    the mean over the runs its table cell uses (completed, with an error), with their min–max range
+    shaded."""
     if curves.empty or not {"run_id", "epoch", "test_error"} <= set(curves.columns) or runs.empty:
         return None
     curves = curves.assign(test_error=pd.to_numeric(curves["test_error"], errors="coerce"))
-    drawn = _curve_series(runs, curves)
-    cells = [p for p in panels(runs) if any(cell == p for cell, *_ in drawn)]
+    cells = curve_panels(runs, curves)
     if not cells:
         return None
-    series = [(cells.index(cell), label, rows, n, lost) for cell, label, rows, n, lost in drawn]
-    labels = list(dict.fromkeys(label for _, label, *_ in series))
-    colour = colours(labels)
+    every = [s for _, series in cells for s in series]
+    method_of = {s.label: s.method for s in every}
+    first = list(dict.fromkeys(s.label for s in every))
+    labels = sorted(first, key=lambda lb: (paper.method_sort_key(method_of[lb]), first.index(lb)))
+    # Variants of one method: its look, and a marker each (in the legend's order).
+    looks = {lb: look(method_of[lb], [x for x in labels if method_of[x] == method_of[lb]].index(lb)) for lb in labels}
     ns: dict[str, list[int]] = {label: [] for label in labels}
     without: dict[str, int] = dict.fromkeys(labels, 0)
     fig, axes = grid(len(cells))
     handles: dict[str, object] = {}
-    for i, label, rows, n, lost in series:
-        ax = axes[i]
-        ns[label].append(n)
-        without[label] += lost
-        by_epoch = rows.groupby("epoch")["test_error"]
-        mean = by_epoch.mean()
-        (line,) = ax.plot(mean.index + 1, mean.to_numpy(), lw=1.4, color=colour[label])
-        handles.setdefault(label, line)
-        if rows["run_id"].nunique() > 1:
-            ax.fill_between(mean.index + 1, by_epoch.min().to_numpy(), by_epoch.max().to_numpy(),
-                            color=colour[label], alpha=0.2, lw=0)
-    for i, (ax, (ds, arch)) in enumerate(zip(axes, cells)):
+    counted: set[int] = set()  # a series split over several panels counts its runs once
+    for ax, (title, series) in zip(axes, cells):
+        for s in series:
+            lk = looks[s.label]
+            if id(s) not in counted:
+                counted.add(id(s))
+                ns[s.label].append(s.n)
+                without[s.label] += s.lost
+            by_epoch = s.rows.groupby("epoch")["test_error"]
+            mean = by_epoch.mean()
+            (line,) = ax.plot(mean.index + 1, mean.to_numpy(), lw=1.4, color=lk.colour, ls=lk.linestyle,
+                              marker=lk.marker or None, ms=4, markevery=max(1, len(mean) // 8))
+            handles.setdefault(s.label, line)
+            if s.rows["run_id"].nunique() > 1:
+                ax.fill_between(mean.index + 1, by_epoch.min().to_numpy(), by_epoch.max().to_numpy(),
+                                color=lk.colour, alpha=0.15, lw=0)
         # Log scale: the last epochs, where methods differ by a point or less, are not squeezed
         # under the first ones' tens of points.
-        lows = [rows["test_error"].min() for j, _, rows, *_ in series if j == i]
+        lows = [s.rows["test_error"].min() for s in series]
         scale = log_y(ax, min((float(v) for v in lows if pd.notna(v)), default=1.0))
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # epochs are whole numbers
-        style_panel(ax, panel_title(ds, arch), "epoch", f"test error (%, {scale})")
+        style_panel(ax, title, "epoch", f"test error (%, {scale})")
     fig.suptitle("Test error per epoch (mean over completed runs; band: min–max)", fontsize=11)
     names = [f"{lb} ({n_text(ns[lb])}{f', {without[lb]} without a readable curve' if without[lb] else ''})"
              for lb in labels]
@@ -201,17 +236,16 @@ def _gap_items(runs: pd.DataFrame) -> list[tuple[str, stats.Comparison, bool]]:
     notes: set[str] = set()
     for ds, arch in panels(completed(runs)):
         sub = runs[(runs["dataset"] == ds) & (runs["arch"] == arch)]
-        recipe = recipes_of(sub)
-        # Each training recipe (ImageNet's journal and conference ones) is its own experiment.
-        for name in sorted(set(recipe), key=lambda r: (r != RunConfig.recipe, r)):
-            runs_r = sub[recipe == name]
+        # Each experiment of a network (ImageNet's two recipes, two train sizes) has its own gap.
+        for exp in experiments(sub):
+            runs_r = exp.runs
             if not ((runs_r["method"] == "ce").any() and (runs_r["method"] == "isda").any()):
                 continue
             isda, ce = (group_of(pick_variant(runs_r, m, notes)) for m in ("isda", "ce"))
             if isda.n == 0 or ce.n == 0:
                 continue
             flagged = len(isda.outliers) + len(ce.outliers)
-            which = f", {name} recipe" if len(set(recipe)) > 1 else ""
+            which = f", {exp.name}" if exp.name else ""
             more = f"; {flagged} outlier{'s' if flagged > 1 else ''}" if flagged else ""
             label = f"{panel_title(ds, arch)}{which}\n(n={isda.n} ISDA, {ce.n} CE{more})"
             items.append((label, stats.compare(isda.values, ce.values), bool(flagged)))

@@ -44,9 +44,10 @@ def grid_columns(ours: Iterable[Column], paper_cols: Sequence[Column] = ()) -> l
     """The sweep's columns (``ours``: its planned runs included): those of the paper's table first, in
     its order, then the others by network and dataset. A paper column the sweep does not have is left
     out rather than shown as if its runs were pending."""
+    archs = paper.arch_order()
     ours = set(ours)
-    rest = sorted(ours - set(paper_cols),
-                  key=lambda c: (paper.arch_name(c[0]), _DATASET_ORDER.get(c[1], len(_DATASET_ORDER)), c[1]))
+    rest = sorted(ours - set(paper_cols), key=lambda c: (paper.arch_sort_key(c[0], archs),
+                                                          _DATASET_ORDER.get(c[1], len(_DATASET_ORDER)), c[1]))
     return [c for c in paper_cols if c in ours] + rest
 
 

@@ -17,9 +17,10 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ccc; }
 table.results { border-collapse: collapse; margin: 0.8em 0; font-size: 0.8em; }
 table.results caption { text-align: left; font-weight: 600; padding-bottom: 0.3em; }
-table.results th, table.results td { padding: 0.25em 0.5em; border-bottom: 1px solid #e3e3e3; }
-table.results td.label { white-space: nowrap; }
+table.results th, table.results td { padding: 0.25em 0.4em; border-bottom: 1px solid #e3e3e3; }
+table.results th { font-weight: 600; }
 table.results thead th { border-bottom: 2px solid #444; background: #f4f4f4; }
+table.results td .nb { white-space: nowrap; }
 table.results td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .notes p, .howto, .summary { font-size: 0.85em; color: #444; margin: 0.2em 0; }
 .summary.warn { color: #8a4b00; }

@@ -73,7 +73,7 @@ def _table(scope: pd.DataFrame, recipe: str, with_paper: bool) -> Table:
     metrics = [("top-1", METRIC)] + ([("top-5", t5)] if t5 else [])
     header = ["Network", "Params"]
     for label, _ in metrics:
-        header += [f"Basic {label}"] + (["paper"] if with_paper else [])
+        header += [f"{paper.method_name('ce')} {label}"] + (["paper"] if with_paper else [])
         header += [f"ISDA {label}"] + (["paper"] if with_paper else [])
         header += [f"ISDA − CE {label}"]
     # Only the journal's table gives the extra wall time.
@@ -97,9 +97,9 @@ def _table(scope: pd.DataFrame, recipe: str, with_paper: bool) -> Table:
             c1, c2 = ours_cell(ce, "–"), ours_cell(isda, "–")
             bold_lowest([c1, c2], [ce, isda])
             vce, visda = (pce or {}).get(key), (pisda or {}).get(key)
-            used += [(f"{name} {label}", v) for name, v in (("Basic", vce), ("ISDA", visda)) if v]
+            used += [(f"{name} {label}", v) for name, v in ((paper.method_name("ce"), vce), ("ISDA", visda)) if v]
             experiment = f"ImageNet, {paper.arch_name(arch)}"
-            base = check_of(table_key, experiment, f"Basic {label}", ce, vce)
+            base = check_of(table_key, experiment, f"{paper.method_name('ce')} {label}", ce, vce)
             checks += [c for c in (base, check_of(table_key, experiment, f"ISDA {label}", isda, visda, base)) if c]
             row += [c1] + ([_paper_top(vce)] if with_paper else [])
             row += [c2] + ([_paper_top(visda)] if with_paper else [])

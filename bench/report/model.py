@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,6 +75,10 @@ class Table:
     notes: list[str] = field(default_factory=list)
     label_cols: int = 1  # leading text columns (left-aligned); the rest are numbers
     checks: list[PaperCheck] = field(default_factory=list)  # the paper's numbers beside ours, for the verdict
+    # How many columns after the labels belong together, in order (an augmentation without and with
+    # ISDA and their gap): a page too narrow for the table splits it between blocks. None: each
+    # spanning group is a block, else each column with the paper's column that follows it.
+    blocks: list[int] | None = None
 
     @property
     def has_dagger(self) -> bool:
@@ -85,15 +89,20 @@ class Table:
 
 
 def fmt(x: float | None, digits: int = 2, signed: bool = False) -> str:
+    """``x`` to ``digits`` decimals, with its sign if ``signed``; a number that rounds to zero has no
+    sign ("0.00", never "-0.00" or "+0.00")."""
     if x is None or not math.isfinite(x):
         return "–"
+    if round(x, digits) == 0:
+        return f"{0.0:.{digits}f}"
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
 
 def fmt_p(p: float) -> str:
+    """A p-value with its name: "p=0.012", "p<0.001", "p=–" where there is none."""
     if not math.isfinite(p):
-        return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+        return "p=–"
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
 
 
 # --------------------------------------------------------------------------- a cell's runs
@@ -238,18 +247,26 @@ def gap_text_cell(treat: Group | None, control: Group | None) -> Cell:
     if cmp.small_n:
         return Cell(gap, dagger=True)
     won = cmp.p_improvement * cmp.pairs
-    return Cell(f"{gap} (p={fmt_p(cmp.p_value)}, P={won:g}/{cmp.pairs})")
+    return Cell(f"{gap} ({fmt_p(cmp.p_value)}, P={won:g}/{cmp.pairs})")
 
 
 # --------------------------------------------------------------------------- rows and notes
 
 
 def rows_of(df: pd.DataFrame, datasets: Iterable[str] | None = None) -> list[tuple[str, str]]:
-    """The (dataset, arch) pairs of ``df``, in the paper's order of datasets, then by display name."""
+    """The (dataset, arch) pairs of ``df`` in the paper's order: datasets as :data:`paper.DATASET_NAMES`
+    lists them, then architectures as the paper's tables do (:func:`paper.arch_sort_key`). Every table
+    and figure orders its networks by this rule."""
     sub = df if datasets is None else df[df["dataset"].isin(list(datasets))]
     pairs = {(str(d), str(a)) for d, a in zip(sub["dataset"], sub["arch"]) if pd.notna(d) and pd.notna(a)}
-    order = {d: i for i, d in enumerate(paper.DATASET_NAMES)}
-    return sorted(pairs, key=lambda p: (order.get(p[0], len(order)), p[0], paper.arch_name(p[1])))
+    return sorted(pairs, key=pair_sort_key())
+
+
+def pair_sort_key() -> Callable[[tuple[str, str]], tuple]:
+    """A sort key of (raw dataset, raw arch) pairs: :func:`rows_of`'s order."""
+    datasets = {d: i for i, d in enumerate(paper.DATASET_NAMES)}
+    archs = paper.arch_order()
+    return lambda p: (datasets.get(p[0], len(datasets)), p[0], paper.arch_sort_key(p[1], archs))
 
 
 def _precision_note(table: Table) -> str | None:

@@ -33,11 +33,12 @@ DATASET_NAMES: dict[str, str] = {
     "synthetic": "Synthetic",
 }
 
-# "Basic (CE)" is the main table's wording; the other tables say "CE".
+# One display name per method, in every table, figure and note. The paper calls plain cross-entropy
+# "Basic" (its main table's row is "Basic (CE)", the label its CSV matches: CSV_METHOD_LABELS).
 METHOD_NAMES: dict[str, str] = {
     "ce": "CE",
     "isda": "ISDA",
-    "focal": "Focal",
+    "focal": "Focal Loss",
     "cutout": "Cutout",
     "autoaugment": "AutoAugment",
     "randaugment": "RandAugment",
@@ -53,7 +54,8 @@ METHOD_NAMES: dict[str, str] = {
     "ce+dropout": "CE+Dropout",
     "dropout": "Dropout",
 }
-MAIN_TABLE_CE = "Basic (CE)"
+# How the paper's main table (bench/reference/cifar_main.csv) labels a method where it differs.
+CSV_METHOD_LABELS: dict[str, str] = {"ce": "Basic (CE)"}
 
 ARCH_NAMES: dict[str, str] = {name: arch.paper_name for name, arch in ARCHS.items()}
 
@@ -92,11 +94,9 @@ def arch_name(raw: object) -> str:
     return ARCH_NAMES.get(str(raw), str(raw))
 
 
-def method_name(raw: object, main_table: bool = False) -> str:
-    """Display name of a method; ``main_table`` uses the main table's "Basic (CE)" for ``ce``."""
+def method_name(raw: object) -> str:
+    """The one display name of a method (tables, figures, notes)."""
     raw = str(raw)
-    if raw == "ce" and main_table:
-        return MAIN_TABLE_CE
     if raw in METHOD_NAMES:
         return METHOD_NAMES[raw]
     # Combinations not in the paper (e.g. focal+cutout) follow its "Augmentation+Loss" pattern.
@@ -109,6 +109,27 @@ def method_name(raw: object, main_table: bool = False) -> str:
 def method_sort_key(raw: object) -> tuple[int, str]:
     raw = str(raw)
     return (METHOD_ORDER.index(raw) if raw in METHOD_ORDER else len(METHOD_ORDER), raw)
+
+
+def arch_order() -> dict[str, int]:
+    """Every known architecture's display name → its place: the paper's own row order (its main
+    table, then ImageNet, then the augmentation table), then the architecture facts' order."""
+    names = [a for name in ("cifar_main", "imagenet", "cifar_augmentation") for a in _arch_column(name)]
+    names += [arch.paper_name for arch in ARCHS.values()]
+    return {name: i for i, name in enumerate(dict.fromkeys(names))}
+
+
+def _arch_column(name: str) -> list[str]:
+    found = _source(f"{name}.csv")
+    return [] if found is None else [str(a) for a in _parse(*found)["arch"]]
+
+
+def arch_sort_key(raw: object, order: dict[str, int] | None = None) -> tuple[int, str]:
+    """Sorts architectures (raw or display names) in the paper's order; unknown ones after, by name.
+    ``order``: :func:`arch_order`'s result, when sorting many."""
+    order = arch_order() if order is None else order
+    name = arch_name(raw)
+    return (order.get(name, len(order)), name)
 
 
 # A folder whose CSVs are read before the shipped ones of the same name: the paper's numbers that
@@ -263,7 +284,7 @@ def paper_value(dataset: str, arch: str, method: str) -> PaperValue | None:
     """
     ds, ar = dataset_name(dataset), arch_name(arch)
     if method in ("ce", "isda"):
-        name, table, label = "cifar_main", cifar_main(), method_name(method, main_table=True)
+        name, table, label = "cifar_main", cifar_main(), CSV_METHOD_LABELS.get(method, method_name(method))
     else:
         name, table, label = "cifar_augmentation", cifar_augmentation(), method_name(method)
     hit = table[(table["dataset"] == ds) & (table["arch"] == ar) & (table["method"] == label)]

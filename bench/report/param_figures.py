@@ -24,7 +24,6 @@ from bench.report import paper
 from bench.report.citation import PaperValue
 from bench.report.figures import (
     Figure,
-    colours,
     completed,
     grid,
     legend_below,
@@ -36,6 +35,7 @@ from bench.report.figures import (
 )
 from bench.report.model import METRIC, fmt_value, group_of
 from bench.report.sensitivity import EXPLICIT_METHOD, LAMBDA_METHOD, SAMPLES, step_cost, swept_values
+from bench.report.style import PAPER_COLOUR, Look, look
 from bench.report.variants import filled, method_variants, pick_variant
 from bench.results import stats
 
@@ -64,7 +64,8 @@ def _curve(runs: pd.DataFrame, key: str, metric: str = METRIC) -> pd.DataFrame:
 
 
 def _band(ax: plt.Axes, runs: pd.DataFrame, colour: ColorType, metric: str = METRIC) -> tuple[object, int] | None:
-    """A horizontal line at the mean with a mean ± std band; (handle, n) or None without values."""
+    """A horizontal line at the mean with a mean ± std band; (handle, n) or None without values.
+    Dashed whatever the method's line style: a level to compare with, not a series."""
     mean, std, n = _stats(runs, metric)
     if not n:
         return None
@@ -72,16 +73,18 @@ def _band(ax: plt.Axes, runs: pd.DataFrame, colour: ColorType, metric: str = MET
     return ax.axhline(mean, color=colour, ls="--", lw=1.2), n
 
 
-def _series(ax: plt.Axes, curve: pd.DataFrame, colour: tuple) -> tuple[object, bool]:
+def _series(ax: plt.Axes, curve: pd.DataFrame, lk: Look) -> tuple[object, bool]:
     """The means joined by a line, ± std bars where a point has n ≥ SMALL_N runs; a point with fewer
     is an open marker without a bar (a std of one or two runs would look like a measured spread).
     Returns the series' handle and whether it has such a point."""
     small = curve["n"].to_numpy() < stats.SMALL_N
     yerr = curve["std"].to_numpy(dtype=float).copy()
     yerr[small] = np.nan
-    handle = ax.errorbar(curve["x"], curve["mean"], yerr=yerr, fmt="-o", ms=4, lw=1.4, capsize=3, color=colour)
+    handle = ax.errorbar(curve["x"], curve["mean"], yerr=yerr, ls=lk.linestyle, marker=lk.marker or "o", ms=4,
+                         lw=1.4, capsize=3, color=lk.colour)
     if small.any():
-        ax.plot(curve["x"][small], curve["mean"][small], "o", ms=6, mfc="white", mec=colour, mew=1.4, zorder=3)
+        ax.plot(curve["x"][small], curve["mean"][small], "o", ms=6, mfc="white", mec=lk.colour, mew=1.4,
+                zorder=3)
     return handle, bool(small.any())
 
 
@@ -89,7 +92,13 @@ def _paper_points(ax: plt.Axes, points: list[tuple[float, PaperValue]]) -> objec
     """The paper's numbers as open squares, at every value the paper gives."""
     if not points:
         return None
-    return ax.plot([x for x, _ in points], [v.mean for _, v in points], "s", mfc="none", mec="k", ms=7)[0]
+    return ax.plot([x for x, _ in points], [v.mean for _, v in points], "s", mfc="none", mec=PAPER_COLOUR, ms=7)[0]
+
+
+def _looks(series: list[tuple[str, str]]) -> dict[str, Look]:
+    """(label, method) of every series → its look; variants of one method get a marker each."""
+    labels = list(dict.fromkeys(series))
+    return {lb: look(m, [x for x, mx in labels if mx == m].index(lb)) for lb, m in labels}
 
 
 def _small_n_handle() -> object:
@@ -126,27 +135,27 @@ def draw_lambda(runs: pd.DataFrame) -> plt.Figure | None:
     if not cells:
         return None
     fig, axes = grid(len(cells))
-    series: list[tuple[plt.Axes, str, pd.DataFrame]] = []
+    series: list[tuple[plt.Axes, str, str, pd.DataFrame]] = []
     for ax, (ds, arch) in zip(axes, cells):
         sub = runs[(runs["dataset"] == ds) & (runs["arch"] == arch)]
         for variant in method_variants(sub[sub["method"].isin(lam_methods)], exclude=("lambda0",)):
             curve = _curve(variant.select(sub), "lambda0")
             if len(curve) > 1:
-                series.append((ax, variant.label(), curve))
-    labels = list(dict.fromkeys(label for _, label, _ in series))
-    colour = colours(["CE"] + labels)
+                series.append((ax, variant.label(), variant.method, curve))
+    labels = list(dict.fromkeys(label for _, label, _, _ in series))
+    looks = _looks([(label, method) for _, label, method, _ in series])
     handles: dict[str, object] = {}
     ns: dict[str, list[int]] = {}
     small_n = False
-    for ax, label, curve in series:
-        handle, small = _series(ax, curve, colour[label])
+    for ax, label, _, curve in series:
+        handle, small = _series(ax, curve, looks[label])
         handles.setdefault(label, handle)
         small_n |= small
         ns.setdefault(label, []).extend(int(n) for n in curve["n"])
     for ax, (ds, arch) in zip(axes, cells):
         sub = runs[(runs["dataset"] == ds) & (runs["arch"] == arch)]
         if (sub["method"] == "ce").any():
-            band = _band(ax, pick_variant(sub, "ce", set()), colour["CE"])
+            band = _band(ax, pick_variant(sub, "ce", set()), look("ce").colour)
             if band:
                 handles.setdefault("CE", band[0])
                 ns.setdefault("CE", []).append(band[1])
@@ -155,7 +164,7 @@ def draw_lambda(runs: pd.DataFrame) -> plt.Figure | None:
         if mark is not None:
             handles.setdefault("paper", mark)
         # The axis spans the paper's values too, where they reach beyond the ones the sweep ran.
-        xs = sorted({x for a, _, c in series if a is ax for x in c["x"]} | {x for x, _ in points})
+        xs = sorted({x for a, _, _, c in series if a is ax for x in c["x"]} | {x for x, _ in points})
         positive = [x for x in xs if x > 0]
         if len(positive) < len(xs):
             # Linear up to the smallest positive λ0, logarithmic above: λ0 = 0 gets its own place.
@@ -202,7 +211,7 @@ def draw_explicit(runs: pd.DataFrame) -> plt.Figure | None:
         isda = pick_variant(sub, LAMBDA_METHOD, set()) if (sub["method"] == LAMBDA_METHOD).any() else sub.iloc[:0]
         per_cell.append((ds, arch, variants, isda))
     labels = list(dict.fromkeys(label for *_, variants, _ in per_cell for label, _ in variants))
-    colour = colours(["ISDA", *labels])
+    looks = _looks([(label, EXPLICIT_METHOD) for label in labels])
     handles: dict[str, object] = {}
     ns: dict[str, list[int]] = {}
     small_n = False
@@ -213,13 +222,13 @@ def draw_explicit(runs: pd.DataFrame) -> plt.Figure | None:
             for label, exp in variants:
                 curve = _curve(exp, SAMPLES, metric)
                 if len(curve):
-                    handle, small = _series(ax, curve, colour[label])
+                    handle, small = _series(ax, curve, looks[label])
                     handles.setdefault(label, handle)
                     small_n |= small
                     xs.update(curve["x"])
                     if is_error:
                         ns.setdefault(label, []).extend(int(n) for n in curve["n"])
-            band = _band(ax, isda, colour["ISDA"], metric) if len(isda) else None
+            band = _band(ax, isda, look(LAMBDA_METHOD).colour, metric) if len(isda) else None
             if band:
                 handles.setdefault("ISDA", band[0])
                 if is_error:

@@ -26,26 +26,30 @@ NOT_RUN = "not run"
 @dataclass(frozen=True)
 class Row:
     method: str  # our method name; the key of regularizers.csv's `method` column
-    label: str  # as the paper's table names it
+    label: str = ""  # a row no method of ours trains names itself; ours take paper.method_name's
     trained: bool = True  # False: the paper's number only (generator-based augmentation)
     in_paper: bool = True  # False: our addition to the paper's rows
 
+    @property
+    def name(self) -> str:
+        return self.label or paper.method_name(self.method)
 
-# The table's rows, in the paper's order: edit here to rename a method or add a row.
+
+# The table's rows, in the paper's order: edit here to add a row (names: bench.report.paper.METHOD_NAMES).
 ROWS: tuple[Row, ...] = (
-    Row("ce", "Basic (CE)"),
-    Row("large_margin", "Large Margin"),
-    Row("disturblabel", "Disturb Label"),
-    Row("focal", "Focal Loss"),
-    Row("center", "Center Loss"),
-    Row("lq", "Lq Loss"),
+    Row("ce"),
+    Row("large_margin"),
+    Row("disturblabel"),
+    Row("focal"),
+    Row("center"),
+    Row("lq"),
     Row("wgan", "WGAN", trained=False),
     Row("cgan", "CGAN", trained=False),
     Row("acgan", "ACGAN", trained=False),
     Row("infogan", "infoGAN", trained=False),
-    Row("ce+dropout", "Basic + Dropout"),
-    Row("isda", "ISDA"),
-    Row("isda+dropout", "ISDA + Dropout"),
+    Row("ce+dropout"),
+    Row("isda"),
+    Row("isda+dropout"),
 )
 # The paper's columns: its two networks on CIFAR-10 and CIFAR-100.
 PAPER_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -66,13 +70,13 @@ def regularizers_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | N
     # augmentations are the augmentation table's.
     extra = [str(m) for m in scope["method"].drop_duplicates() if m not in listed and m not in _ELSEWHERE
              and not set(str(m).split("+")) & set(AUGMENTS)]
-    specs = list(ROWS) + [Row(m, paper.method_name(m), in_paper=False) for m in extra]
+    specs = list(ROWS) + [Row(m, in_paper=False) for m in extra]
     scope = scope[scope["method"].isin([r.method for r in specs])]
     cols = grid_columns([(a, d) for d, a in rows_of(scope)], PAPER_COLUMNS)
     notes: set[str] = set()
     rows = []
     for spec in specs:
-        row = GridRow(spec.label, spec.method, placeholder="" if spec.trained else NOT_RUN)
+        row = GridRow(spec.name, spec.method, placeholder="" if spec.trained else NOT_RUN)
         for arch, ds in cols:
             sub = scope[(scope["dataset"] == ds) & (scope["arch"] == arch)]
             if (sub["method"] == spec.method).any():

@@ -1,6 +1,6 @@
-"""Markdown, LaTeX and HTML for a :class:`~bench.report.model.Table`.
+"""Markdown and HTML for a :class:`~bench.report.model.Table` (LaTeX: :mod:`bench.report.latex`).
 
-Every format renders the same cells, so the three cannot disagree about a number; each translates
+Every format renders the same cells, so they cannot disagree about a number; each translates
 the cells' plain Unicode (``±``, ``†``, ``Δ``, ``λ0``) in its own way.
 """
 
@@ -39,85 +39,19 @@ def to_markdown(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-_TEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-_TEX_UNICODE = {
-    "±": r"$\pm$",
-    "−": r"$-$",
-    "Δ": r"$\Delta$",
-    "λ": r"$\lambda$",
-    "γ": r"$\gamma$",
-    DAGGER: r"$^\dagger$",
-    "–": "--",
-    "×": r"$\times$",
-    "<": r"$<$",
-    ">": r"$>$",
-    "≥": r"$\geq$",
-    "≤": r"$\leq$",
-    "∞": r"$\infty$",
-    "→": r"$\to$",
-}
-
-
-def tex_escape(text: str) -> str:
-    out = "".join(_TEX_SPECIAL.get(ch, _TEX_UNICODE.get(ch, ch)) for ch in text)
-    # A minus sign before a number, not a hyphen.
-    return re.sub(r"(?<![\w$])-(?=\d)", r"$-$", out)
-
-
-def _tex_cell(cell: Cell) -> str:
-    text = tex_escape(cell.text)
-    if cell.bold and text:
-        text = rf"\textbf{{{text}}}"
-    return text + (r"$^\dagger$" if cell.dagger else "")
-
-
-def to_latex(table: Table) -> str:
-    """A booktabs table (``\\toprule``/``\\midrule``/``\\bottomrule``), shrunk to the text width if wider."""
-    ncol = len(table.header)
-    spec = "l" * table.label_cols + "r" * (ncol - table.label_cols)
-    lines = [
-        r"\begin{table}[htbp]",
-        r"\centering",
-        rf"\caption{{{tex_escape(table.title)}}}",
-        rf"\label{{tab:{table.key}}}",
-        r"\resizebox{\ifdim\width>\textwidth\textwidth\else\width\fi}{!}{%",
-        rf"\begin{{tabular}}{{{spec}}}",
-        r"\toprule",
-    ]
-    if table.groups:
-        parts, rules, col = [], [], 1
-        for label, span in table.groups:
-            parts.append(
-                rf"\multicolumn{{{span}}}{{c}}{{{tex_escape(label)}}}" if label else " & ".join([""] * span)
-            )
-            if label:
-                rules.append(rf"\cmidrule(lr){{{col}-{col + span - 1}}}")
-            col += span
-        lines += [" & ".join(parts) + r" \\", " ".join(rules)]
-    lines.append(" & ".join(tex_escape(h) for h in table.header) + r" \\")
-    lines.append(r"\midrule")
-    lines += [" & ".join(_tex_cell(c) for c in row) + r" \\" for row in table.rows]
-    lines += [r"\bottomrule", r"\end{tabular}}"]
-    if table.notes:
-        lines.append(r"\par\smallskip\footnotesize " + r" \\ ".join(tex_escape(n) for n in table.notes))
-    lines.append(r"\end{table}")
-    return "\n".join(lines) + "\n"
+def html_text(text: str) -> str:
+    """Plain text as HTML; `code` (Markdown's backticks, as notes name a config key) as <code>."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick is text
+        return html.escape(text)
+    return "".join(f"<code>{html.escape(p)}</code>" if i % 2 else html.escape(p) for i, p in enumerate(parts))
 
 
 def _html_cell(cell: Cell, tag: str = "td", cls: str = "") -> str:
-    # A cell may wrap, but never inside "mean ± std".
-    text = html.escape(cell.text).replace(" ± ", "\u00a0±\u00a0")
+    # A cell wraps only before a parenthesis: "9.61 ± 0.50" over "(n=5)", "Shake-Shake" over
+    # "(26 2x112d)", never inside either (nor at a hyphen).
+    pieces = [html_text(p) for p in re.split(r" (?=\()", cell.text)]
+    text = " ".join(f'<span class="nb">{p}</span>' for p in pieces) if cell.text else ""
     if cell.bold and text:
         text = f"<strong>{text}</strong>"
     if cell.dagger:
@@ -138,7 +72,8 @@ def to_html(table: Table) -> str:
             + "".join(f'<th colspan="{span}">{html.escape(label)}</th>' for label, span in table.groups)
             + "</tr>"
         )
-    out.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in table.header) + "</tr>")
+    # A header may also break after "+" (AutoAugment+ISDA): it need not be wider than its numbers.
+    out.append("<tr>" + "".join(f"<th>{html.escape(h).replace('+', '+<wbr>')}</th>" for h in table.header) + "</tr>")
     out += ["</thead>", "<tbody>"]
     for row in table.rows:
         out.append(
@@ -151,6 +86,6 @@ def to_html(table: Table) -> str:
     out += ["</tbody>", "</table>"]
     if table.notes:
         out.append(
-            '<div class="notes">' + "".join(f"<p>{html.escape(n)}</p>" for n in table.notes) + "</div>"
+            '<div class="notes">' + "".join(f"<p>{html_text(n)}</p>" for n in table.notes) + "</div>"
         )
     return "\n".join(out) + "\n"

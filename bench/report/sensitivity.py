@@ -39,17 +39,17 @@ def swept_values(runs: pd.DataFrame, method: str, key: str) -> dict[tuple[str, s
     return out
 
 
+COST_UNIT = "ms per training step"
+
+
 def step_cost(runs: pd.DataFrame) -> tuple[pd.Series, str]:
-    """Each run's training cost and its unit: ms per training step (batch / throughput) when every
-    completed run records its throughput (images_per_s), else seconds per epoch (wall time / epochs)."""
+    """Each completed run's training cost in :data:`COST_UNIT` (batch size / training throughput, from
+    result.json's images_per_s) and that unit; NaN for a run that recorded no throughput. One unit
+    whatever the runs hold: a table compares costs only in one."""
     done = runs[runs["status"] == RunState.COMPLETED]
-    ips = pd.to_numeric(done.get("images_per_s", pd.Series(dtype=float)), errors="coerce")
-    batch = pd.to_numeric(done.get("batch_size", pd.Series(dtype=float)), errors="coerce")
-    if len(done) and bool((ips > 0).all()) and bool((batch > 0).all()):
-        return 1000.0 * batch / ips, "ms per training step"
-    wall = pd.to_numeric(done.get("wall_time_s", pd.Series(dtype=float)), errors="coerce")
-    epochs = pd.to_numeric(done.get("epochs_done", pd.Series(dtype=float)), errors="coerce")
-    return wall / epochs.where(epochs > 0), "s per epoch (wall time)"
+    ips = pd.to_numeric(done.get("images_per_s", pd.Series(np.nan, index=done.index)), errors="coerce")
+    batch = pd.to_numeric(done.get("batch_size", pd.Series(np.nan, index=done.index)), errors="coerce")
+    return (1000.0 * batch / ips).where((ips > 0) & (batch > 0)), COST_UNIT
 
 
 def _cost_cell(values: pd.Series) -> Cell:
@@ -132,8 +132,9 @@ def explicit_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | None:
             done = runs_i[runs_i["status"] == RunState.COMPLETED].index if len(runs_i) else []
             row.extra.append(_cost_cell(cost.reindex(done)))
     cost_head = [f"{paper.arch_name(a)} · {paper.dataset_name(d)}" for a, d in cols]
-    extra = [f"Cost columns: {unit}, mean ± std over the cell's completed runs; comparable only between runs on "
-             "the same hardware and precision."]
+    extra = [f"Cost columns: {unit} (batch size / the run's training throughput, result.json's images_per_s), "
+             "mean ± std over the cell's completed runs that recorded it; comparable only between runs on the same "
+             "hardware and precision."]
     if with_paper and paper.optional_table("explicit") is None:
         extra.append(missing_csv_note("explicit"))
     table = grid_table("explicit", "Explicit vs implicit (ISDA) semantic augmentation: last-10-epoch test error (%)",

@@ -74,14 +74,16 @@ def cifar_main_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | Non
     if not datasets:
         return None
     notes: set[str] = set()
-    archs = list(dict.fromkeys(paper.arch_name(a) for _, a in rows_of(scope)))
+    ours_archs = sorted({a for _, a in rows_of(scope)}, key=paper.arch_sort_key)
+    archs = [paper.arch_name(a) for a in ours_archs]
     if with_paper:
         order = [a for d in datasets for a in paper.main_table_archs(d)]
         archs.sort(key=lambda a: order.index(a) if a in order else len(order))
     gap_head = "ISDA − CE (p, P)"
-    per_ds = ["Basic (ours)", "paper (Δ)", "ISDA (ours)", "paper (Δ)", gap_head]
+    ce_head, isda_head = (f"{paper.method_name(m)} (ours)" for m in ("ce", "isda"))
+    per_ds = [ce_head, "paper (Δ)", isda_head, "paper (Δ)", gap_head]
     if not with_paper:
-        per_ds = ["Basic (ours)", "ISDA (ours)", gap_head]
+        per_ds = [ce_head, isda_head, gap_head]
     header = ["Network", "Params"] + per_ds * len(datasets)
     groups = [("", 2)] + [(paper.dataset_name(d), len(per_ds)) for d in datasets]
     rows, used, checks = [], [], []
@@ -101,7 +103,7 @@ def cifar_main_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | Non
                                                                                             method="isda")
                 used += [(disp, p) for p in (pce, pisda) if p]
                 experiment = f"{paper.dataset_name(ds)}, {disp}"
-                base = check_of("cifar_main", experiment, paper.MAIN_TABLE_CE, ce, pce)
+                base = check_of("cifar_main", experiment, paper.method_name("ce"), ce, pce)
                 treat = check_of("cifar_main", experiment, "ISDA", isda, pisda, base)
                 checks += [c for c in (base, treat) if c]
                 row += [ce_cell, paper_delta_cell(ce, pce), isda_cell, paper_delta_cell(isda, pisda)]
@@ -141,15 +143,21 @@ def cifar_main_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | Non
     return finish_notes(table, notes)
 
 
-def _schedule_cell(sub: pd.DataFrame, present: list[str]) -> Cell:
-    """The lr schedule(s) the row's runs used; per method when they differ."""
+def _schedule_cell(sub: pd.DataFrame, present: list[str]) -> tuple[Cell, str]:
+    """The lr schedule(s) the row's runs used, short; and, where its methods differ, which method used
+    which (for a note under the table: a cell that long pushes the numbers off the page)."""
     if "schedule" not in sub:
-        return Cell("–")
-    per_method = {m: sorted({str(s) for s in sub.loc[sub["method"] == m, "schedule"].dropna()}) for m in present}
-    values = sorted({s for v in per_method.values() for s in v})
+        return Cell("–"), ""
+    per_method = {m: "/".join(sorted({str(s) for s in sub.loc[sub["method"] == m, "schedule"].dropna()}))
+                  for m in present}
+    values = sorted({s for v in per_method.values() if v for s in v.split("/")})
     if len(values) <= 1:
-        return Cell(values[0] if values else "–")
-    return Cell("; ".join(f"{paper.method_name(m)}: {'/'.join(v)}" for m, v in per_method.items() if v))
+        return Cell(values[0] if values else "–"), ""
+    by_schedule: dict[str, list[str]] = {}
+    for m, v in per_method.items():
+        if v:
+            by_schedule.setdefault(v, []).append(paper.method_name(m))
+    return Cell(", ".join(values)), "; ".join(f"{v} for {', '.join(ms)}" for v, ms in by_schedule.items())
 
 
 def augmentation_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | None:
@@ -164,13 +172,22 @@ def augmentation_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | N
     if not gaps and not any(has_paper.values()):
         return None
     notes: set[str] = set()
+    # Each augmentation's columns side by side: without ISDA, with it, and the gap between them.
+    plan = [[m for m in pair if m in present] + ([pair] if pair in gaps else []) for pair in AUGMENT_PAIRS]
+    plan = [cols for cols in plan if cols]
     header = ["Dataset", "Architecture", "Schedule"]
-    for m in present:
-        header += [paper.method_name(m)] + (["paper (Δ)"] if has_paper[m] else [])
-    header += [f"{paper.method_name(t)} − {paper.method_name(b)}" for b, t in gaps]
+    for col in (c for cols in plan for c in cols):
+        if isinstance(col, str):
+            header += [paper.method_name(col)] + (["paper (Δ)"] if has_paper[col] else [])
+        else:
+            header.append(f"{paper.method_name(col[1])} − {paper.method_name(col[0])}")
     rows, used, checks = [], [], []
+    mixed: dict[str, list[str]] = {}  # per-method schedules → the rows that have them
     for ds, arch in pairs:
         sub = scope[(scope["dataset"] == ds) & (scope["arch"] == arch)]
+        schedule, per_method = _schedule_cell(sub, present)
+        if per_method:
+            mixed.setdefault(per_method, []).append(f"{paper.dataset_name(ds)} {paper.arch_name(arch)}")
         groups: dict[str, Group | None] = {
             m: group_of(pick_variant(sub, m, notes)) if (sub["method"] == m).any() else None for m in present
         }
@@ -179,24 +196,28 @@ def augmentation_table(runs: pd.DataFrame, with_paper: bool = True) -> Table | N
         in_paper = any(paper.paper_value(ds, arch, m) for m in methods)
         name = paper.arch_name(arch)
         row = [Cell(paper.dataset_name(ds)), Cell(name if in_paper or not with_paper else extension_label(name)),
-               _schedule_cell(sub, present)]
+               schedule]
         found: dict[str, PaperCheck | None] = {}
-        for m in present:
-            row.append(ours[m])
-            if has_paper[m]:
-                pv = paper.lookup("cifar_augmentation", ds, arch, method=m)
-                used += [(paper.method_name(m), pv)] if pv else []
-                row.append(paper_delta_cell(groups[m], pv))
-                base = found.get(BASELINE_OF.get(m, ""))
-                found[m] = check_of("augmentation", f"{paper.dataset_name(ds)}, {name}", paper.method_name(m),
-                                    groups[m], pv, base)
-        row += [gap_text_cell(groups[t], groups[b]) for b, t in gaps]
+        for col in (c for cols in plan for c in cols):
+            if not isinstance(col, str):
+                row.append(gap_text_cell(groups[col[1]], groups[col[0]]))
+                continue
+            row.append(ours[col])
+            if has_paper[col]:
+                pv = paper.lookup("cifar_augmentation", ds, arch, method=col)
+                used += [(paper.method_name(col), pv)] if pv else []
+                row.append(paper_delta_cell(groups[col], pv))
+                base = found.get(BASELINE_OF.get(col, ""))
+                found[col] = check_of("augmentation", f"{paper.dataset_name(ds)}, {name}", paper.method_name(col),
+                                      groups[col], pv, base)
         rows.append(row)
         checks += [c for c in found.values() if c]
     title = "Augmentation ± ISDA: last-10-epoch test error (%)"
+    blocks = [sum(1 + has_paper[c] if isinstance(c, str) else 1 for c in cols) for cols in plan]
     table = Table("augmentation", title, header, rows, notes=citation.notes("augmentation", used) if with_paper else [],
-                  label_cols=3, checks=checks)
-    table.notes.insert(0, "Schedule: the learning-rate schedule the row's runs used (their config's `schedule`).")
+                  label_cols=3, checks=checks, blocks=blocks)
+    table.notes.insert(0, "Schedule: the learning-rate schedule the row's runs used (their config's `schedule`)"
+                          + "".join(f"; {' and '.join(where)}: {what}" for what, where in mixed.items()) + ".")
     if gaps:
         table.notes.insert(
             0,

@@ -107,8 +107,8 @@ class Variant:
     method: str
     params: tuple[tuple[str, object], ...] = ()
 
-    def label(self, main_table: bool = False) -> str:
-        name = paper.method_name(self.method, main_table=main_table)
+    def label(self) -> str:
+        name = paper.method_name(self.method)
         if not self.params:
             return name
         inner = ", ".join(f"{label_of(k)}={fmt_value(v)}" for k, v in self.params)

@@ -116,11 +116,6 @@ class Judgement:
     tables: list[str] = field(default_factory=list)
 
 
-def _p_text(p: float) -> str:
-    text = fmt_p(p)
-    return f"p{text}" if text.startswith("<") else f"p={text}"
-
-
 def _ours_text(values: np.ndarray) -> str:
     if values.size == 0:
         return "none completed"
@@ -149,7 +144,7 @@ def judge_error(check: PaperCheck) -> Judgement:
     else:
         test, name = welch(m, s, ours.size, pv.mean, pv.std, pv.runs), "Welch"
     base.test = (f"Δ {fmt(test.diff, signed=True)} [{fmt(test.low, signed=True)}, "
-                 f"{fmt(test.high, signed=True)}], {name} {_p_text(test.p)}")
+                 f"{fmt(test.high, signed=True)}], {name} {fmt_p(test.p)}")
     base.outcome = REPRODUCED if test.p >= ALPHA else NOT_REPRODUCED
     return base
 
@@ -173,7 +168,7 @@ def judge_gain(check: PaperCheck) -> Judgement | None:
     alternative = "less" if paper_gap < 0 else "greater"
     test = welch(float(treat.mean()), stats.sample_std(treat), treat.size,
                  float(ctrl.mean()), stats.sample_std(ctrl), ctrl.size, alternative)
-    out.test = f"one-sided Welch {_p_text(test.p)}"
+    out.test = f"one-sided Welch {fmt_p(test.p)}"
     same_sign = test.diff != 0 and (test.diff < 0) == (paper_gap < 0)
     out.outcome = REPRODUCED if same_sign and test.p < ALPHA else NOT_REPRODUCED
     return out

@@ -31,9 +31,10 @@ from bench.common.files import atomic_write_text
 from bench.report import verdict
 from bench.report.figures import Figure, curves_figure, gap_figure
 from bench.report.html import render_page
+from bench.report.latex import document
 from bench.report.model import BOLD_RULE, Table
 from bench.report.param_figures import explicit_figure, lambda_figure
-from bench.report.render import tex_escape, to_latex, to_markdown
+from bench.report.render import to_markdown
 from bench.report.tables import build_tables
 from bench.results import stats
 from bench.results.folders import damage_line
@@ -52,9 +53,17 @@ HOW_TO_READ = (
     "test. An outlier run is counted in its cell (\"1 outlier\") and named under its table with the rule. "
     "Runs that are missing, running, diverged or failed are counted in their cell, "
     "never averaged or drawn. Each table says which precision its cells trained in (bf16 autocast, the GPU "
-    "default, or fp32). Paper values are the published numbers; their source (table and version) is "
-    "listed under each table; – where a number is not available here."
+    "default, or fp32). CE is plain cross-entropy (the paper's Basic)."
 )
+PAPER_HOW_TO_READ = (
+    " Paper values are the published numbers; their source (table and version) is listed under each "
+    "table; – where a number is not available here."
+)
+
+
+def how_to_read(paper: bool = True) -> str:
+    """The reading guide at the top of a report; it speaks of the paper's numbers only where they are shown."""
+    return HOW_TO_READ + (PAPER_HOW_TO_READ if paper else "")
 
 
 def parse_formats(formats: Iterable[str] | str) -> list[str]:
@@ -96,7 +105,9 @@ def summary_lines(runs: pd.DataFrame) -> list[tuple[str, bool]]:
     parts = [f"{int(counts[s])} {s}" for s in order if s in counts.index]
     lines = [(f"Runs: {len(runs)} in total ({', '.join(parts) if parts else 'none'}).", False)]
     not_done = len(runs) - int(counts.get(RunState.COMPLETED, 0))
-    if not_done:
+    if not_done and not_done == int(counts.get(RunState.PENDING, 0)) == len(runs):
+        lines.append((f"No run has started yet: all {len(runs)} planned runs are pending.", True))
+    elif not_done:
         lines.append(
             (
                 f"Partial sweep: {not_done} of {len(runs)} runs have no usable result yet; "
@@ -113,9 +124,9 @@ def summary_lines(runs: pd.DataFrame) -> list[tuple[str, bool]]:
 
 
 def _markdown(
-    title: str, summary: list[tuple[str, bool]], tables: list[Table], figures: list[Figure], out_dir: Path
+    title: str, summary: list[tuple[str, bool]], tables: list[Table], figures: list[Figure], out_dir: Path, howto: str
 ) -> str:
-    parts = [f"# {title}", "", HOW_TO_READ, ""]
+    parts = [f"# {title}", "", howto, ""]
     parts += [("**" + line + "**" if warn else line) + "  " for line, warn in summary]
     parts += ["", "## Tables", ""]
     for table in tables:
@@ -126,38 +137,6 @@ def _markdown(
             png, pdf = fig.png.relative_to(out_dir).as_posix(), fig.pdf.relative_to(out_dir).as_posix()
             parts += [f"![{fig.title}]({png})", "", f"{fig.title} ([PDF]({pdf}))", ""]
     return "\n".join(parts).rstrip() + "\n"
-
-
-def _latex(
-    title: str, summary: list[tuple[str, bool]], tables: list[Table], figures: list[Figure], out_dir: Path
-) -> str:
-    parts = [
-        r"\documentclass[10pt]{article}",
-        r"\usepackage[utf8]{inputenc}",
-        r"\usepackage[T1]{fontenc}",
-        r"\usepackage[margin=1.5cm,landscape]{geometry}",
-        r"\usepackage{booktabs}",
-        r"\usepackage{graphicx}",
-        rf"\title{{{tex_escape(title)}}}",
-        r"\date{}",
-        r"\begin{document}",
-        r"\maketitle",
-        r"\noindent " + tex_escape(HOW_TO_READ),
-        "",
-    ]
-    parts += [r"\noindent " + tex_escape(line) + r"\par" for line, _ in summary]
-    parts.append("")
-    parts += [to_latex(t) for t in tables]
-    for fig in figures:
-        parts += [
-            r"\begin{figure}[htbp]",
-            r"\centering",
-            rf"\includegraphics[width=\textwidth,height=0.8\textheight,keepaspectratio]{{{fig.pdf.relative_to(out_dir).as_posix()}}}",
-            rf"\caption{{{tex_escape(fig.title)}}}",
-            r"\end{figure}",
-        ]
-    parts.append(r"\end{document}")
-    return "\n".join(parts) + "\n"
 
 
 def write_report(
@@ -186,19 +165,22 @@ def write_report(
         for ext in ("png", "pdf"):
             (fig_dir / f"{key}.{ext}").unlink(missing_ok=True)
     summary = ([(verdict_line, False)] if verdict_line else []) + summary_lines(runs)
+    howto = how_to_read(paper)
 
     written: list[Path] = [p for f in figures for p in (f.png, f.pdf)]
     written.append(
-        atomic_write_text(out_dir / "report.md", _markdown(title, summary, tables, figures, out_dir))
+        atomic_write_text(out_dir / "report.md", _markdown(title, summary, tables, figures, out_dir, howto))
     )
     if "tex" in wanted:
         written.append(
-            atomic_write_text(out_dir / "report.tex", _latex(title, summary, tables, figures, out_dir))
+            atomic_write_text(out_dir / "report.tex", document(
+                title, howto, [line for line, _ in summary], tables,
+                [(f.title, f.pdf.relative_to(out_dir)) for f in figures]))
         )
     if "html" in wanted:
         written.append(
             atomic_write_text(
-                out_dir / "report.html", render_page(title, HOW_TO_READ, summary, tables, figures)
+                out_dir / "report.html", render_page(title, howto, summary, tables, figures)
             )
         )
     return written
