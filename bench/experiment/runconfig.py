@@ -13,7 +13,6 @@ from typing import Any
 
 from bench import methods
 from bench.common.errors import ConfigError
-from bench.experiment.recipes import recipe_for
 
 SCHEDULES = ("step", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -134,7 +133,8 @@ class RunConfig:
                 parts.append(f"{label}{shown}")
         if self.isda_sync == "local":
             parts.append("local")
-        if self.cov_mode is not None and self.cov_mode != recipe_for(self.dataset, self.arch).cov_mode:
+        cov_default = methods.param("cov_mode").default_for(self.dataset, self.arch)
+        if self.cov_mode is not None and self.cov_mode != cov_default:
             parts.append(self.cov_mode)
         if self.param("lambda_schedule") == "constant":
             parts.append("const")

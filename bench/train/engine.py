@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from bench.common.errors import ConfigError
 from bench.data.batches import make_batches
+from bench.data.sharding import max_shard
 from bench.data.sources import load_dataset
 from bench.experiment.archs import ARCHS
 from bench.experiment.recipes import lr_at
@@ -223,7 +224,7 @@ class Run:
             if self.ddp is None:
                 loss, logits = self.loss_fn(x, y, progress_in)
             else:
-                loss, logits = self.ddp(x, y, progress_in, distributed.max_shard(b, self.world))
+                loss, logits = self.ddp(x, y, progress_in, max_shard(b, self.world))
             if self.ddp is not None and len(y) * self.world != b:
                 # DDP averages the ranks' gradients; with unequal shards (a last batch) weighting
                 # each rank's mean by its share makes that average the gradient of the global mean.
