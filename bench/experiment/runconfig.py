@@ -167,7 +167,8 @@ _ID_IMPLICIT: dict[str, tuple[Any, ...]] = {"world_size": (1,), "randaugment_n":
 RESULT_KEYS = ("run_id", "epochs_done", "status", "final_test_error", "best_test_error", "last10_test_error",
                "final_top5_test_error", "last10_top5_test_error", "wall_time_s", "images_per_s", "num_params",
                "torch_version", "git_sha", "versions", "failed_epoch", "reason", "traceback", "epoch", "lambda",
-               "train_loss", "train_error", "test_loss", "test_error", "test_top5_error", "epoch_time_s")
+               "train_loss", "train_error", "test_loss", "test_error", "test_top5_error", "epoch_time_s",
+               "method_code")
 methods.registry.reserve_param_names((set(FIELD_NAMES) - set(ID_PARAMS)) | set(RESULT_KEYS))
 
 

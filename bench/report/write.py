@@ -30,6 +30,7 @@ from bench.common.errors import ConfigError
 from bench.common.files import atomic_write_text
 from bench.report.figures import Figure, curves_figure, gap_figure
 from bench.report.html import render_page
+from bench.report.method_code import mixed_code_lines
 from bench.report.model import Table
 from bench.report.param_figures import explicit_figure, lambda_figure
 from bench.report.render import tex_escape, to_latex, to_markdown
@@ -99,7 +100,7 @@ def summary_lines(runs: pd.DataFrame, curves: pd.DataFrame | None = None) -> lis
         unreadable += [p for p in curves.attrs.get("unreadable", []) if p not in unreadable]
     if unreadable:
         lines.append((f"Unreadable files (their runs are left out): {', '.join(unreadable)}.", True))
-    return lines
+    return lines + mixed_code_lines(runs)
 
 
 def _markdown(
