@@ -284,3 +284,37 @@ def test_a_report_warns_where_a_cell_mixes_versions_of_a_method(isolated):
     warnings = [line for line, warn in summary_lines(runs) if warn and "versions" in line]
     assert len(warnings) == 1, warnings
     assert "plk on digits / resnet32" in warnings[0] and "sha256:aaa: 1 run, sha256:bbb: 2 runs" in warnings[0]
+
+
+def test_every_built_in_method_keeps_the_contract_plugins_are_held_to():
+    from bench.experiment.resolve import resolve
+    from bench.methods import loss_names
+    from bench.methods.contract import probe
+
+    for name in loss_names():
+        if registry.get_loss(name).builtin:
+            probe(name, dict(resolve({"method": name}).params))
+
+
+def test_a_loss_with_parameters_in_a_multi_process_sweep_and_a_wrong_hook_are_refused_at_plan(isolated, capsys):
+    name = _plugin(isolated, "plug_param", """
+    class Loss(nn.Module):
+        synchronised = "yes"
+        def __init__(self, num_classes, feature_dim, params):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(()))
+        def forward(self, features, fc, labels, progress):
+            logits = fc(features)
+            return self.scale * F.cross_entropy(logits, labels), logits
+    register_loss("plk", Loss)
+    """)
+    (isolated / "s.yaml").write_text(yaml.safe_dump({"plugins": [name], "grid": {"method": ["plk"]},
+                                                     "resources": {"gpus_per_node": 2}}))
+    assert main(["plan", "s.yaml"]) == 2
+    _one_line(capsys, "method: 'plk'", "synchronised = 'yes'", "True or False")
+    (isolated / f"{name}.py").write_text((isolated / f"{name}.py").read_text().replace('"yes"', "True"))
+    del sys.modules[name]
+    plugins._LOADED.pop(name)
+    registry._LOSSES.pop("plk")
+    assert main(["plan", "s.yaml"]) == 2
+    _one_line(capsys, "method: 'plk'", "trainable parameters", "2 processes")
