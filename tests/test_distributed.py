@@ -22,12 +22,12 @@ import torch.multiprocessing as mp
 
 from bench.common.errors import ConfigError
 from bench.data.batches import Batches, make_batches
+from bench.data.sharding import batch_sizes, max_shard, shard
 from bench.data.sources import Split, load_dataset
 from bench.experiment.resolve import resolve
 from bench.methods import parse_method
 from bench.methods.covariance import ClassCovariance
 from bench.methods.isda import ISDALoss
-from bench.train.distributed import batch_sizes, max_shard, shard
 from tests.helpers import LATER_FIELDS, TIMING, metric_rows, result_json
 
 REPO = Path(__file__).resolve().parents[1]

@@ -90,6 +90,32 @@ def test_bench_has_no_import_circle():
     assert _cycles(graph) == []
 
 
+def _package(module: str) -> str:
+    """The package of bench that a module belongs to: bench.train.engine → bench.train."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_bench_packages_import_one_another_without_a_circle():
+    """One level up: the stages of the pipeline (bench.data, bench.methods, bench.train, ...) each
+    import only stages below them. Data does not reach up into training, and the method table has
+    one owner: the run description reads it, never the other way round."""
+    modules = _modules()
+    known = set(modules)
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        if name == "bench":
+            continue
+        edges = {_package(t) for t in _imports(name, path, known) | _package_of(name, known)}
+        graph.setdefault(_package(name), set()).update(e for e in edges if e not in ("bench", _package(name)))
+    for targets in list(graph.values()):
+        for target in targets:
+            graph.setdefault(target, set())
+    assert _cycles(graph) == []
+    # The two that once needed each other, named so that a failure says which edge came back.
+    assert "bench.train" not in graph["bench.data"]
+    assert "bench.experiment" not in graph["bench.methods"]
+
+
 def test_the_circle_check_finds_a_circle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 

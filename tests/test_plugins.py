@@ -16,6 +16,7 @@ import yaml
 from bench.common.errors import ConfigError
 from bench.experiment.resolve import resolve
 from bench.methods import Param, RegistrationError, get_loss, param_names, parse_method, register_loss, registry
+from bench.methods import plugins as plugins_module
 from bench.sweep.spec import parse_sweep
 
 REPO = Path(__file__).resolve().parents[1]
@@ -289,3 +290,166 @@ def test_a_slurm_job_loads_the_sweeps_plugin_and_records_it(tmp_path):
     assert result["status"] == "completed" and result["pluck_weight"] == 0.5
     assert result["plugins"] == [{"module": "pluck_mod", "package": None, "version": "1.2", "losses": ["pluck"]}]
     assert json.loads((result_file.parent / "job.json").read_text())["cluster"] == "slurm"
+
+
+# ------------------------------------------------------------------ the registry tells factories apart
+def _weighted(num_classes, feature_dim, params, weight=1.0):
+    return _Loss(num_classes, feature_dim, params)
+
+
+def test_two_different_partials_or_lambdas_under_one_name_are_refused_and_the_same_again_is_not(
+        scratch_registry):
+    import functools
+
+    register_loss("partial_loss", functools.partial(_weighted, weight=1.0))
+    register_loss("partial_loss", functools.partial(_weighted, weight=1.0))  # a module imported again
+    with pytest.raises(RegistrationError, match="'partial_loss' is taken"):
+        register_loss("partial_loss", functools.partial(_weighted, weight=2.0))
+    assert get_loss("partial_loss").factory.keywords == {"weight": 1.0}
+    namespace: dict = {}
+    exec(compile("first = lambda n, a, p: 1\nsecond = lambda n, a, p: 2\n", "lambdas_mod.py", "exec"), namespace)
+    register_loss("lambda_loss", namespace["first"])
+    with pytest.raises(RegistrationError, match="'lambda_loss' is taken"):
+        register_loss("lambda_loss", namespace["second"])
+    again: dict = {}  # the same source executed again: the same factory
+    exec(compile("first = lambda n, a, p: 1\nsecond = lambda n, a, p: 2\n", "lambdas_mod.py", "exec"), again)
+    register_loss("lambda_loss", again["first"])
+    assert get_loss("lambda_loss").factory is again["first"]
+
+
+def test_register_loss_decorates_a_factory_with_its_parameters_help_and_display_name(scratch_registry):
+    from bench.report.paper import method_name
+
+    @register_loss("decorated", params={"deco_w": Param(0.5, min=0.0)}, display="Decorated loss")
+    class Decorated:
+        """a loss registered by its decorator
+
+        more text"""
+
+        def __init__(self, num_classes, feature_dim, params):
+            self.w = params["deco_w"]
+
+    assert isinstance(Decorated, type) and get_loss("decorated").factory is Decorated
+    spec = get_loss("decorated")
+    assert spec.params["deco_w"].default == 0.5 and spec.help == "a loss registered by its decorator"
+    assert method_name("decorated") == "Decorated loss" and method_name("decorated+cutout") == "Cutout+Decorated loss"
+    with pytest.raises(RegistrationError, match="display must be a line of text"):
+        register_loss("two_lines", _factory, display="a\nb")
+
+
+# ------------------------------------------------------------------ loading: files, folders, what a module must do
+from tests import test_plugin_contract as contract_tests  # noqa: E402
+
+isolated = contract_tests.isolated  # the fixture: a scratch folder, and the registry and plugins restored after
+_one_line = contract_tests._one_line
+
+MARKED = PLUGIN + "\nimport pathlib\npathlib.Path('MARKER').write_text('ran')\n"
+
+
+@pytest.mark.slow
+def test_a_plugin_given_as_its_file_is_imported_as_its_module(isolated, capsys):
+    from bench.cli import main
+
+    (isolated / "plug_file.py").write_text(PLUGIN)
+    assert main(["train", "--plugin", "plug_file.py", "--method", "pluck", "--epochs", "1", "--batch-size", "256",
+                 "--threads", "1", "--out", "run"]) == 0
+    config = yaml.safe_load((isolated / "run" / "config.yaml").read_text())
+    assert config["plugins"] == ["plug_file"]  # the module: what the jobs import, wherever they start
+    other = isolated / "elsewhere"
+    other.mkdir()
+    (other / "plug_deep.py").write_text(PLUGIN.replace('"pluck"', '"deep"').replace("pluck_weight", "deep_w"))
+    assert main(["methods", "--plugin", "elsewhere/plug_deep.py"]) == 0
+    assert f"deep  [file {other / 'plug_deep.py'}]" in capsys.readouterr().out
+
+
+def test_a_plugin_file_is_refused_before_its_code_runs(isolated, capsys):
+    from bench.cli import main
+
+    # Named like an installed module: importing "json" would not import it, here or in a job.
+    (isolated / "json.py").write_text(MARKED.replace("MARKER", str(isolated / "ran")))
+    assert main(["plan", "smoke", "--plugin", "json.py"]) == 2
+    _one_line(capsys, "--plugin: 'json.py'", "rename the file")
+    assert main(["plan", "smoke", "--plugin", "plug_missing.py"]) == 2
+    _one_line(capsys, "--plugin: 'plug_missing.py'", "a Python file that exists", str(isolated / "plug_missing.py"))
+    assert not (isolated / "ran").exists()
+
+
+def test_a_sweeps_plugin_is_looked_for_beside_the_sweep_file(isolated, capsys):
+    from bench.cli import main
+
+    folder = isolated / "project"
+    (folder / "losses").mkdir(parents=True)
+    (folder / "plug_beside.py").write_text(PLUGIN)
+    (folder / "losses" / "plug_nested.py").write_text(PLUGIN.replace('"pluck"', '"nested"').replace(
+        "pluck_weight", "nested_w"))
+    (folder / "s.yaml").write_text(yaml.safe_dump({"plugins": ["plug_beside", "losses/plug_nested.py"],
+                                                   "grid": {"method": ["pluck", "nested"]}}))
+    elsewhere = isolated / "elsewhere"
+    elsewhere.mkdir()
+    os.chdir(elsewhere)
+    assert main(["plan", str(folder / "s.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "2 runs" in out and "pluck-w1-s0" in out and "nested-w1-s0" in out
+    sweep = parse_sweep(yaml.safe_load((folder / "s.yaml").read_text()), "s", folder / "s.yaml")
+    assert {cfg.plugins for cfg in sweep.runs} == {("plug_beside", "plug_nested")}
+
+
+@pytest.mark.parametrize("source, words", [
+    ("X = 1\n", ["registers at least one loss", "registered none"]),
+    ("import sys\nsys.exit(0)\n", ["called sys.exit(0) at plug_exits.py:2"]),
+])
+def test_a_plugin_that_registers_nothing_or_exits_is_refused(isolated, capsys, source, words):
+    from bench.cli import main
+
+    (isolated / "plug_exits.py").write_text(source)
+    assert main(["train", "--plugin", "plug_exits", "--epochs", "1", "--out", "run"]) == 2
+    _one_line(capsys, "--plugin: 'plug_exits'", *words)
+    assert not (isolated / "run").exists()
+
+
+def _installed(site: Path, module: str, source: str) -> None:
+    """A package installed into ``site`` as pip installs one: its module and its entry point."""
+    info = site / "plug_dist-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: plug-dist\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[isda_bench.methods]\n{module} = {module}\n")
+    (info / "top_level.txt").write_text(module + "\n")
+    (site / f"{module}.py").write_text(source)
+
+
+def test_a_broken_installed_plugin_stops_only_what_needs_it_and_is_named(isolated, monkeypatch, capsys):
+    from bench.cli import main
+
+    _installed(isolated / "site", "plug_broken", "raise RuntimeError('half-installed')\n")
+    monkeypatch.syspath_prepend(str(isolated / "site"))
+    monkeypatch.setattr(plugins_module, "_ENTRY_POINTS_DONE", False)
+    cfg = resolve({"method": "ce", "epochs": 1})  # a built-in method: not stopped by it
+    assert cfg.method == "ce"
+    with pytest.raises(ConfigError, match="RuntimeError: half-installed") as info:
+        resolve({"method": "broken"})
+    assert "entry point 'plug_broken' of plug-dist 1.0" in str(info.value)
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    assert "Installed plugins that did not load:" in out and "plug_broken" in out
+
+
+def test_methods_lists_every_method_its_parameters_and_where_it_comes_from(isolated, monkeypatch, capsys):
+    from bench.cli import main
+
+    _installed(isolated / "site", "plug_pkg", PLUGIN.replace('"pluck"', '"pkg_loss"').replace(
+        "pluck_weight", "pkg_w"))
+    monkeypatch.syspath_prepend(str(isolated / "site"))
+    monkeypatch.setattr(plugins_module, "_ENTRY_POINTS_DONE", False)
+    (isolated / "plug_listed.py").write_text(PLUGIN.replace(
+        'register_loss("pluck", Weighted, {"pluck_weight": Param(1.0, min=0.0, label="w")})',
+        'register_loss("listed", Weighted, {"pluck_weight": Param(1.0, min=0.0, label="w", help="how much")}, '
+        'help="a weighted cross-entropy", display="Listed")'))
+    assert main(["methods", "--plugin", "plug_listed"]) == 0
+    out = capsys.readouterr().out
+    assert "focal  [built-in]\n    Focal loss (Lin et al. 2017)\n" in out
+    assert "--set focal_alpha=…  default 0.5; a number >= 0 and <= 1; weight α of the loss" in out
+    assert "--set lambda0=…  default set by the recipe; a number >= 0" in out
+    assert "pkg_loss  [package plug-dist 1.0 (module plug_pkg)]" in out
+    assert (f"listed  [file {isolated / 'plug_listed.py'}]  shown as 'Listed'\n    a weighted cross-entropy\n"
+            "    --set pluck_weight=…  default 1.0; a number >= 0; how much") in out
+    assert "Augmentations: cutout, autoaugment" in out

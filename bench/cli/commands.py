@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from bench.cli.plans import (
     PLUGIN_HELP,
@@ -30,6 +31,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     plan = check_train(args)
     cfg, out = plan.cfg, plan.out
+    if plan.redo == "failed":
+        from bench.rundir.retry import reset_failed
+
+        reset_failed(out)
+        print(f"{cfg.slug}: it had failed; training it again from its last checkpoint")
+    elif plan.redo is not None:
+        from bench.rundir.retry import set_aside
+
+        print(f"{cfg.slug}: its method's code has changed ({plan.redo}); training it again from the first "
+              f"epoch, the earlier records moved to {set_aside(out)}")
     result = run(cfg, out)
     err = result.get("last10_test_error")
     shown = f"{err:.2f} %" if isinstance(err, float) else "n/a"
@@ -38,6 +49,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from bench.launch.todo import changed_method
     from bench.rundir.state import run_state
     from bench.sweep.estimate import estimate_run, measured_throughput
 
@@ -46,7 +58,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     processes = "/".join(str(n) for n in sorted({cfg.world_size for cfg in sweep.runs}))
     measured = measured_throughput(root / sweep.name)
     counts: dict[str, int] = {}
-    todo_hours, unknown, sources = 0.0, 0, set()
+    todo_hours, unknown, sources, changed = 0.0, 0, set(), []
     print(f"sweep {sweep.name}: {len(sweep.runs)} runs, {processes} GPU(s) per run → {root / sweep.name}")
     print(f"{'run_id':<13} {'state':<12} {'epochs':>6} {'GPUs':>4} {'GPU-h':>7}  run")
     for cfg in sweep.runs:
@@ -55,13 +67,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
         est = estimate_run(cfg, cfg.world_size, measured)
         hours = f"{est.hours:.2f}" if est.hours is not None else "?"
         print(f"{cfg.run_id:<13} {state:<12} {cfg.epochs:>6} {cfg.world_size:>4} {hours:>7}  {cfg.slug}")
-        if not state.ended:
+        if text := changed_method(cfg, sweep.run_dir(root, cfg), state):
+            changed.append(text)
+        if not state.ended or text:
             if est.hours is None:
                 unknown += 1
             else:
                 todo_hours += est.hours
                 sources.add(est.source)
     print("; ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    if changed:
+        print(f"{len(changed)} of them ended under other code of their method ({', '.join(sorted(set(changed)))}): "
+              "launch trains them again from the first epoch")
     text = f"estimated GPU-hours still to go: {todo_hours:.1f}"
     if sources:
         text += f" (throughput from {', '.join(sorted(sources))})"
@@ -78,24 +95,36 @@ def cmd_launch(args: argparse.Namespace) -> int:
 def launch(plan: LaunchPlan) -> int:
     """Act on a checked launch: the first write is here."""
     from bench.launch.local import launch_debug, launch_local
-    from bench.rundir.retry import reset_failed, restore_failed
+    from bench.rundir.retry import reset_failed, restore_aside, restore_failed, set_aside
 
     sweep, root, todo, cluster = plan.sweep, plan.root, plan.todo, plan.cluster
-    busy = len(sweep.runs) - plan.finished - len(todo)
-    busy_text = f", {busy} being trained by a live process" if busy else ""
-    print(f"sweep {sweep.name}: {len(sweep.runs)} runs, {plan.finished} already done{busy_text}, "
-          f"{len(todo)} to run on {cluster}")
+    busy = len(sweep.runs) - plan.finished - plan.failed - len(todo)
+    extra = [f"{plan.failed} failed (trained again with --retry-failed)" if plan.failed else "",
+             f"{len(plan.superseded)} ended under other code of their method (trained again from the first epoch: "
+             f"{', '.join(sorted(set(plan.superseded.values())))})" if plan.superseded else "",
+             f"{busy} being trained by a live process" if busy else ""]
+    print(f"sweep {sweep.name}: {len(sweep.runs)} runs, {plan.finished} already done"
+          f"{''.join(', ' + e for e in extra if e)}, {len(todo)} to run on {cluster}")
 
     was_reset: set[str] = set()
+    aside: dict[str, Path] = {}
 
-    def reset(runs) -> None:  # only now: a launch refused earlier leaves failed results alone
-        if plan.retry_failed:
-            was_reset.update(cfg.run_id for cfg in runs if reset_failed(sweep.run_dir(root, cfg)))
+    def reset(runs) -> None:  # only now: a launch refused earlier leaves earlier results alone
+        for cfg in runs:
+            run_dir = sweep.run_dir(root, cfg)
+            if cfg.run_id in plan.superseded:
+                folder = set_aside(run_dir)
+                if folder is not None:
+                    aside[cfg.run_id] = folder
+            elif plan.retry_failed and reset_failed(run_dir):
+                was_reset.add(cfg.run_id)
 
-    def unreset(runs) -> None:  # sbatch refused them: they are failed runs still
+    def unreset(runs) -> None:  # sbatch refused them: they are what they were
         for cfg in runs:
             if cfg.run_id in was_reset:
                 restore_failed(sweep.run_dir(root, cfg))
+            if cfg.run_id in aside:
+                restore_aside(sweep.run_dir(root, cfg), aside.pop(cfg.run_id))
 
     if not todo:
         print("nothing submitted")
@@ -179,6 +208,15 @@ def cmd_wandb_sync(args: argparse.Namespace) -> int:
     return sync_sweep(plan.root / plan.sweep.name, dry_run=args.dry_run, include_synced=args.include_synced)
 
 
+def cmd_methods(args: argparse.Namespace) -> int:
+    from bench.methods.listing import listing
+    from bench.methods.plugins import load
+
+    load(args.plugin or ())
+    print(listing())
+    return 0
+
+
 def cmd_perf(args: argparse.Namespace) -> int:
     from bench.perf import commands as perf
 
@@ -244,6 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument("--include-synced", action="store_true", help="sync folders already synced again")
     ws.add_argument("--plugin", action="append", metavar="MODULE", help=PLUGIN_HELP)
     ws.set_defaults(func=cmd_wandb_sync)
+
+    me = sub.add_parser("methods", help="list every method: its parameters with defaults and bounds, and where it "
+                        "comes from (built-in, package, file)")
+    me.add_argument("--plugin", action="append", metavar="MODULE", help=PLUGIN_HELP)
+    me.set_defaults(func=cmd_methods)
 
     pf = sub.add_parser("perf", help="benchmarks: isda | isda-ops | step | loader | epoch | accuracy "
                         "(see `isda-bench perf isda -h`)",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,8 @@ CLUSTERS = ("local", "debug", "slurm")
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 SWEEP_HELP = "a sweep YAML file, or the name of a shipped sweep (e.g. smoke, cifar_main)"
 PROFILE_HELP = f"a cluster profile YAML file, or the name of a shipped one ({', '.join(shipped_names('profiles'))})"
-PLUGIN_HELP = ("a module that registers losses (bench.methods.register_loss), imported first; repeatable. "
-               "Installed packages' isda_bench.methods entry points load by themselves")
+PLUGIN_HELP = ("a module that registers losses (bench.methods.register_loss), or its .py file, imported first; "
+               "repeatable. Installed packages' isda_bench.methods entry points load by themselves")
 
 
 def results_root(args: argparse.Namespace) -> Path:
@@ -74,6 +74,15 @@ def _sweep_folders(sweep: Sweep, root: Path, *, owned: bool) -> None:
             input_folder(sweep.run_dir(root, cfg), "--results", missing_ok=True)
 
 
+def _check_methods(runs: list[RunConfig]) -> None:
+    """Every plugin method of the runs, built once on dummy sizes and run on one batch: a factory or a
+    forward that breaks the method contract is refused here, before anything is written."""
+    from bench.methods import parse_method
+    from bench.methods.contract import probe_runs
+
+    probe_runs((parse_method(cfg.method).loss, dict(cfg.params), cfg.world_size) for cfg in runs)
+
+
 def _check_data(runs: list[RunConfig]) -> None:
     """The data and the device the runs will use on this machine."""
     from bench.data.sources import check_source
@@ -100,6 +109,9 @@ TRAIN_FLAGS = {"dataset": str, "arch": str, "method": str, "lambda0": float, "se
 class TrainPlan:
     cfg: RunConfig
     out: Path
+    # The run folder holds a result that is not to stand: "failed" (trained again from its last
+    # checkpoint) or "recorded → now", its method's code (trained again from its first epoch).
+    redo: str | None = None
 
 
 def check_train(args: argparse.Namespace) -> TrainPlan:
@@ -111,8 +123,8 @@ def check_train(args: argparse.Namespace) -> TrainPlan:
     if args.plugin:
         from bench.methods.plugins import load
 
-        load(args.plugin)  # first, so that a bad one is named as the --plugin it came from
-        spec["plugins"] = args.plugin
+        # First, so that a bad one is named as the --plugin it came from; the run keeps module names.
+        spec["plugins"] = [info.module for info in load(args.plugin)]
     if args.download:
         spec["download"] = True
     if args.wandb:
@@ -123,6 +135,7 @@ def check_train(args: argparse.Namespace) -> TrainPlan:
                               "flag as well)")
         spec[key] = value
     cfg = resolve(spec)
+    _check_methods([cfg])
     if args.out and args.results:
         raise ConfigError("--results", args.results, "only without --out (--out names the run folder itself)")
     key = "--out" if args.out else "--results"
@@ -133,7 +146,16 @@ def check_train(args: argparse.Namespace) -> TrainPlan:
         raise ConfigError(key, str(out), f"a run folder no other process is training (one holds its {LOCK_FILE}: "
                           "wait for it, or stop it)")
     _check_data([cfg])
-    return TrainPlan(cfg, out)
+    return TrainPlan(cfg, out, _redo(cfg, out))
+
+
+def _redo(cfg: RunConfig, out: Path) -> str | None:
+    """Why ``train`` trains a run that has ended again (see TrainPlan.redo), or None."""
+    from bench.launch.todo import changed_method
+    from bench.rundir.state import RunState, run_state
+
+    state = run_state(out)
+    return changed_method(cfg, out, state) or ("failed" if state == RunState.FAILED else None)
 
 
 # ---------------------------------------------------------------- plan, status, wandb sync
@@ -147,6 +169,7 @@ class ReadPlan:
 
 def check_plan(args: argparse.Namespace) -> ReadPlan:
     sweep, root = _load(args), results_root(args)
+    _check_methods(sweep.runs)
     _sweep_folders(sweep, root, owned=False)
     return ReadPlan(sweep, root)
 
@@ -165,11 +188,14 @@ class LaunchPlan:
     cluster: str
     profile: Any  # bench.launch.profiles.Profile on slurm, else None
     todo: list[RunConfig]
-    finished: int  # runs done already (failed ones not counted with --retry-failed)
+    finished: int  # runs done: completed or diverged, under the code of their method installed now
     parallel: int | None
     retry_failed: bool
     wait: bool
     poll: float
+    failed: int = 0  # failed runs left as they are (without --retry-failed)
+    # run id → "recorded → now": runs that ended under other code of their method, trained again
+    superseded: dict[str, str] = field(default_factory=dict)
 
 
 def _has_slurm() -> bool:
@@ -197,15 +223,18 @@ def _launch_options(args: argparse.Namespace, sweep: Sweep) -> tuple[str, Any]:
 
 def check_launch(args: argparse.Namespace, sweep: Sweep | None = None) -> LaunchPlan:
     from bench.launch.devices import check_fits
-    from bench.launch.todo import plan_todo, to_train
-    from bench.rundir.state import run_state
+    from bench.launch.todo import changed_method, plan_todo
+    from bench.rundir.state import RunState, run_state
 
     sweep = sweep or _load(args)
+    _check_methods(sweep.runs)
     cluster, profile = _launch_options(args, sweep)
     root = results_root(args)
     _sweep_folders(sweep, root, owned=True)
     states = [run_state(sweep.run_dir(root, cfg)) for cfg in sweep.runs]
-    todo = plan_todo(sweep, root, retry_failed=args.retry_failed, states=states)
+    changed = {cfg.run_id: text for cfg, state in zip(sweep.runs, states, strict=True)
+               if (text := changed_method(cfg, sweep.run_dir(root, cfg), state))}
+    todo = plan_todo(sweep, root, retry_failed=args.retry_failed, states=states, superseded=set(changed))
     if args.wandb:  # a scheduling field: run ids stay the same
         todo = [replace(cfg, tracking=args.wandb) for cfg in todo]
     check_fits(cluster, todo)
@@ -213,9 +242,11 @@ def check_launch(args: argparse.Namespace, sweep: Sweep | None = None) -> Launch
         output_folder(root / sweep.name, "--results")
         if cluster != "slurm":  # on SLURM the compute nodes have their own devices and may mount other paths
             _check_data(todo)
-    finished = sum(s.ended and not to_train(s, args.retry_failed) for s in states)
+    kept = [s for cfg, s in zip(sweep.runs, states, strict=True) if cfg.run_id not in changed]
+    finished = sum(s in (RunState.COMPLETED, RunState.DIVERGED) for s in kept)
+    failed = 0 if args.retry_failed else sum(s == RunState.FAILED for s in kept)
     return LaunchPlan(sweep, root, cluster, profile, todo, finished, args.parallel or sweep.parallel,
-                      args.retry_failed, args.wait, args.poll)
+                      args.retry_failed, args.wait, args.poll, failed, changed)
 
 
 # ---------------------------------------------------------------- status

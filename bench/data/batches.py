@@ -13,9 +13,9 @@ from typing import cast
 
 import torch
 
+from bench.data.sharding import batch_sizes, shard
 from bench.data.sources import DatasetInfo, Split
 from bench.methods import Method
-from bench.train.distributed import batch_sizes, shard
 
 
 def _reflect(idx: torch.Tensor, size: int) -> torch.Tensor:
@@ -115,7 +115,7 @@ class Batches:
         return len(self.split.y)
 
     def batch_sizes(self, world: int = 1) -> list[int]:
-        """Global batch sizes ``epoch`` goes through with ``world`` ranks (bench.train.distributed)."""
+        """Global batch sizes ``epoch`` goes through with ``world`` ranks (bench.data.sharding)."""
         return batch_sizes(self.num_samples, self.batch_size, world, train=self.method is not None)
 
     def epoch(self, generator: torch.Generator | None = None, rank: int = 0,
@@ -188,7 +188,7 @@ class WorkerBatches:
         return len(cast(Sized, self.dataset))
 
     def batch_sizes(self, world: int = 1) -> list[int]:
-        """Global batch sizes ``epoch`` goes through with ``world`` ranks (bench.train.distributed)."""
+        """Global batch sizes ``epoch`` goes through with ``world`` ranks (bench.data.sharding)."""
         return batch_sizes(self.num_samples, self.batch_size, world, train=self.method is not None)
 
     def epoch(self, generator: torch.Generator | None = None, rank: int = 0,

@@ -88,16 +88,18 @@ def _check_train_size(size: int, dataset: str) -> None:
 def resolve(spec: Mapping[str, Any]) -> RunConfig:
     """Validate a partial run description and fill it from the paper's recipe and method defaults.
 
-    The ``plugins`` it names are imported first: their losses and parameters are then known here.
+    The ``plugins`` it names are imported first: their losses and parameters are then known here;
+    the run keeps their module names (``my_losses`` for ``my_losses.py``).
     """
-    if spec.get("plugins") is not None:
-        from bench.methods.plugins import load
+    from bench.methods.plugins import broken_note, load
 
-        load(_check_type("plugins", spec["plugins"], "strs"), key="plugins")
+    modules = None
+    if spec.get("plugins") is not None:
+        modules = tuple(info.module for info in load(_check_type("plugins", spec["plugins"], "strs"), key="plugins"))
     names = run_field_names()
     unknown = sorted(set(spec) - set(names))
     if unknown:
-        raise ConfigError(unknown[0], spec[unknown[0]], f"valid keys: {', '.join(names)}")
+        raise ConfigError(unknown[0], spec[unknown[0]], f"valid keys: {', '.join(names)}{broken_note()}")
     values: dict[str, Any] = {}
     given: dict[str, Any] = {}  # method parameters, checked once the method is known
     for key, value in spec.items():
@@ -112,7 +114,7 @@ def resolve(spec: Mapping[str, Any]) -> RunConfig:
         if key in bounds.BOUNDS:
             for number in value if isinstance(value, tuple) else (value,):
                 bounds.check(key, key, number)
-        values[key] = value
+        values[key] = modules if key == "plugins" else value
     dataset = values.get("dataset", RunConfig.dataset)
     arch = values.get("arch", RunConfig.arch)
     if arch not in ARCHS:

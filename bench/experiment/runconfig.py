@@ -13,7 +13,6 @@ from typing import Any
 
 from bench import methods
 from bench.common.errors import ConfigError
-from bench.experiment.recipes import recipe_for
 
 SCHEDULES = ("step", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -134,7 +133,8 @@ class RunConfig:
                 parts.append(f"{label}{shown}")
         if self.isda_sync == "local":
             parts.append("local")
-        if self.cov_mode is not None and self.cov_mode != recipe_for(self.dataset, self.arch).cov_mode:
+        cov_default = methods.param("cov_mode").default_for(self.dataset, self.arch)
+        if self.cov_mode is not None and self.cov_mode != cov_default:
             parts.append(self.cov_mode)
         if "constant" in (self.param("lambda_schedule"), self.param("center_lr_schedule")):
             parts.append("const")
@@ -167,7 +167,8 @@ _ID_IMPLICIT: dict[str, tuple[Any, ...]] = {"world_size": (1,), "randaugment_n":
 RESULT_KEYS = ("run_id", "epochs_done", "status", "final_test_error", "best_test_error", "last10_test_error",
                "final_top5_test_error", "last10_top5_test_error", "wall_time_s", "images_per_s", "num_params",
                "torch_version", "git_sha", "versions", "failed_epoch", "reason", "traceback", "epoch", "lambda",
-               "train_loss", "train_error", "test_loss", "test_error", "test_top5_error", "epoch_time_s")
+               "train_loss", "train_error", "test_loss", "test_error", "test_top5_error", "epoch_time_s",
+               "method_code")
 methods.registry.reserve_param_names((set(FIELD_NAMES) - set(ID_PARAMS)) | set(RESULT_KEYS))
 
 

@@ -47,6 +47,28 @@ def _link_slurm_logs(run_dir: Path) -> None:
                 pass  # a filesystem without links: the log stays in the sweep's .slurm folder
 
 
+def _record_failure(run_dir: Path, config: dict[str, Any], exc: BaseException) -> None:
+    """A job that failed before its run wrote a result (its plugin does not import, its loss cannot be
+    built, the data is missing on this node): result.json says failed and why, so that ``status``
+    does not call the run pending. A folder that holds another run's files is left alone."""
+    import traceback
+
+    from bench.common.files import atomic_write_json
+    from bench.rundir.files import RESULT_FILE
+    from bench.rundir.owner import owner
+    from bench.train.result import not_started
+
+    run_id = run_dir.name
+    if (run_dir / RESULT_FILE).exists() or owner(run_dir) not in (None, run_id) or isinstance(exc, SystemExit):
+        return
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run_dir / RESULT_FILE, not_started(config, run_id, f"{type(exc).__name__}: {exc}",
+                                                             "".join(traceback.format_exception(exc, limit=8))))
+    except OSError:
+        pass  # the job's own error is the one to report
+
+
 class TrainJob(submitit.helpers.Checkpointable):
     """The submitted callable: plain data in, so it pickles small and resumes from disk, not memory.
 
@@ -72,6 +94,20 @@ class TrainJob(submitit.helpers.Checkpointable):
             os.environ["CUDA_VISIBLE_DEVICES"] = self.cuda_device
         if self.master_port is not None:
             os.environ["MASTER_PORT"] = str(self.master_port)
+        from bench.train import distributed
+
+        rank = distributed.environment()[0]
+        try:
+            return self._train()
+        except BaseException as exc:
+            # A job started with the wrong number of processes says nothing of its run, which a
+            # launch with the right number trains: that one is refused with nothing written.
+            mismatch = isinstance(exc, ConfigError) and exc.key == "world_size"
+            if rank == 0 and not mismatch and not isinstance(exc, KeyboardInterrupt):
+                _record_failure(Path(self.run_dir), self.config, exc)
+            raise
+
+    def _train(self) -> dict[str, Any]:
         from bench.train import distributed
         from bench.train.trainer import run
 

@@ -20,7 +20,6 @@ from bench.methods.registry import (
     LossSpec,
     Param,
     RegistrationError,
-    create_loss,
     get_loss,
     loss_names,
     param,
@@ -76,7 +75,7 @@ def method_names() -> tuple[str, ...]:
 def _allowed() -> str:
     extra = [a for a in AUGMENTS if a != "standard"]
     return (f"LOSS, AUGMENTATION or LOSS+AUGMENTATION, each optionally +{DROPOUT}; losses: "
-            f"{', '.join(loss_names())}; augmentations: {', '.join(extra)}")
+            f"{', '.join(loss_names())}; augmentations: {', '.join(extra)}{plugins.broken_note()}")
 
 
 def parse_method(name: object) -> Method:
@@ -98,5 +97,7 @@ def parse_method(name: object) -> Method:
     return Method(loss, augment, dropout)
 
 
-# builtin registers the built-in losses; plugins loads installed ones at the first look-up of a loss.
+# builtin registers the built-in losses; plugins loads installed ones at the first look-up of a loss;
+# contract builds a run's loss and checks what a plugin's does.
 from bench.methods import builtin, plugins  # noqa: E402,F401
+from bench.methods.contract import create_loss  # noqa: E402

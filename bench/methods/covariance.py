@@ -4,7 +4,7 @@ Pure tensor math, no I/O, written without host-device synchronisation: every qua
 known from the inputs' sizes alone (no ``unique``/``nonzero``/``bincount``, no boolean-mask indexing,
 no ``.item()``, no Python branch on a tensor's value), so a CUDA step never stalls the launching CPU.
 The one communication is optional: with ``sync="global"`` in a process group, each update
-all-gathers the ranks' features (bench.train.distributed.all_gather_rows), sized from the caller's
+all-gathers the ranks' features (bench.methods.gather.all_gather_rows), sized from the caller's
 ``pad_to`` rather than from values read back. Per-sample outer products are formed a chunk at a
 time, bounded by ``CHUNK_ELEMS``, which the σ² of bench.methods.isda shares.
 """
@@ -136,7 +136,7 @@ class ClassCovariance(nn.Module):
         dtype = _at_least_float32(self.scatter.dtype)
         x = features.to(dtype)  # no copy when already there; no_grad, so no detach is needed
         if self._gathers():
-            from bench.train.distributed import all_gather_rows
+            from bench.methods.gather import all_gather_rows
 
             # Gathered after the cast: the merge sees exactly the values a single process
             # would, and padded rows are switched off by their weight, not removed (removing

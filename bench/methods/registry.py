@@ -1,11 +1,14 @@
 """The loss registry: every loss a run can train with, built-in or from a plugin, and its parameters.
 
-A loss is registered once under a name with a factory and the run fields it takes::
+A loss is registered once under a name with a factory and the run fields it takes, by a call or,
+as timm users write it, as a decorator of the factory::
 
     from torch import nn
     import torch.nn.functional as F
     from bench.methods import Param, register_loss
 
+    @register_loss("label_smoothing", params={"smoothing": Param(0.1, min=0.0, below=1.0)},
+                   display="Label smoothing")
     class LabelSmoothing(nn.Module):
         def __init__(self, num_classes, feature_dim, params):
             super().__init__()
@@ -15,14 +18,11 @@ A loss is registered once under a name with a factory and the run fields it take
             logits = fc(features)
             return F.cross_entropy(logits.float(), labels, label_smoothing=self.eps), logits
 
-    register_loss("label_smoothing", LabelSmoothing, params={"smoothing": Param(0.1, min=0.0, below=1.0)})
-
 ``factory(num_classes, feature_dim, params)`` returns an ``nn.Module`` whose
-``forward(features, fc, labels, progress)`` returns ``(loss, logits)``: ``features`` [N, A] from the
-network, ``fc`` its last linear layer, ``progress`` = epoch / epochs in [0, 1) (a 0-d tensor when the
-run is compiled), and ``logits`` the plain ones, from which the run measures its error. It is called
-inside the run's autocast (bf16 on a GPU): compute in float32 where precision matters. State kept in
-buffers is checkpointed with the run; parameters are trained by the run's optimizer.
+``forward(features, fc, labels, progress)`` returns ``(loss, logits)``: the loss a 0-d tensor, the
+batch's mean, and ``logits`` [N, num_classes] the plain ones, from which the run measures its error.
+docs/method.md (The method contract) says all of it; bench.methods.contract checks it before a run
+starts and at every step.
 
 Each parameter becomes a run field: ``--set smoothing=0.2``, a sweep axis that multiplies only the
 methods that take it, validated like the built-in fields, recorded in config.yaml and part of the
@@ -35,11 +35,13 @@ or that another loss declares with another meaning, and a default that its own P
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from bench.common.errors import ConfigError
 
@@ -146,6 +148,7 @@ def _kind_of(value: Any) -> str:
 
 
 Factory = Callable[[int, int, Mapping[str, Any]], Any]
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ class LossSpec:
     params: dict[str, Param] = field(default_factory=dict)
     module: str = ""  # where the factory is defined: bench.* for built-ins, else the plugin's module
     help: str = ""
+    display: str = ""  # the method's name in reports; empty: the report's own, else the loss name
 
     @property
     def builtin(self) -> bool:
@@ -172,20 +176,67 @@ RESERVED_PARAM_NAMES: set[str] = set()
 _autoload: Callable[[], None] | None = None
 
 
-def _same_factory(a: Factory, b: Factory) -> bool:
-    """The same function, or the same one defined again (a plugin module imported a second time)."""
-    return a is b or (getattr(a, "__module__", None) == getattr(b, "__module__", None)
-                      and getattr(a, "__qualname__", None) == getattr(b, "__qualname__", None))
+def _same_factory(a: Any, b: Any) -> bool:
+    """The same factory, or the same one defined again (a plugin module imported a second time).
+
+    A class or a function defined at a module's top level is known by its module and name. Those
+    names do not tell two lambdas, two functions made by one function (``<locals>``) or two
+    ``functools.partial``s apart: such factories are the same only where their code, defaults,
+    closures and bound arguments are."""
+    if a is b:
+        return True
+    if isinstance(a, functools.partial) or isinstance(b, functools.partial):
+        return (isinstance(a, functools.partial) and isinstance(b, functools.partial) and _same_factory(a.func, b.func)
+                and _equal(a.args, b.args) and _equal(a.keywords, b.keywords))
+    module, qualname = getattr(a, "__module__", None), getattr(a, "__qualname__", None)
+    if not isinstance(qualname, str) or (module, qualname) != (getattr(b, "__module__", None),
+                                                               getattr(b, "__qualname__", None)):
+        return False  # a callable object is only itself
+    if "<" not in qualname:
+        return True
+    if not (isinstance(a, types.FunctionType) and isinstance(b, types.FunctionType)):
+        return False
+    ca, cb = a.__code__, b.__code__
+    cells = [tuple(c.cell_contents for c in f.__closure__ or ()) for f in (a, b)]
+    return ((ca.co_filename, ca.co_firstlineno, ca.co_code) == (cb.co_filename, cb.co_firstlineno, cb.co_code)
+            and _equal(ca.co_consts, cb.co_consts) and _equal(a.__defaults__, b.__defaults__)
+            and _equal(a.__kwdefaults__, b.__kwdefaults__) and _equal(cells[0], cells[1]))
 
 
+def _equal(x: Any, y: Any) -> bool:
+    try:
+        return bool(x == y)
+    except Exception:  # noqa: BLE001 - values that cannot be compared (tensors): not the same
+        return False
+
+
+@overload
+def register_loss(name: str, factory: None = None, params: Mapping[str, Any] | None = None, *,
+                  help: str = "", display: str = "") -> Callable[[F], F]: ...
+
+
+@overload
 def register_loss(name: str, factory: Factory, params: Mapping[str, Any] | None = None, *,
-                  help: str = "") -> LossSpec:
+                  help: str = "", display: str = "") -> LossSpec: ...
+
+
+def register_loss(name: str, factory: Factory | None = None, params: Mapping[str, Any] | None = None, *,
+                  help: str = "", display: str = "") -> LossSpec | Callable[[F], F]:
     """Make ``name`` a method: ``isda-bench train --method name``, ``name+cutout``, sweep grids.
 
-    ``params`` maps each run field the loss takes to its default or to a :class:`Param`. Registering
-    the same factory again under its name is a no-op (a plugin imported twice); another loss under a
-    taken name, or a parameter name that means something else already, is a RegistrationError.
+    ``params`` maps each run field the loss takes to its default or to a :class:`Param`; ``help``
+    says what the method is (default: the first line of the factory's docstring) and ``display``
+    how reports name it. Without ``factory`` it returns a decorator that registers the class or
+    function it decorates and returns it unchanged. Registering the same factory again under its
+    name is a no-op (a plugin imported twice); another loss under a taken name, or a parameter name
+    that means something else already, is a RegistrationError.
     """
+    if factory is None:
+        def decorate(target: F) -> F:
+            register_loss(name, target, params, help=help, display=display)
+            return target
+
+        return decorate
     if not isinstance(name, str) or not NAME_RE.match(name) or name in _RESERVED:
         raise RegistrationError(f"loss name {name!r}: lower-case letters, digits and '_', starting with a "
                                 f"letter, and not one of {', '.join(sorted(_RESERVED))}")
@@ -194,6 +245,11 @@ def register_loss(name: str, factory: Factory, params: Mapping[str, Any] | None 
                                 f"got {factory!r}")
     if params is not None and not isinstance(params, Mapping):
         raise RegistrationError(f"loss {name!r}: params must map parameter names to defaults or Params")
+    for what, text in (("help", help), ("display", display)):
+        if not isinstance(text, str) or not text.isprintable():
+            raise RegistrationError(f"loss {name!r}: {what} must be a line of text, got {text!r}")
+    if not help and isinstance(getattr(factory, "__doc__", None), str) and not isinstance(factory, functools.partial):
+        help = (factory.__doc__ or "").strip().split("\n")[0]
     declared: dict[str, Param] = {}
     for key, value in (params or {}).items():
         if not isinstance(key, str) or not NAME_RE.match(key):
@@ -214,11 +270,11 @@ def register_loss(name: str, factory: Factory, params: Mapping[str, Any] | None 
             raise RegistrationError(f"loss {name!r}: parameter {key!r} means something else already (loss "
                                     f"{owner!r} declares it: default {default}, {other.allowed()}); "
                                     "choose another name")
-    module = getattr(factory, "__module__", "") or ""
-    spec = LossSpec(name, factory, declared, module, help)
+    module = getattr(getattr(factory, "func", factory), "__module__", "") or ""  # a partial's: its function's
+    spec = LossSpec(name, factory, declared, module, help, display)
     old = _LOSSES.get(name)
     if old is not None:
-        if _same_factory(old.factory, factory) and old.params == declared:
+        if _same_factory(old.factory, factory) and old.params == declared and old.display == display:
             _LOSSES[name] = spec
             return spec
         where = "a built-in method" if old.builtin else f"registered by {old.module}"
@@ -267,8 +323,3 @@ def param_names() -> tuple[str, ...]:
 def param(name: str) -> Param:
     _loaded()
     return _PARAMS[name]
-
-
-def create_loss(name: str, num_classes: int, feature_dim: int, params: Mapping[str, Any]) -> Any:
-    """The loss module of a run: its factory called with the run's parameter values."""
-    return get_loss(name).factory(num_classes, feature_dim, dict(params))

@@ -23,6 +23,7 @@ import pandas as pd
 from bench.common.errors import ConfigError
 from bench.experiment.archs import ARCHS
 from bench.report.citation import PaperValue
+from bench.report.method_code import declared_name
 
 DATASET_NAMES: dict[str, str] = {
     "digits": "Digits",
@@ -99,11 +100,12 @@ def method_name(raw: object) -> str:
     raw = str(raw)
     if raw in METHOD_NAMES:
         return METHOD_NAMES[raw]
-    # Combinations not in the paper (e.g. focal+cutout) follow its "Augmentation+Loss" pattern.
+    # Combinations not in the paper (e.g. focal+cutout) follow its "Augmentation+Loss" pattern; a
+    # plugin's loss is named as its plugin declares.
     if "+" in raw:
         loss, aug = raw.split("+", 1)
-        return f"{METHOD_NAMES.get(aug, aug)}+{METHOD_NAMES.get(loss, loss)}"
-    return raw
+        return f"{METHOD_NAMES.get(aug, aug)}+{METHOD_NAMES.get(loss) or declared_name(loss) or loss}"
+    return declared_name(raw) or raw
 
 
 def method_sort_key(raw: object) -> tuple[int, str]:

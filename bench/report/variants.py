@@ -174,7 +174,7 @@ def pick_variant(sub: pd.DataFrame, method: str, notes: set[str]) -> pd.DataFram
     if not keys or runs.empty:
         return runs
     dataset, arch = str(runs["dataset"].iloc[0]), str(runs["arch"].iloc[0])
-    lam_default = float(recipe_for(dataset, arch).lambda0)
+    lam_default = float(default_value("lambda0", dataset, arch))
     best_key, best = None, None
     for combo in _combos(runs, keys):
         grp = Variant(method, tuple(zip(keys, combo))).select(runs)

@@ -32,6 +32,7 @@ from bench.report import verdict
 from bench.report.figures import Figure, curves_figure, gap_figure
 from bench.report.html import render_page
 from bench.report.latex import document
+from bench.report.method_code import mixed_code_lines
 from bench.report.model import BOLD_RULE, Table
 from bench.report.param_figures import explicit_figure, lambda_figure
 from bench.report.render import to_markdown
@@ -120,7 +121,7 @@ def summary_lines(runs: pd.DataFrame) -> list[tuple[str, bool]]:
     if damaged:
         lines.append((DAMAGED_HEAD, True))
         lines += [(f"- {damage_line(r, state.get(r, '?'), what)}", True) for r, what in damaged.items()]
-    return lines
+    return lines + mixed_code_lines(runs)
 
 
 def _markdown(

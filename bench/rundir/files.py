@@ -8,6 +8,7 @@ Every module that reads or writes a run directory takes the names from here:
                         aside as checkpoint.pt.corrupt and the run starts again
     result.json         written last, once: the run has ended, and its ``status`` says how
     result.failed.json  a failed run's result.json, set aside so that it trains again (bench.rundir.retry)
+    superseded/<n>/     the records of a run whose method changed, set aside so that it trains afresh
     job.json            who runs it: the job record (bench.rundir.job)
     .lock               held by the one process that trains it (bench.rundir.lock)
     logs/               the launcher's stdout/stderr, or links to SLURM's log files
@@ -30,6 +31,7 @@ FAILED_RESULT_FILE = "result.failed.json"
 JOB_FILE = "job.json"
 LOCK_FILE = ".lock"
 LOG_DIR = "logs"
+SUPERSEDED_DIR = "superseded"
 
 # A folder holding any of these is a run directory (a run that has at least begun).
 RUN_MARKERS = (CONFIG_FILE, METRICS_FILE, RESULT_FILE, CHECKPOINT_FILE)

@@ -29,6 +29,7 @@ from bench.common.yamlio import read_yaml
 from bench.experiment.resolve import NAME_RE, resolve
 from bench.experiment.runconfig import RunConfig, run_field_names
 from bench.methods import param_names, parse_method
+from bench.methods.plugins import broken_note
 
 SWEEP_KEYS = ("name", "description", "grid", "overrides", "include", "exclude", "cluster", "profile",
               "tracking", "parallel", "resources", "plugins")
@@ -65,7 +66,7 @@ def _check_fields(section: str, mapping: dict[str, Any], allowed: tuple[str, ...
     allowed = tuple(k for k in (allowed or run_field_names()) if k != "plugins")
     for key, value in mapping.items():
         if key not in allowed:
-            raise ConfigError(f"{section}.{key}", value, f"valid keys: {', '.join(allowed)}")
+            raise ConfigError(f"{section}.{key}", value, f"valid keys: {', '.join(allowed)}{broken_note()}")
 
 
 def _runs_from_grid(grid: dict[str, Any], default_method: Any) -> list[dict[str, Any]]:
@@ -116,17 +117,17 @@ def _excluded(have: dict[str, Any], pattern: dict[str, Any]) -> bool:
     return True
 
 
-def _plugins(value: Any, extra: tuple[str, ...]) -> tuple[str, ...]:
-    """The sweep's ``plugins`` and those given on the command line, imported (bench.methods.plugins)."""
+def _plugins(value: Any, extra: tuple[str, ...], near: Path | None) -> tuple[str, ...]:
+    """The sweep's ``plugins`` (looked for beside the sweep file too) and those given on the command
+    line, imported (bench.methods.plugins); their module names."""
     from bench.methods.plugins import load
 
     if value is None:
         value = []
     if not isinstance(value, list):
-        raise ConfigError("plugins", value, "a list of Python module names")
-    load(value, key="plugins")
-    load(extra, key="--plugin")
-    return tuple(dict.fromkeys([*value, *extra]))
+        raise ConfigError("plugins", value, "a list of Python module names or .py files")
+    infos = load(value, key="plugins", near=near) + load(extra, key="--plugin")
+    return tuple(dict.fromkeys(info.module for info in infos))
 
 
 def parse_sweep(data: Any, default_name: str, path: Path | None = None, plugins: tuple[str, ...] = ()) -> Sweep:
@@ -137,7 +138,7 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None, plugins:
     unknown = sorted(set(data) - set(SWEEP_KEYS))
     if unknown:
         raise ConfigError(unknown[0], data[unknown[0]], f"valid sweep keys: {', '.join(SWEEP_KEYS)}")
-    modules = _plugins(data.get("plugins"), tuple(plugins))
+    modules = _plugins(data.get("plugins"), tuple(plugins), path.parent if path is not None else None)
     name = data.get("name", default_name)
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ConfigError("name", name, "letters, digits, '_', '.', '-', not starting with '.' or '-' "

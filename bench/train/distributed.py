@@ -1,4 +1,4 @@
-"""Multi-process (DDP) runs: the process group from the job's environment, and how data is sharded.
+"""Multi-process (DDP) runs: the process group from the job's environment, and the collectives the trainer uses.
 
 One process per GPU (or per CPU slot, with gloo, in the tests). The launcher starts every
 process of a run and calls ``init_from_env(cfg.device)`` in each before ``bench.train.trainer.run``;
@@ -13,12 +13,9 @@ Where the rank comes from, first match wins:
      MASTER_PORT is derived from the job id (submitit's own TorchDistributedEnvironment rule);
   3. otherwise: one process, rank 0 of 1, no process group.
 
-Sharding (see ``batch_sizes`` / ``shard``): every rank draws the same epoch permutation from the
-same seeded generator, cuts it into the same global batches of ``cfg.batch_size`` samples, and
-takes its own contiguous slice of each. So the global batch is what a single process would see,
-sample for sample, augmentation included; each epoch reshuffles because the generator is
-reseeded from (seed, epoch). This is what DistributedSampler with ``set_epoch`` provides, minus
-its padding by repeated samples, and it also works for the device-resident loader.
+How the data is shared among the ranks is the data's own business (bench.data.sharding); the
+all-gather of features that ISDA's statistics need under global sync is the loss's
+(bench.methods.gather).
 """
 
 from __future__ import annotations
@@ -29,7 +26,6 @@ from typing import NamedTuple, TypeVar
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import Tensor
 
 T = TypeVar("T")
@@ -117,67 +113,7 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
-# ----------------------------------------------------------------------------- sharding
-
-
-def batch_sizes(num_samples: int, batch_size: int, world: int, *, train: bool = True) -> list[int]:
-    """Sizes of an epoch's global batches: consecutive chunks of ``batch_size``, the last one shorter.
-
-    With several training processes a last chunk smaller than the world size is dropped (at most
-    world - 1 samples an epoch): a rank with no sample would have nothing to run its forward on
-    while the others wait for its gradient. Evaluation keeps every sample.
-    """
-    sizes = [min(batch_size, num_samples - i) for i in range(0, num_samples, batch_size)]
-    if train and world > 1 and sizes and sizes[-1] < world:
-        sizes.pop()
-    return sizes
-
-
-def shard(size: int, rank: int, world: int) -> tuple[int, int]:
-    """[lo, hi) of a global batch of ``size`` samples that ``rank`` trains on.
-
-    Sizes differ by at most one and the larger shards come first, so rank 0 holds the largest,
-    ``-(-size // world)``, which every rank can compute without asking the others.
-    """
-    base, extra = divmod(size, world)
-    lo = rank * base + min(rank, extra)
-    return lo, lo + base + (1 if rank < extra else 0)
-
-
-def max_shard(size: int, world: int) -> int:
-    return -(-size // world)
-
-
 # ----------------------------------------------------------------------------- collectives
-
-
-# torch 2.14 renamed all_gather_into_tensor (same arguments) and deprecated the old name.
-_gather_into = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
-
-
-def all_gather_rows(x: Tensor, labels: Tensor, pad_to: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """Every rank's ``x`` [n_r, A] and integer ``labels`` [n_r], stacked in rank order.
-
-    Returns (x [W·P, A], labels [W·P], valid [W·P]) with P = ``pad_to``: each rank's rows are
-    padded with zero rows (label 0, valid 0) up to P, since all_gather moves equal-sized blocks.
-    One collective carries all three, packed as columns of ``x``'s dtype (labels are exact there
-    up to 2**24 in float32). With ``pad_to`` given nothing is read back to the host; ``None`` asks
-    the group for the largest n_r, one small extra collective and a host read.
-    """
-    n, a = x.shape
-    world = dist.get_world_size()
-    if pad_to is None:
-        size = torch.tensor([n], device=x.device, dtype=torch.int64)
-        dist.all_reduce(size, op=dist.ReduceOp.MAX)
-        pad_to = int(size)
-    if n > pad_to:
-        raise ValueError(f"local batch of {n} rows is larger than pad_to={pad_to}")
-    packed = torch.cat([x, labels.to(x.dtype)[:, None], x.new_ones(n, 1)], dim=1)
-    packed = F.pad(packed, (0, 0, 0, pad_to - n))  # zero rows: valid = 0 marks them
-    out = packed.new_empty(world * pad_to, a + 2)
-    # One call for NCCL and gloo alike, so that the CPU tests run the collective GPUs use.
-    _gather_into(out, packed)
-    return out[:, :a], out[:, a].long(), out[:, a + 1]
 
 
 def all_reduce_sum(t: Tensor) -> Tensor:

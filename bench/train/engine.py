@@ -26,11 +26,13 @@ from tqdm import tqdm
 
 from bench.common.errors import ConfigError
 from bench.data.batches import make_batches
+from bench.data.sharding import max_shard
 from bench.data.sources import load_dataset
 from bench.experiment.archs import ARCHS
 from bench.experiment.recipes import lr_at
 from bench.experiment.runconfig import RunConfig
 from bench.methods import create_loss, parse_method
+from bench.methods.contract import check_output
 from bench.models import create_model
 from bench.rundir.metrics import write_metrics
 from bench.train import distributed
@@ -217,9 +219,12 @@ class Run:
                 torch.compiler.cudagraph_mark_step_begin()  # the last step's outputs are no longer read
             self.optimizer.zero_grad(set_to_none=True)  # before the forward, whose peak then holds no gradients
             if self.ddp is None:
-                loss, logits = self.loss_fn(x, y, progress_in)
+                out = self.loss_fn(x, y, progress_in)
             else:
-                loss, logits = self.ddp(x, y, progress_in, distributed.max_shard(b, self.world))
+                out = self.ddp(x, y, progress_in, max_shard(b, self.world))
+            # Shapes only (no host sync): a plugin's broken result is one line, not a torch traceback
+            # or an epoch of meaningless numbers.
+            loss, logits = check_output(self.method.loss, out, len(y), self.info.num_classes)
             if self.ddp is not None and len(y) * self.world != b:
                 # DDP averages the ranks' gradients; with unequal shards (a last batch) weighting
                 # each rank's mean by its share makes that average the gradient of the global mean.

@@ -1,4 +1,10 @@
-"""result.json's content: the summary of a run that has ended (its status, errors, timing and provenance)."""
+"""result.json's content: the summary of a run that has ended (its status, errors, timing and provenance).
+
+A plugin method's run records the code that computed it (``method_code``: the plugin's package and
+version, or a hash of its source; bench.methods.plugins.method_code), so that a run of a method changed
+since is not counted as done (bench.launch.todo) and a report can tell runs of two versions apart.
+A run that failed before its first epoch could start has a shorter one (``not_started``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import torch
 
 from bench.common.provenance import device_name, git_sha, versions
 from bench.experiment.runconfig import ID_PARAMS, RunConfig
-from bench.methods import plugins
+from bench.methods import parse_method, plugins
 from bench.rundir.state import RunState
 from bench.train.engine import Run
 
@@ -48,5 +54,21 @@ def summarise(cfg: RunConfig, run: Run, status: RunState, **extra: Any) -> dict[
     }
     if plugins.loaded():
         result["plugins"] = plugins.loaded()
+    code = plugins.method_code(parse_method(cfg.method).loss)
+    if code is not None:  # built-in methods: isda-bench's own code, which git_sha and versions record
+        result["method_code"] = code
     result.update(extra)
+    return result
+
+
+def not_started(config: dict[str, Any], run_id: str, reason: str, traceback: str) -> dict[str, Any]:
+    """result.json of a run whose job failed before training began (its plugin, its loss, its data,
+    its process group): what its config says of it, and why. Without it the run would read as pending."""
+    result: dict[str, Any] = {"run_id": run_id, **{k: config.get(k) for k in ("sweep", "dataset", "arch", "method",
+                                                                                "seed", "epochs")}}
+    result.update({"epochs_done": 0, "status": RunState.FAILED.value, "failed_epoch": 0, "reason": reason,
+                   "traceback": traceback, "torch_version": torch.__version__, "git_sha": git_sha(),
+                   "versions": versions()})
+    if plugins.loaded():
+        result["plugins"] = plugins.loaded()
     return result
