@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bench.common.bounds import BOUNDS
 from bench.experiment.recipes import recipe_for
 from bench.methods.registry import Param, register_loss
 
@@ -108,7 +109,8 @@ def _disturb_rate(dataset: str, arch: str) -> float:
 # m = 2: the authors' CIFAR-10 configurations (wy1iu/LargeMargin_Softmax_Loss, myexamples/cifar10
 # and cifar10+: type DOUBLE), with their λ schedule, base 1000, power 45, γ 2e-5 (bench.methods.baselines).
 register_loss("large_margin", _large_margin,
-              {"lsoftmax_margin": Param(2, min=1, label="m", help="L-Softmax angular margin m (an integer)")},
+              {"lsoftmax_margin": Param(2, min=BOUNDS["lsoftmax_margin"].min, max=BOUNDS["lsoftmax_margin"].max,
+                                         label="m", help="L-Softmax angular margin m (an integer)")},
               help="Large-Margin softmax, L-Softmax (Liu et al. 2016)")
 register_loss("disturblabel", _disturblabel,
               {"disturb_rate": Param(_disturb_rate, kind="float", min=0.0, max=1.0, label="a",
