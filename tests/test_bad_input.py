@@ -266,6 +266,7 @@ CASES = [
     (["status", "tiny.yaml", "--results", "jobs-list"], "jobs-list/tiny/.jobs.json' is not allowed; a launch "
      "record as launch writes it (its runs is [\"a\", \"b\"], not a mapping of run ids to records)"),
     (["status", "tiny.yaml", "--results", "jobs-id"], "'s job_id is 12, not a job id"),
+    (["status", "tiny.yaml", "-q", "-v", "--results", "afile"], "--verbose: True is not allowed; only without --quiet"),
     (["launch", "tiny.yaml", "--cluster", "slurm", "--results", "jobs-list"], "jobs-list/tiny/.jobs.json'"),
     (["launch", "tiny.yaml", "--cluster", "debug", "--results", "jobs-id"], "jobs-id/tiny/.jobs.json'"),
 ]

@@ -45,7 +45,8 @@ OPTION_PATHS: Mapping[str, Mapping[str, Uses]] = {
                "wait": Uses({"cluster": ("slurm",)}, "with --cluster slurm"),
                "poll": Uses({"cluster": ("slurm",), "wait": (True,)}, "with --cluster slurm --wait")},
     "status": {"cluster": Uses({"retry_failed": (True,)}, "with --retry-failed"),
-               "profile": Uses({"retry_failed": (True,)}, "with --retry-failed")},
+               "profile": Uses({"retry_failed": (True,)}, "with --retry-failed"),
+               "verbose": Uses({"quiet": (False,)}, "without --quiet (which prints the counts alone)")},
 }
 
 
@@ -260,7 +261,7 @@ def check_status(args: argparse.Namespace) -> StatusPlan:
     from bench.rundir.state import RunState
 
     sweep, root = _load(args), results_root(args)
-    check_option_paths(OPTION_PATHS["status"], args, {"retry_failed": args.retry_failed})
+    check_option_paths(OPTION_PATHS["status"], args, {"retry_failed": args.retry_failed, "quiet": args.quiet})
     _sweep_folders(sweep, root, owned=False)
     statuses = sweep_status(sweep, root)
     retry = None
