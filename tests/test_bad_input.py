@@ -9,6 +9,7 @@ CIFAR in it. Permissions are tried in ``test_permission_denied_is_one_line``, as
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -87,6 +88,26 @@ def make_scratch(root: Path) -> None:
     # a run folder of another experiment, for train --out
     (root / "other").mkdir()
     _write(root / "other", "result.json", '{"run_id": "0123456789ab", "status": "completed"}\n')
+    # sweeps that leave something blank, or set what no run uses
+    _write(root, "null-axis.yaml", "grid: {method: [ce], seed: }\n")  # `seed:` reads as null
+    _write(root, "null-in-list.yaml", "grid: {method: [ce], seed: [0, null]}\n")
+    _write(root, "null-include.yaml", "grid: {method: [ce]}\ninclude: [{method: isda, lambda0: }]\n")
+    _write(root, "empty-grid.yaml", "grid: {}\n")
+    _write(root, "empty-include.yaml", "include: [{}]\n")
+    _write(root, "description.yaml", "grid: {method: [ce]}\ndescription: [a, b]\n")
+    _write(root, "unused-param.yaml", "grid: {method: [ce, focal]}\noverrides: {epochs: 1, lambda0: 3}\n")
+    _write(root, "margin.yaml", "grid: {method: [large_margin], lsoftmax_margin: [5]}\n")
+    _write(root, "slurm.yaml", "grid: {method: [ce]}\ncluster: slurm\n")
+    # the sweep's launch records, damaged: `runs` a list, a record without a job id
+    (root / "jobs-list" / "tiny").mkdir(parents=True)
+    _write(root / "jobs-list" / "tiny", ".jobs.json", '{"version": 1, "runs": ["a", "b"]}\n')
+    (root / "jobs-id" / "tiny").mkdir(parents=True)
+    _write(root / "jobs-id" / "tiny", ".jobs.json", json.dumps({"version": 1, "runs": {sweep.runs[0].run_id:
+                                                                                      {"job_id": 12}}}))
+    # two of Fashion-MNIST's four files (their content is not read before the check)
+    (root / "half").mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        _write(root / "half", name, "")
 
 
 CPU = ["--device", "cpu"]
@@ -199,6 +220,63 @@ CASES = [
     (["perf", "accuracy", *CPU, "--seeds", "0,1", "--epochs", "1", "--out", "afile"], "--out: 'afile'"),
     (["perf", "accuracy", *CPU, "--dataset", "cifar10", "--data-root", "empty", "--epochs", "1", "--out", "o"],
      "data_root: 'empty'"),
+    # A data folder is checked by perf accuracy as by train, whatever the dataset.
+    (["perf", "accuracy", *CPU, "--data-root", "nowhere", "--seeds", "0,1", "--epochs", "1", "--train-size", "10",
+      "--out", "o"], "data_root: 'nowhere' is not allowed; an existing folder"),
+    # A Fashion-MNIST data root with some of the files: named, never completed from the system's copy.
+    (["train", "--dataset", "fashion_mnist", "--data-root", "half", "--set", "train_size=10", "--epochs", "1"],
+     "data_root: 'half' is not allowed; a folder holding all four of Fashion-MNIST's files (half lacks "
+     "t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz])"),
+    # Options the chosen path would not use (bench.cli.plans.OPTION_PATHS, bench.perf.plans.OPTION_PATHS).
+    (["train", "--download", "--epochs", "1"],
+     "--download: True is not allowed; only with --dataset cifar10 or cifar100 (the dataset is digits)"),
+    (["launch", "tiny.yaml", "--cluster", "debug", "--wait"],
+     "--wait: True is not allowed; only with --cluster slurm (the cluster is debug)"),
+    (["launch", "tiny.yaml", "--cluster", "local", "--wait", "--results", "filled"], "--wait: True"),
+    (["launch", "tiny.yaml", "--cluster", "local", "--poll", "5", "--results", "filled"],
+     "--poll: 5.0 is not allowed; only with --cluster slurm --wait (the cluster is local)"),
+    (["perf", "step", *CPU, "--methods", "ce", "--cov-mode", "diagonal", "--out", "afile"],
+     "--cov-mode: 'diagonal' is not allowed; only with --methods holding isda or reference"),
+    (["perf", "isda", *CPU, "--grid", "quick", "--shape", "8,4,2,full", "--out", "afile"],
+     "--grid: 'quick' is not allowed; only without --shape"),
+    # Blanks and repeats: a value left empty, a list that names one thing twice.
+    (["plan", "null-axis.yaml"], "grid.seed: None is not allowed; a value (an entry left empty reads as null"),
+    (["plan", "null-in-list.yaml"], "grid.seed: [0, None] is not allowed; a value"),
+    (["plan", "null-include.yaml"], "include.lambda0: None is not allowed; a value"),
+    (["train", "--set", "epochs=", "--out", "afile"], "--set epochs: None is not allowed; a value"),
+    (["plan", "empty-grid.yaml"], "grid: {} is not allowed; a mapping of run fields to their values"),
+    (["plan", "empty-include.yaml"], "include: {} is not allowed; mappings of run fields, each with at least one"),
+    (["plan", "description.yaml"], "description: ['a', 'b'] is not allowed; a text"),
+    (["train", "--out", "", "--epochs", "1"], "argument --out: '' is not allowed; a path"),
+    (["plan", "tiny.yaml", "--results", ""], "argument --results: '' is not allowed; a path"),
+    (["launch", "tiny.yaml", "--cluster", "", "--results", "filled"], "--cluster: '' is not allowed; one of: local"),
+    (["perf", "accuracy", *CPU, "--out", "", "--data-root", "afile"], "argument --out: '' is not allowed; a path"),
+    (["perf", "accuracy", *CPU, "--seeds", "0,1,0", "--out", "afile"],
+     "--seeds: '0,1,0' is not allowed; a list of seeds without repeats (0 is given twice)"),
+    (["perf", "loader", *CPU, "--workers", "", "--out", "afile"], "--workers: '' is not allowed; a comma-separated"),
+    (["perf", "loader", *CPU, "--workers", "2,2", "--out", "afile"], "--workers: '2,2' is not allowed; a list"),
+    (["perf", "step", *CPU, "--methods", "ce,ce", "--out", "afile"], "--methods: 'ce,ce' is not allowed; a list"),
+    (["perf", "isda", *CPU, "--shape", "8,4,2,full", "--shape", "8,4,2,full", "--out", "afile"],
+     "--shape: '8,4,2,full' is not allowed; each shape once"),
+    # Nonsense set where no run uses it, or past what the method is defined for.
+    (["plan", "unused-param.yaml"], "overrides.lambda0: 3 is not allowed; a parameter of a method of this sweep "
+     "(no method of this sweep takes lambda0"),
+    (["plan", "margin.yaml"], "lsoftmax_margin: 5 is not allowed; an integer >= 1 and <= 4"),
+    # A damaged launch record: one line, before any file, on every command that reads it.
+    (["status", "tiny.yaml", "--results", "jobs-list"], "jobs-list/tiny/.jobs.json' is not allowed; a launch "
+     "record as launch writes it (its runs is [\"a\", \"b\"], not a mapping of run ids to records)"),
+    (["status", "tiny.yaml", "--results", "jobs-id"], "'s job_id is 12, not a job id"),
+    (["status", "tiny.yaml", "-q", "-v", "--results", "afile"], "--verbose: True is not allowed; only without --quiet"),
+    (["launch", "tiny.yaml", "--cluster", "slurm", "--results", "jobs-list"], "jobs-list/tiny/.jobs.json'"),
+    (["launch", "tiny.yaml", "--cluster", "debug", "--results", "jobs-id"], "jobs-id/tiny/.jobs.json'"),
+]
+# Cases of the environment: (variables, argv, what the line says).
+ENV_CASES = [
+    ({"ISDA_BENCH_DATA": "nowhere"}, ["perf", "accuracy", *CPU, "--seeds", "0,1", "--epochs", "1", "--train-size",
+                                      "10", "--out", "o"], "ISDA_BENCH_DATA: 'nowhere' is not allowed"),
+    ({"ISDA_BENCH_DATA": "half"}, ["train", "--dataset", "fashion_mnist", "--set", "train_size=10", "--epochs", "1"],
+     "ISDA_BENCH_DATA: 'half' is not allowed; a folder holding all four"),
+    ({"ISDA_BENCH_RESULTS": "jobs-list"}, ["status", "tiny.yaml"], "jobs-list/tiny/.jobs.json'"),
 ]
 
 
@@ -211,6 +289,17 @@ def pristine(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("argv, needle", CASES, ids=[" ".join(a)[:60] or "(nothing)" for a, _ in CASES])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(pristine, tmp_path, monkeypatch, capsys, argv, needle):
+    _refused(pristine, tmp_path, monkeypatch, capsys, argv, needle, {})
+
+
+@pytest.mark.parametrize("env, argv, needle", ENV_CASES, ids=[f"{e} {' '.join(a)}"[:60] for e, a, _ in ENV_CASES])
+def test_bad_environment_is_one_line_exit_2_and_writes_nothing(pristine, tmp_path, monkeypatch, capsys, env, argv,
+                                                                needle):
+    _refused(pristine, tmp_path, monkeypatch, capsys, argv, needle, env)
+
+
+def _refused(pristine: Path, tmp_path: Path, monkeypatch, capsys, argv: list[str], needle: str,
+             env: dict[str, str]) -> None:
     scratch = tmp_path / "w"
     shutil.copytree(pristine, scratch, symlinks=True)
     os.unlink(scratch / "dangling")  # a copy of the link points into the pristine folder's
@@ -218,6 +307,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(pristine, tmp_path, mon
     monkeypatch.chdir(scratch)
     monkeypatch.delenv("ISDA_BENCH_RESULTS", raising=False)
     monkeypatch.delenv("ISDA_BENCH_DATA", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     before = tree(scratch)
     try:
         code = main(argv)
@@ -333,3 +424,30 @@ def test_a_cuda_run_without_cuda_is_refused_before_any_file(tmp_path, monkeypatc
     err = capsys.readouterr().err
     assert "device: 'cuda' is not allowed; cpu or auto (no CUDA device is visible)" in err and err.count("\n") == 1
     assert tree(tmp_path) == before
+
+
+# ---------------------------------------------------------------- a machine without SLURM
+def _path_with(tmp_path: Path, commands: tuple[str, ...]) -> str:
+    """A PATH whose only folder holds executables named ``commands`` (that would fail if run)."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    for name in commands:
+        (folder / name).write_text("#!/bin/sh\nexit 1\n")
+        (folder / name).chmod(0o755)
+    return str(folder)
+
+
+@pytest.mark.parametrize("commands, missing", [((), "sbatch and srun"), (("sbatch",), "srun"), (("srun",), "sbatch")])
+@pytest.mark.parametrize("argv, key", [(["launch", "tiny.yaml", "--cluster", "slurm"], "--cluster"),
+                                       (["launch", "slurm.yaml"], "cluster"),
+                                       (["launch", "tiny.yaml", "--cluster", "slurm", "--wait"], "--cluster"),
+                                       (["status", "tiny.yaml", "--retry-failed", "--cluster", "slurm"], "--cluster")])
+def test_a_slurm_launch_without_slurm_is_one_line_before_any_file(pristine, tmp_path, monkeypatch, capsys, commands,
+                                                                  missing, argv, key):
+    """submitit would say 'Could not detect srun' as a traceback, once the sweep's folder, sweep.yaml and
+    .launch.lock were made: the SLURM commands are looked for on PATH with the rest of the input."""
+    monkeypatch.setenv("PATH", _path_with(tmp_path, commands))
+    _refused(pristine, tmp_path, monkeypatch, capsys, argv,
+             f"{key}: 'slurm' is not allowed; a cluster this machine can submit to ({missing} not found on PATH: "
+             "no SLURM here); local or debug", {})
+

@@ -92,3 +92,14 @@ def test_a_sweep_is_bounded_by_the_same_table(tmp_path):
         (tmp_path / "s.yaml").write_text(f"grid: {{method: [ce]}}\n{text}\n")
         with pytest.raises(ConfigError, match=key):
             load_sweep(tmp_path / "s.yaml")
+
+
+def test_the_large_margin_parameter_has_the_bounds_of_the_table():
+    """L-Softmax's m: 1 to 4 as the paper and the authors' layer; far above, building the loss hangs."""
+    bound = BOUNDS["lsoftmax_margin"]
+    assert (bound.min, bound.max) == (1, 4)
+    for m in (1, 2, 3, 4):
+        assert resolve({"method": "large_margin", "lsoftmax_margin": m}).param("lsoftmax_margin") == m
+    for m in (0, 5, 10**6):
+        with pytest.raises(ConfigError, match=f"^lsoftmax_margin: {m} is not allowed; an integer >= 1 and <= 4$"):
+            resolve({"method": "large_margin", "lsoftmax_margin": m})

@@ -84,24 +84,50 @@ def test_files_under_the_data_root_are_read_with_their_pixels_and_labels(tmp_pat
     assert (info.num_classes, info.channels, info.size, info.pad, info.flip, info.cutout) == (10, 1, 28, 4, True, 14)
 
 
-def test_isda_bench_data_is_searched_before_the_package(tmp_path, monkeypatch):
+def test_a_data_root_is_searched_instead_of_the_package(tmp_path, monkeypatch):
+    """The system's copy is read only without a data root: a root that holds none of the files, or
+    some of them, is named, and training never falls back on other files."""
     write_tiny(tmp_path / "env", gz=True, n_train=30)
     write_tiny(tmp_path / "package", gz=True, n_train=40)
+    (tmp_path / "elsewhere").mkdir()
     monkeypatch.setattr(fashion_mnist, "DEBIAN_FOLDER", tmp_path / "package")
     monkeypatch.setenv("ISDA_BENCH_DATA", str(tmp_path / "env"))
     assert len(load_dataset("fashion_mnist")[0].y) == 30
-    assert len(load_dataset("fashion_mnist", str(tmp_path / "elsewhere"))[0].y) == 40  # then the package
+    with pytest.raises(ConfigError, match="^data_root: '.*elsewhere' is not allowed; a folder holding Fashion-MNIST's"):
+        load_dataset("fashion_mnist", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("ISDA_BENCH_DATA", str(tmp_path / "elsewhere"))
+    with pytest.raises(ConfigError, match="^ISDA_BENCH_DATA: .*without a data root the system's copy is read"):
+        load_dataset("fashion_mnist")
+    monkeypatch.delenv("ISDA_BENCH_DATA")
+    assert len(load_dataset("fashion_mnist")[0].y) == 40
 
 
-def test_a_missing_file_is_one_line_naming_the_places_and_the_package(tmp_path, no_package):
+@pytest.mark.parametrize("missing", [["t10k-labels-idx1-ubyte"], ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]])
+def test_a_data_root_with_some_of_the_files_is_one_line_naming_the_missing_ones(tmp_path, monkeypatch, missing):
     write_tiny(tmp_path / "data", gz=True)
-    (tmp_path / "data" / "t10k-labels-idx1-ubyte.gz").unlink()
+    write_tiny(tmp_path / "package", gz=True)
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_FOLDER", tmp_path / "package")  # there, but not a fallback
+    for name in missing:
+        (tmp_path / "data" / f"{name}.gz").unlink()
+    with pytest.raises(ConfigError) as info:
+        load_dataset("fashion_mnist", str(tmp_path / "data"))
+    text = str(info.value)
+    assert "\n" not in text and text.startswith(f"data_root: '{tmp_path / 'data'}' is not allowed; a folder holding "
+                                                "all four of Fashion-MNIST's files")
+    assert text.endswith(f"({tmp_path / 'data'} lacks {', '.join(n + '[.gz]' for n in missing)})")
+
+
+def test_without_the_files_anywhere_the_line_names_the_places_and_the_package(tmp_path, no_package):
+    (tmp_path / "data").mkdir()
     with pytest.raises(ConfigError) as info:
         load_dataset("fashion_mnist", str(tmp_path / "data"))
     text = str(info.value)
     assert "\n" not in text and "t10k-labels-idx1-ubyte" in text and "apt-get install dataset-fashion-mnist" in text
-    for place in (tmp_path / "data", tmp_path / "data" / "fashion-mnist", tmp_path / "no-package"):
+    for place in (tmp_path / "data", tmp_path / "data" / "fashion-mnist", tmp_path / "data" / "FashionMNIST" / "raw"):
         assert str(place) in text
+    with pytest.raises(ConfigError) as info:
+        load_dataset("fashion_mnist")
+    assert str(tmp_path / "no-package") in str(info.value) and "apt-get install" in str(info.value)
 
 
 def test_a_damaged_file_is_one_line(tmp_path, no_package):

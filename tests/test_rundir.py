@@ -207,3 +207,20 @@ def test_a_job_record_keeps_its_attempts(tmp_path, monkeypatch):
     assert second["attempt"] == 2 and second["history"][-1]["signal"] == "timeout"
     (tmp_path / files.JOB_FILE).write_text("not json")
     assert read_job_file(tmp_path) == {}
+
+
+def test_a_damaged_job_record_reads_without_its_damaged_fields(tmp_path):
+    """A job.json edited by hand must not make the next attempt fail (TypeError in record_start) nor
+    the signal handler (started_unix "x")."""
+    from bench.rundir.job import read_job_file, record_signal, record_start
+
+    (tmp_path / files.JOB_FILE).write_text('{"history": 5, "attempt": "x", "started_at": "2024", "host": "h", '
+                                           '"started_unix": "x", "job_id": 7}')
+    assert read_job_file(tmp_path) == {"started_at": "2024", "host": "h"}
+    rec = record_start(tmp_path)
+    assert rec["attempt"] == 1 and rec["history"] == [{"job_id": None, "host": "h", "started_at": "2024",
+                                                        "signal_at": None, "signal": None}]
+    (tmp_path / files.JOB_FILE).write_text('{"attempt": true, "history": [1, {"job_id": "9"}]}')
+    assert read_job_file(tmp_path) == {"history": [{"job_id": "9"}]}
+    record_signal(tmp_path, "preempted")
+    assert read_job_file(tmp_path)["signal"] == "preempted"

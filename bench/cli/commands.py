@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.cli.plans import (
+    DEFAULT_POLL_S,
     PLUGIN_HELP,
     PROFILE_HELP,
     SWEEP_HELP,
@@ -22,6 +23,7 @@ from bench.cli.plans import (
 )
 from bench.common.errors import ConfigError, OneLineParser
 from bench.common.files import atomic_write_text, make_dir
+from bench.common.paths import path_text
 from bench.rundir.state import RunState
 
 
@@ -233,17 +235,17 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--" + flag.replace("_", "-"), dest=flag, type=kind)
     t.add_argument("--download", action="store_true", help="let torchvision download CIFAR into --data-root")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other run field (YAML value)")
-    t.add_argument("--out", help="run directory (default: results/adhoc/<run_id>)")
+    t.add_argument("--out", type=path_text, help="run directory (default: results/adhoc/<run_id>)")
     t.add_argument("--wandb", choices=WANDB_MODES, help="W&B tracking (default auto: online if logged in, "
                    "else offline)")
-    t.add_argument("--results", help="results root (default: results, or $ISDA_BENCH_RESULTS)")
+    t.add_argument("--results", type=path_text, help="results root (default: results, or $ISDA_BENCH_RESULTS)")
     t.add_argument("--plugin", action="append", metavar="MODULE", help=PLUGIN_HELP)
     t.set_defaults(func=cmd_train)
 
     def sweep_cmd(name: str, func, help: str) -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=help)
-        s.add_argument("sweep", help=SWEEP_HELP)
-        s.add_argument("--results", help="results root (default: results, or $ISDA_BENCH_RESULTS)")
+        s.add_argument("sweep", type=path_text, help=SWEEP_HELP)
+        s.add_argument("--results", type=path_text, help="results root (default: results, or $ISDA_BENCH_RESULTS)")
         s.add_argument("--plugin", action="append", metavar="MODULE", help=PLUGIN_HELP)
         s.set_defaults(func=func)
         return s
@@ -252,32 +254,31 @@ def build_parser() -> argparse.ArgumentParser:
     la = sweep_cmd("launch", cmd_launch, "run every pending run of a sweep")
     la.add_argument("--cluster", help="local (default without SLURM) | debug (in-process) | slurm")
     la.add_argument("--parallel", type=int, help="local: runs at once (default: one per GPU, or per core)")
-    la.add_argument("--profile", help="slurm: " + PROFILE_HELP)
+    la.add_argument("--profile", type=path_text, help="slurm: " + PROFILE_HELP)
     la.add_argument("--wandb", choices=WANDB_MODES, help="W&B tracking for the runs launched now")
     la.add_argument("--retry-failed", action="store_true",
                     help="also run failed runs again (from their last checkpoint); diverged runs stay")
     la.add_argument("--wait", action="store_true",
                     help="slurm: follow the sweep with a progress bar until every run has ended; "
                          "exit 1 if any failed")
-    la.add_argument("--poll", type=float, default=10.0,
-                    help="slurm --wait: seconds between checks (default 10)")
+    la.add_argument("--poll", type=float, help=f"slurm --wait: seconds between checks (default {DEFAULT_POLL_S:g})")
     st = sweep_cmd("status", cmd_status, "per run: " + " | ".join(RunState))
     st.add_argument("-v", "--verbose", action="store_true", help="add SLURM's state and the reason")
     st.add_argument("-q", "--quiet", action="store_true", help="only the counts per state")
     st.add_argument("--retry-failed", action="store_true", help="resubmit the failed runs, and only those")
     st.add_argument("--cluster", help="with --retry-failed: local | debug | slurm (as for launch)")
-    st.add_argument("--profile", help="with --retry-failed on slurm: " + PROFILE_HELP)
+    st.add_argument("--profile", type=path_text, help="with --retry-failed on slurm: " + PROFILE_HELP)
     rp = sweep_cmd("report", cmd_report, "collect results and write tables and figures")
     rp.add_argument("--format", default="md,html", help="comma-separated: md, tex, html (default md,html)")
     rp.add_argument("--paper", action=argparse.BooleanOptionalAction, default=True,
                     help="put the paper's numbers beside ours (default on)")
-    rp.add_argument("--reports", help="reports root (default: reports)")
+    rp.add_argument("--reports", type=path_text, help="reports root (default: reports)")
     rp.add_argument("--wandb", choices=WANDB_MODES, help="also log the tables and figures as one W&B `report` run")
     wb = sub.add_parser("wandb", help="W&B utilities: `wandb sync SWEEP` uploads a sweep's offline runs")
     wsub = wb.add_subparsers(dest="wandb_command", required=True, parser_class=OneLineParser)
     ws = wsub.add_parser("sync", help="upload a sweep's offline W&B runs (wraps `wandb sync`)")
-    ws.add_argument("sweep", help=SWEEP_HELP)
-    ws.add_argument("--results", help="results root (default: results, or $ISDA_BENCH_RESULTS)")
+    ws.add_argument("sweep", type=path_text, help=SWEEP_HELP)
+    ws.add_argument("--results", type=path_text, help="results root (default: results, or $ISDA_BENCH_RESULTS)")
     ws.add_argument("--dry-run", action="store_true", help="list what would be synced")
     ws.add_argument("--include-synced", action="store_true", help="sync folders already synced again")
     ws.add_argument("--plugin", action="append", metavar="MODULE", help=PLUGIN_HELP)

@@ -11,26 +11,43 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bench.common import bounds
 from bench.common.errors import ConfigError
-from bench.common.paths import input_folder, output_folder
+from bench.common.option_paths import Uses, check_option_paths
+from bench.common.paths import input_folder, output_folder, path_text
 from bench.common.shipped import shipped_names
 from bench.common.yamlio import YamlProblem, parse_yaml
+from bench.experiment.datasets import DOWNLOADS
 from bench.experiment.resolve import resolve
-from bench.experiment.runconfig import RunConfig
-from bench.sweep.spec import Sweep, find_sweep, load_sweep
+from bench.experiment.runconfig import RunConfig, run_field_names
+from bench.sweep.spec import Sweep, check_blank, find_sweep, load_sweep
 
 CLUSTERS = ("local", "debug", "slurm")
+DEFAULT_POLL_S = 10.0  # launch --wait: seconds between checks
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 SWEEP_HELP = "a sweep YAML file, or the name of a shipped sweep (e.g. smoke, cifar_main)"
 PROFILE_HELP = f"a cluster profile YAML file, or the name of a shipped one ({', '.join(shipped_names('profiles'))})"
 PLUGIN_HELP = ("a module that registers losses (bench.methods.register_loss), or its .py file, imported first; "
                "repeatable. Installed packages' isda_bench.methods entry points load by themselves")
+
+
+# Which options each path of a command uses (bench.common.option_paths): given where the command then
+# goes another way, they are refused, not ignored, whether or not there is anything to do.
+OPTION_PATHS: Mapping[str, Mapping[str, Uses]] = {
+    "train": {"download": Uses({"dataset": DOWNLOADS}, "with --dataset " + " or ".join(DOWNLOADS))},
+    "launch": {"parallel": Uses({"cluster": ("local",)}, "with --cluster local"),
+               "profile": Uses({"cluster": ("slurm",)}, "with --cluster slurm"),
+               "wait": Uses({"cluster": ("slurm",)}, "with --cluster slurm"),
+               "poll": Uses({"cluster": ("slurm",), "wait": (True,)}, "with --cluster slurm --wait")},
+    "status": {"cluster": Uses({"retry_failed": (True,)}, "with --retry-failed"),
+               "profile": Uses({"retry_failed": (True,)}, "with --retry-failed"),
+               "verbose": Uses({"quiet": (False,)}, "without --quiet (which prints the counts alone)")},
+}
 
 
 def results_root(args: argparse.Namespace) -> Path:
@@ -42,15 +59,18 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise ConfigError("--set", item, "KEY=VALUE with a run field as KEY")
-        if key.strip() in out:  # as in a YAML mapping: a key given twice would drop its first value
-            raise ConfigError("--set", item, f"each key once ({key.strip()} is set twice)")
+        if key in out:  # as in a YAML mapping: a key given twice would drop its first value
+            raise ConfigError("--set", item, f"each key once ({key} is set twice)")
         try:
-            out[key.strip()] = parse_yaml(value)
+            out[key] = parse_yaml(value)
         except YamlProblem as exc:
             raise ConfigError("--set", item, f"KEY=VALUE with VALUE a YAML scalar or list, e.g. lr=0.1 or "
                               f"milestones=[150,225] ({exc})") from None
+        if key in run_field_names():  # an unknown key is named with the valid ones when the run resolves
+            check_blank(f"--set {key}", key, out[key])
     return out
 
 
@@ -89,20 +109,16 @@ def _check_data(runs: list[RunConfig]) -> None:
     from bench.train.device import pick_device
 
     for dataset, root, download in dict.fromkeys((cfg.dataset, cfg.data_root, cfg.download) for cfg in runs):
-        # A data folder the user named is one, whatever the dataset reads from it: Fashion-MNIST would
-        # otherwise fall back to the system's copy and digits ignore it, hiding a mistyped path.
-        named = ("data_root", root) if root else ("ISDA_BENCH_DATA", os.environ.get("ISDA_BENCH_DATA"))
-        if named[1]:
-            input_folder(Path(named[1]).expanduser(), named[0], missing_ok=download)
         check_source(dataset, root, download)
     for device in dict.fromkeys(cfg.device for cfg in runs):
         pick_device(device)
 
 
 # ---------------------------------------------------------------- train
-TRAIN_FLAGS = {"dataset": str, "arch": str, "method": str, "lambda0": float, "seed": int, "epochs": int,
-               "lr": float, "batch_size": int, "cov_mode": str, "focal_gamma": float, "device": str,
-               "threads": int, "data_root": str, "precision": str, "weight_decay": float, "compile": str}
+TRAIN_FLAGS: dict[str, Callable[[str], Any]] = {
+    "dataset": str, "arch": str, "method": str, "lambda0": float, "seed": int, "epochs": int, "lr": float,
+    "batch_size": int, "cov_mode": str, "focal_gamma": float, "device": str, "threads": int, "data_root": path_text,
+    "precision": str, "weight_decay": float, "compile": str}
 
 
 @dataclass(frozen=True)
@@ -135,6 +151,7 @@ def check_train(args: argparse.Namespace) -> TrainPlan:
                               "flag as well)")
         spec[key] = value
     cfg = resolve(spec)
+    check_option_paths(OPTION_PATHS["train"], args, {"dataset": cfg.dataset})
     _check_methods([cfg])
     if args.out and args.results:
         raise ConfigError("--results", args.results, "only without --out (--out names the run folder itself)")
@@ -198,31 +215,40 @@ class LaunchPlan:
     superseded: dict[str, str] = field(default_factory=dict)
 
 
-def _has_slurm() -> bool:
-    return shutil.which("sbatch") is not None
-
-
 def _launch_options(args: argparse.Namespace, sweep: Sweep) -> tuple[str, Any]:
     """The cluster and the profile, each option checked against the cluster whatever there is to do."""
-    cluster = args.cluster or sweep.cluster or ("slurm" if _has_slurm() else "local")
+    from bench.launch.profiles import load_profile
+    from bench.launch.scheduler import missing_commands
+
+    cluster = args.cluster
+    if cluster is None:  # "" is a cluster given, and refused below
+        cluster = sweep.cluster or ("local" if missing_commands() else "slurm")
     if cluster not in CLUSTERS:
         raise ConfigError("--cluster", cluster, CLUSTERS)
+    check_option_paths(OPTION_PATHS["launch"], args, {"cluster": cluster, "wait": args.wait})
     if args.parallel is not None:
-        if cluster != "local":
-            raise ConfigError("--parallel", args.parallel, f"only with --cluster local (the cluster is {cluster})")
         bounds.check("parallel", "--parallel", args.parallel, "an integer")
-    bounds.check("poll_s", "--poll", args.poll, "a number of seconds")
-    if args.profile and cluster != "slurm":
-        raise ConfigError("--profile", args.profile, f"only with --cluster slurm (the cluster is {cluster})")
-    from bench.launch.profiles import load_profile
-
+    if args.poll is not None:
+        bounds.check("poll_s", "--poll", args.poll, "a number of seconds")
     # The sweep's own profile is read whatever the cluster: a mistake in it shows on the first launch.
     profile = load_profile(args.profile or sweep.profile, sweep.path)
     return cluster, profile if cluster == "slurm" else None
 
 
+def _check_slurm(args: argparse.Namespace) -> None:
+    """SLURM's commands on this machine, checked last: what else is wrong with the launch is said first,
+    as on a machine with SLURM."""
+    from bench.launch.scheduler import missing_commands
+
+    missing = missing_commands()
+    if missing:  # submitit would refuse only once the sweep's folder and its lock are made
+        raise ConfigError("--cluster" if args.cluster else "cluster", "slurm", f"a cluster this machine can submit "
+                          f"to ({' and '.join(missing)} not found on PATH: no SLURM here); local or debug")
+
+
 def check_launch(args: argparse.Namespace, sweep: Sweep | None = None) -> LaunchPlan:
     from bench.launch.devices import check_fits
+    from bench.launch.jobs import read_jobs
     from bench.launch.todo import changed_method, plan_todo
     from bench.rundir.state import RunState, run_state
 
@@ -238,15 +264,19 @@ def check_launch(args: argparse.Namespace, sweep: Sweep | None = None) -> Launch
     if args.wandb:  # a scheduling field: run ids stay the same
         todo = [replace(cfg, tracking=args.wandb) for cfg in todo]
     check_fits(cluster, todo)
+    read_jobs(root / sweep.name)  # the sweep's launch record, read by SLURM launches and by --wait
     if todo:
         output_folder(root / sweep.name, "--results")
         if cluster != "slurm":  # on SLURM the compute nodes have their own devices and may mount other paths
             _check_data(todo)
+    if cluster == "slurm":
+        _check_slurm(args)
     kept = [s for cfg, s in zip(sweep.runs, states, strict=True) if cfg.run_id not in changed]
     finished = sum(s in (RunState.COMPLETED, RunState.DIVERGED) for s in kept)
     failed = 0 if args.retry_failed else sum(s == RunState.FAILED for s in kept)
     return LaunchPlan(sweep, root, cluster, profile, todo, finished, args.parallel or sweep.parallel,
-                      args.retry_failed, args.wait, args.poll, failed, changed)
+                      args.retry_failed, args.wait, DEFAULT_POLL_S if args.poll is None else args.poll, failed,
+                      changed)
 
 
 # ---------------------------------------------------------------- status
@@ -263,9 +293,7 @@ def check_status(args: argparse.Namespace) -> StatusPlan:
     from bench.rundir.state import RunState
 
     sweep, root = _load(args), results_root(args)
-    for flag in ("cluster", "profile"):
-        if getattr(args, flag) and not args.retry_failed:
-            raise ConfigError(f"--{flag}", getattr(args, flag), "only with --retry-failed")
+    check_option_paths(OPTION_PATHS["status"], args, {"retry_failed": args.retry_failed, "quiet": args.quiet})
     _sweep_folders(sweep, root, owned=False)
     statuses = sweep_status(sweep, root)
     retry = None
@@ -274,7 +302,7 @@ def check_status(args: argparse.Namespace) -> StatusPlan:
         # The launch path with the sweep narrowed to its failed runs (pending ones stay untouched),
         # checked as a launch even when nothing failed, so that its options are checked on every path.
         launch_args = argparse.Namespace(**{**vars(args), "retry_failed": True, "parallel": None, "wait": False,
-                                            "poll": 10.0, "wandb": None})
+                                            "poll": None, "wandb": None})
         retry = check_launch(launch_args, replace(sweep, runs=failed))
     return StatusPlan(sweep, root, statuses, retry)
 

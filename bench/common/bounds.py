@@ -70,6 +70,10 @@ BOUNDS: dict[str, Bound] = {
     # RandAugment's operations per image, and its magnitude: one of torchvision's 31 bins
     "randaugment_n": Bound(min=1, max=100),
     "randaugment_m": Bound(min=0, max=30),
+    # L-Softmax's angular margin m: the paper trains with m from 1 to 4, and the authors' layer
+    # (wy1iu/LargeMargin_Softmax_Loss) implements those four only (SINGLE to QUADRUPLE). Far above, cos(mθ)
+    # as a polynomial has ~m/2 terms with binomial coefficients: m = 10,000 takes seconds to build, 10⁶ hangs.
+    "lsoftmax_margin": Bound(min=1, max=4),
     # a sweep's `resources` (their product is world_size)
     "nodes": Bound(min=1, max=4096),
     "gpus_per_node": Bound(min=1, max=64),

@@ -10,12 +10,21 @@ removed at once (``os.access`` cannot tell, e.g. for root under /proc or on a re
 
 from __future__ import annotations
 
+import argparse
 import os
 import stat
 import tempfile
 from pathlib import Path
 
 from bench.common.errors import ConfigError
+
+
+def path_text(text: str) -> str:
+    """An option's path as typed (argparse's ``type=``): an empty one is refused, as it would name the
+    current folder, or stand for the default the option was given to replace."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; a path (an empty one names no file or folder)")
+    return text
 
 
 def _stat(path: Path) -> os.stat_result | None:

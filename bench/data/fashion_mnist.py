@@ -2,8 +2,8 @@
 
 The four IDX files (``train-images-idx3-ubyte`` and so on, gzipped or not) are looked for in
 ``--data-root`` / ``$ISDA_BENCH_DATA`` and its ``fashion-mnist/`` and ``FashionMNIST/raw/``
-sub-folders (the latter is where torchvision's own download puts them), then in the folder of the
-Debian/Ubuntu package ``dataset-fashion-mnist``. torchvision's IDX reader parses them.
+sub-folders (the latter is where torchvision's own download puts them) or, without a data root, in
+the folder of the Debian/Ubuntu package ``dataset-fashion-mnist``. torchvision's IDX reader parses them.
 
 Conventions (no ISDA paper trains on Fashion-MNIST; these follow the suite's CIFAR ones):
 
@@ -40,14 +40,24 @@ PAD, FLIP, CUTOUT = 4, True, 14
 SIZE, CLASSES = DATASETS["fashion_mnist"].image_size, DATASETS["fashion_mnist"].classes
 
 
+def given_root(root: str | None) -> tuple[str, str] | None:
+    """(the key that names it, the folder) of the data root the user gave, or None without one."""
+    if root:
+        return "data_root", root
+    env = os.environ.get("ISDA_BENCH_DATA")
+    return ("ISDA_BENCH_DATA", env) if env else None
+
+
 def folders(root: str | None) -> list[Path]:
-    """The folders searched, in order."""
-    given = root or os.environ.get("ISDA_BENCH_DATA")
-    out = []
-    if given:
-        base = Path(given).expanduser()
-        out = [base, base / "fashion-mnist", base / "FashionMNIST" / "raw"]
-    return [*out, DEBIAN_FOLDER]
+    """The folders searched, in order: those of the data root given, else the package's folder.
+
+    The system's copy is not a fallback for a data root: a mistyped or half-filled folder must be
+    named, not trained past on other files."""
+    given = given_root(root)
+    if given is None:
+        return [DEBIAN_FOLDER]
+    base = Path(given[1]).expanduser()
+    return [base, base / "fashion-mnist", base / "FashionMNIST" / "raw"]
 
 
 def _find(folder: Path, name: str) -> Path | None:
@@ -58,16 +68,25 @@ def _find(folder: Path, name: str) -> Path | None:
 
 
 def find_files(root: str | None) -> dict[str, Path]:
-    """The four files from the first folder that holds all of them; one line naming the places otherwise."""
+    """The four files from the first folder that holds all of them; one line naming the files a
+    folder holds only some of, or the places searched, otherwise (files are never mixed across folders)."""
     searched = folders(root)
-    for folder in searched:
-        found = {name: _find(folder, name) for pair in FILES.values() for name in pair}
-        if all(found.values()):
-            return found  # type: ignore[return-value]
-    names = ", ".join(f"{n}[.gz]" for pair in FILES.values() for n in pair)
-    raise ConfigError("data_root", root or os.environ.get("ISDA_BENCH_DATA"),
-                      f"a folder holding Fashion-MNIST's {names}; looked in {', '.join(map(str, searched))}; "
-                      f"to install: {INSTALL}")
+    given = given_root(root)
+    key, value = given or ("data_root", None)
+    names = [name for pair in FILES.values() for name in pair]
+    found = [{name: _find(folder, name) for name in names} for folder in searched]
+    for files in found:
+        if all(files.values()):
+            return files  # type: ignore[return-value]
+    for folder, files in zip(searched, found):
+        if any(files.values()):
+            lacking = ", ".join(f"{n}[.gz]" for n, path in files.items() if path is None)
+            raise ConfigError(key, value, f"a folder holding all four of Fashion-MNIST's files ({folder} lacks "
+                              f"{lacking})")
+    hint = ("without a data root the system's copy is read: apt-get install dataset-fashion-mnist" if given
+            else f"to install: {INSTALL}")
+    raise ConfigError(key, value, f"a folder holding Fashion-MNIST's {', '.join(f'{n}[.gz]' for n in names)}; "
+                      f"looked in {', '.join(map(str, searched))}; {hint}")
 
 
 def _read(path: Path, reader) -> torch.Tensor:

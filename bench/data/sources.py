@@ -158,7 +158,13 @@ def _imagenet(root: str | None, size: int = 224) -> tuple[Any, Any, DatasetInfo]
 
 def check_source(name: str, root: str | None = None, download: bool = False) -> None:
     """Refuse, before a command writes anything, a dataset whose files are not where loading will look.
-    Cheap: names and folders only (loading reads and checks the files themselves)."""
+    Cheap: names and folders only (loading reads and checks the files themselves).
+
+    A data folder the user named (``root``, else ``$ISDA_BENCH_DATA``) must be one whatever the dataset
+    reads from it: digits ignore it, and a mistyped path would otherwise go unnoticed."""
+    named = ("data_root", root) if root else ("ISDA_BENCH_DATA", os.environ.get("ISDA_BENCH_DATA"))
+    if named[1]:
+        input_folder(Path(named[1]).expanduser(), named[0], missing_ok=download)
     if name == "fashion_mnist":
         from bench.data import fashion_mnist
 

@@ -33,3 +33,6 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
 )}
 NAMES = tuple(DATASETS)
 
+# The datasets whose files `--download` fetches (torchvision's CIFAR loaders); the others come with a
+# package, are generated, or are the user's own folder.
+DOWNLOADS = ("cifar10", "cifar100")

@@ -12,6 +12,14 @@ ACTIVE_SLURM = frozenset({"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQ
                           "SUSPENDED", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT", "STOPPED",
                           "RESV_DEL_HOLD", "SPECIAL_EXIT"})
 RUNNING_SLURM = frozenset({"RUNNING", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT", "RESIZING"})
+# What a SLURM launch runs on this machine: sbatch submits the arrays, and submitit asks for srun,
+# which starts each task on the nodes, before it submits anything.
+SUBMIT_COMMANDS = ("sbatch", "srun")
+
+
+def missing_commands() -> list[str]:
+    """The SLURM commands a launch needs that this machine's PATH does not have; none on a SLURM machine."""
+    return [cmd for cmd in SUBMIT_COMMANDS if shutil.which(cmd) is None]
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess[str] | None:

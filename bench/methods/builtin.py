@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bench.common.bounds import BOUNDS
 from bench.methods.registry import Param, register_loss
 
 
@@ -127,7 +128,8 @@ def _disturb_rate(dataset: str, arch: str) -> float:
 # γ 1e-5: their cifar10+ example, the one trained with crops and flips as every ISDA run is
 # (myexamples/cifar10+/model/cifar_train_test.prototxt, line 877); cifar10, without augmentation, has 2e-5.
 register_loss("large_margin", _large_margin,
-              {"lsoftmax_margin": Param(2, min=1, label="m", help="L-Softmax angular margin m (an integer)"),
+              {"lsoftmax_margin": Param(2, min=BOUNDS["lsoftmax_margin"].min, max=BOUNDS["lsoftmax_margin"].max,
+                                         label="m", help="L-Softmax angular margin m (an integer)"),
                "lsoftmax_gamma": Param(1e-5, above=0.0, label="g",
                                        help="γ of the margin's phase-in λ = 1000·(1 + γ·step)^-45")},
               help="Large-Margin softmax, L-Softmax (Liu et al. 2016)")

@@ -25,6 +25,7 @@ import sys
 
 import torch
 
+from bench.common.paths import path_text
 from bench.experiment.runconfig import COMPILE
 from bench.perf.device import device_label
 from bench.perf.output import compile_flag, compile_suffix, write
@@ -41,8 +42,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    "(default: the whole training set; the test set is always whole)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--compile", default="off", help="torch.compile mode of the fast setting: " + " | ".join(COMPILE))
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--out", default="results/perf", help="output directory")
+    p.add_argument("--data-root", default=None, type=path_text)
+    p.add_argument("--out", default="results/perf", type=path_text, help="output directory")
 
 
 def run(ns: argparse.Namespace) -> int:

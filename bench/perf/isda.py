@@ -17,6 +17,7 @@ import sys
 
 import torch
 
+from bench.common.paths import path_text
 from bench.perf.device import allocation_failed, available_bytes, device_label
 from bench.perf.isda_steps import METHODS, Shape, estimate_bytes, make_step
 from bench.perf.memory import cpu_peak_bytes, cuda_peak_bytes
@@ -36,10 +37,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default="float32", help="float32 | bfloat16 (autocast)")
     p.add_argument("--repeats", default="20", help="timed steps; the median is reported")
     p.add_argument("--warmup", default="3", help="untimed steps before timing")
-    p.add_argument("--grid", default="full", help="full | quick")
+    p.add_argument("--grid", default=None, help="full (the default) | quick; not with --shape")
     p.add_argument("--shape", action="append", default=None, metavar="N,C,A,MODE",
                    help="run only these shapes instead of the grid (repeatable)")  # fmt: skip
-    p.add_argument("--out", default="results/perf", help="output directory")
+    p.add_argument("--out", default="results/perf", type=path_text, help="output directory")
     p.add_argument("--skip-reference-above", default="auto", metavar="GB",
                    help="skip the reference formulation where its estimated memory exceeds this "
                         "many GB (auto: the memory available now)")  # fmt: skip

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from bench.common.paths import path_text
 from bench.perf.device import available_bytes
 from bench.perf.isda_steps import METHODS, OPS_SHAPES, estimate_bytes, make_phased_step
 from bench.perf.output import file_stem, write_files
@@ -58,7 +59,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shape", action="append", default=None, metavar="N,C,A,MODE",
                    help=f"shapes to count (repeatable; default {' '.join(','.join(map(str, s)) for s in OPS_SHAPES)})")
     p.add_argument("--repeats", default="0", help="also time this many CPU steps (median; 0: count only)")
-    p.add_argument("--out", default="results/perf", help="output directory")
+    p.add_argument("--out", default="results/perf", type=path_text, help="output directory")
 
 
 def run(ns: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ A benchmark runs for minutes: an option it would refuse at the end must not cost
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,14 +13,20 @@ import torch
 
 from bench.common import bounds
 from bench.common.errors import ConfigError
+from bench.common.option_paths import Uses, check_option_paths
 from bench.common.paths import output_folder
 from bench.experiment.resolve import resolve
 from bench.experiment.runconfig import COMPILE, RunConfig
 from bench.perf.device import available_bytes, resolve_device
 from bench.perf.isda_steps import DTYPES, GRID, GRIDS, MODES, OPS_SHAPES, Shape
-from bench.perf.options import SHAPES, parse_choice
+from bench.perf.options import SHAPES, parse_choice, parse_list
 
 STEP_METHODS = ("ce", "isda", "reference")
+# The options that only some paths of a benchmark use (bench.common.option_paths).
+OPTION_PATHS: Mapping[str, Mapping[str, Uses]] = {
+    "step": {"cov_mode": Uses({"isda": (True,)}, "with --methods holding isda or reference (ce has no covariance)")},
+    "isda": {"grid": Uses({"shape": (False,)}, "without --shape (the shapes given replace the grid)")},
+}
 
 
 def _out(ns: argparse.Namespace) -> Path:
@@ -37,6 +44,14 @@ def _parse_shape(value: str) -> Shape:
     return n, c, a, parts[3]
 
 
+def _shapes(values: list[str]) -> list[Shape]:
+    shapes = [_parse_shape(v) for v in values]
+    for i, shape in enumerate(shapes):
+        if shape in shapes[:i]:
+            raise ConfigError("--shape", values[i], "each shape once (it is given twice)")
+    return shapes
+
+
 @dataclass(frozen=True)
 class IsdaPlan:
     device: torch.device
@@ -51,8 +66,9 @@ class IsdaPlan:
 def check_isda(ns: argparse.Namespace) -> IsdaPlan:
     device = resolve_device(ns.device)
     dtype = parse_choice("--dtype", ns.dtype, DTYPES)
-    grid = parse_choice("--grid", ns.grid, GRIDS)
-    shapes = [_parse_shape(s) for s in ns.shape] if ns.shape else GRID[grid]
+    check_option_paths(OPTION_PATHS["isda"], ns, {"shape": bool(ns.shape)})
+    grid = parse_choice("--grid", ns.grid or "full", GRIDS)
+    shapes = _shapes(ns.shape) if ns.shape else GRID[grid]
     if ns.skip_reference_above == "auto":
         limit = float(available_bytes(device))
     else:
@@ -84,7 +100,7 @@ class OpsPlan:
 
 def check_ops(ns: argparse.Namespace) -> OpsPlan:
     dtype = parse_choice("--dtype", ns.dtype, DTYPES)
-    shapes = [_parse_shape(s) for s in ns.shape] if ns.shape else OPS_SHAPES
+    shapes = _shapes(ns.shape) if ns.shape else OPS_SHAPES
     repeats = bounds.parse_int("--repeats", ns.repeats, "op_repeats")
     return OpsPlan(dtype, shapes, repeats, _out(ns))
 
@@ -141,14 +157,14 @@ def check_step(ns: argparse.Namespace) -> StepPlan:
     cl = parse_choice("--channels-last", ns.channels_last, ("auto", "on", "off"))
     cov_mode = parse_choice("--cov-mode", ns.cov_mode or ("diagonal" if ns.dataset == "imagenet" else "full"),
                             ("full", "diagonal"))
-    methods = [parse_choice("--methods", m.strip(), STEP_METHODS) for m in ns.methods.split(",") if m.strip()]
-    if not methods:
-        raise ConfigError("--methods", ns.methods, "a comma-separated list of " + ", ".join(STEP_METHODS))
+    methods = [parse_choice("--methods", m, STEP_METHODS) for m in parse_list("--methods", ns.methods,
+                                                                                ", ".join(STEP_METHODS))]
+    check_option_paths(OPTION_PATHS["step"], ns, {"isda": methods != ["ce"]})
     batch = _batch(ns)
     classes, chans, size = SHAPES[ns.dataset]
     _fits("--batch", batch, 4 * batch * chans * size * size, device)  # the float32 input
     return StepPlan(device=device, dtype=dtype, channels_last=cl == "on" or (cl == "auto" and device.type == "cuda"),
-                    cov_mode=cov_mode, methods=list(dict.fromkeys(methods)),  # each once
+                    cov_mode=cov_mode, methods=methods,
                     compile_mode=parse_choice("--compile", ns.compile, COMPILE),
                     steps=bounds.parse_int("--steps", ns.steps, "steps"),
                     blocks=bounds.parse_int("--blocks", ns.blocks, "blocks"),
@@ -168,7 +184,8 @@ class LoaderPlan:
 def check_loader(ns: argparse.Namespace) -> LoaderPlan:
     device = resolve_device(ns.device)
     images, steps = bounds.parse_int("--images", ns.images, "images"), bounds.parse_int("--steps", ns.steps, "steps")
-    workers = [bounds.parse_int("--workers", w, "workers") for w in ns.workers.split(",") if w.strip()]
+    workers = [bounds.parse_int("--workers", w, "workers") for w in parse_list("--workers", ns.workers,
+                                                                                "worker counts")]
     batch = bounds.parse_int("--batch", ns.batch, "batch_size") if ns.batch else 128
     if batch > images:  # both pipelines yield full batches only: there would be none
         raise ConfigError("--batch", batch, f"at most --images ({images})")
@@ -198,12 +215,14 @@ def check_epoch(ns: argparse.Namespace) -> EpochPlan:
 
 # --------------------------------------------------------------------------- accuracy
 def _seeds(value: str) -> list[int]:
+    allowed = "two or more comma-separated integers >= 0, each once"
+    items = parse_list("--seeds", value, "seeds")
     try:
-        seeds = sorted({int(s) for s in value.split(",") if s.strip()})
+        seeds = sorted(int(s) for s in items)
     except ValueError:
-        seeds = []
-    if len(seeds) < 2:
-        raise ConfigError("--seeds", value, "two or more comma-separated integers >= 0")
+        raise ConfigError("--seeds", value, allowed) from None
+    if len(seeds) < 2 or len(set(seeds)) < len(seeds):  # "0,00" repeats a seed in other digits
+        raise ConfigError("--seeds", value, allowed)
     for seed in seeds:
         bounds.check("seed", "--seeds", seed, "integers")
     return seeds

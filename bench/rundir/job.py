@@ -23,13 +23,27 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+# The type of each field read back. A field of another type (a record edited or damaged by hand)
+# reads as absent: status, the next attempt and the signal handler then go on as without it.
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "attempt": int, "history": list, "started_at": str, "started_unix": (int, float), "job_id": str, "host": str,
+    "pid": int, "signal": str, "signal_at": str, "signal_unix": (int, float)}
+
+
 def read_job_file(run_dir: Path) -> dict[str, Any]:
-    """The run's job record; empty when there is none or it cannot be read."""
+    """The run's job record, its fields of the wrong type left out; empty when there is none or it
+    cannot be read."""
     try:
         data = json.loads((Path(run_dir) / JOB_FILE).read_text())
-        return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
+    if not isinstance(data, dict):
+        return {}
+    record = {k: v for k, v in data.items()
+              if k not in _FIELD_TYPES or (isinstance(v, _FIELD_TYPES[k]) and not isinstance(v, bool))}
+    if "history" in record:
+        record["history"] = [h for h in record["history"] if isinstance(h, dict)]
+    return record
 
 
 def job_identity() -> dict[str, Any]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,9 @@ SWEEP_KEYS = ("name", "description", "grid", "overrides", "include", "exclude", 
               "tracking", "parallel", "resources", "plugins")
 # What one run needs, overriding the profile's: ``nodes`` × ``gpus_per_node`` GPUs, one process each.
 RESOURCE_KEYS = ("nodes", "gpus_per_node")
+# The run fields for which null is a value (train_size: the whole training set); for every other field
+# a null is a blank (`seed:` with nothing after it) that would quietly stand for the default.
+NULLABLE = tuple(f.name for f in fields(RunConfig) if f.default is None)
 
 
 @dataclass
@@ -62,15 +65,33 @@ def _mapping(key: str, value: Any) -> dict[str, Any]:
 
 
 def _check_fields(section: str, mapping: dict[str, Any], allowed: tuple[str, ...] | None = None) -> None:
-    """Every key of a sweep's ``section`` names a run field (``plugins`` is the sweep's own key)."""
+    """Every key of a sweep's ``section`` names a run field (``plugins`` is the sweep's own key), and
+    gives it a value."""
     allowed = tuple(k for k in (allowed or run_field_names()) if k != "plugins")
     for key, value in mapping.items():
         if key not in allowed:
             raise ConfigError(f"{section}.{key}", value, f"valid keys: {', '.join(allowed)}{broken_note()}")
+        check_blank(f"{section}.{key}", key, value)
+
+
+def check_blank(where: str, key: str, value: Any) -> None:
+    """Refuse a null (or a null in a list) given to run field ``key``, unless null is a value of it."""
+    if key not in NULLABLE and any(v is None for v in (value if isinstance(value, list) else [value])):
+        raise ConfigError(where, value, f"a value (an entry left empty reads as null, which {key} does not take; "
+                          f"null is a value of {', '.join(NULLABLE)} only)")
+
+
+def _unused_params(where: str, mapping: dict[str, Any], used: set[str]) -> None:
+    """Refuse a method parameter that no method of the sweep takes: it would set or multiply no run."""
+    for key in (k for k in param_names() if k in mapping and k not in used):
+        raise ConfigError(f"{where}.{key}", mapping[key], "a parameter of a method of this sweep (no method of "
+                          f"this sweep takes {key}: it would {'multiply' if where == 'grid' else 'set'} no run)")
 
 
 def _runs_from_grid(grid: dict[str, Any], default_method: Any) -> list[dict[str, Any]]:
     """The grid's run specs; ``default_method`` (the overrides') for a grid without a method axis."""
+    if not grid:  # the product of no axes is one run of defaults, which nobody writes `grid: {}` to mean
+        raise ConfigError("grid", grid, "a mapping of run fields to their values, with at least one field")
     _check_fields("grid", grid)
     axes: dict[str, list[Any]] = {}
     for key, values in grid.items():
@@ -98,9 +119,7 @@ def _runs_from_grid(grid: dict[str, Any], default_method: Any) -> list[dict[str,
         used.update(own)
         for extra in itertools.product(*(axes[k] for k in own)):
             specs.append({**base, **dict(zip(own, extra))})
-    for key in (k for k in method_axes if k in axes and k not in used):
-        raise ConfigError(f"grid.{key}", axes[key], "an axis of a sweep with a method that takes it "
-                          f"(no method of this sweep does: {key} would multiply no run)")
+    _unused_params("grid", axes, used)
     return specs
 
 
@@ -156,6 +175,8 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None, plugins:
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise ConfigError(key, items, "a list of mappings of run fields")
     for item in data.get("include") or []:
+        if not item:  # a run of defaults only: an entry whose fields were left out
+            raise ConfigError("include", item, "mappings of run fields, each with at least one field")
         _check_fields("include", item)
     specs += list(data.get("include") or [])
     excludes: list[dict[str, Any]] = list(data.get("exclude") or [])
@@ -166,8 +187,10 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None, plugins:
     resources = _resources(data.get("resources"))
     world = processes_per_run(resources)
     runs: dict[str, RunConfig] = {}
+    used: set[str] = set()  # the method parameters of the overrides that some run takes
     for spec in specs:
         method = parse_method(spec.get("method", overrides.get("method", "ce")))
+        used.update(k for k in overrides if k in method.params)
         merged = {k: v for k, v in overrides.items() if k not in param_names() or k in method.params}
         merged.update(spec)
         merged["sweep"] = name
@@ -180,6 +203,7 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None, plugins:
                               "as its `resources` give them (nodes × gpus_per_node; none: 1)")
         cfg = resolve(merged)
         runs.setdefault(cfg.run_id, cfg)  # the same experiment listed twice runs once
+    _unused_params("overrides", overrides, used)
     resolved = {run_id: cfg.to_dict() for run_id, cfg in runs.items()}
     for pattern in excludes:  # matched against the resolved runs: overrides and recipe values count
         matched = [i for i in runs if _excluded(resolved[i], pattern)]
@@ -199,6 +223,8 @@ def parse_sweep(data: Any, default_name: str, path: Path | None = None, plugins:
             raise ConfigError("parallel", parallel, "a positive integer")
         bounds.check("parallel", "parallel", parallel, "an integer")
     description = data.get("description", "")
+    if not isinstance(description, (str, type(None))):
+        raise ConfigError("description", description, "a text")
     return Sweep(name=name, path=path, runs=list(runs.values()), description=str(description or ""),
                  cluster=cluster, profile=data.get("profile"), parallel=parallel,
                  resources=resources, raw=data)
