@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.experiment.recipes import recipe_for
 from tests.test_report import fx
 
 NETS = (("cifar10", "resnet110", 6.5), ("cifar10", "wrn28_10", 4.0), ("cifar100", "resnet110", 28.0),
@@ -99,8 +100,9 @@ def build_lambda(root: Path, seeds: int = 3, nets: tuple = NETS) -> Path:
     return sweep_dir
 
 
-def build_imagenet(root: Path, seeds: int = 2) -> Path:
-    """ResNet-50 under the journal's recipe (λ0 7.5, and 0.5 as a variant) and the conference's."""
+def build_imagenet(root: Path, seeds: int = 2, paper_budget: bool = False) -> Path:
+    """ResNet-50 under the journal's recipe (λ0 7.5, and 0.5 as a variant) and the conference's;
+    ``paper_budget``: each recipe's epochs and batch size (else 12 epochs of 128 images)."""
     rng = np.random.default_rng(15)
     sweep_dir = root / "results" / "imagenet"
     for recipe, base in (("tpami", 23.5), ("neurips", 24.5)):
@@ -109,6 +111,9 @@ def build_imagenet(root: Path, seeds: int = 2) -> Path:
                 if recipe == "neurips" and lam == 0.5:
                     continue
                 fields = {"recipe": recipe, "lambda0": lam, "cov_mode": "diagonal" if lam else None}
+                if paper_budget:
+                    budget = recipe_for("imagenet", "resnet50", recipe)
+                    fields.update(epochs=budget.epochs, batch_size=budget.batch_size)
                 cfg = cfg_of("imagenet", "imagenet", "resnet50", method, seed, **fields)
                 _write(sweep_dir, cfg, level, rng, precision="bf16", last10_top5_test_error=level / 3.5)
     return sweep_dir

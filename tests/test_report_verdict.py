@@ -14,10 +14,12 @@ import pytest
 import yaml
 from scipy import stats as sps
 
+from bench.experiment.recipes import recipe_for
 from bench.report import verdict
 from bench.report import write as report
 from bench.report.tables import build_tables
 from bench.results import collect as results
+from bench.results import stats
 from tests import report_sweeps as rs
 from tests.test_report import fx, md_table
 
@@ -41,17 +43,17 @@ def test_welch_and_one_sample_match_scipy_on_raw_samples(seed):
     n1, n2 = int(rng.integers(3, 8)), int(rng.integers(3, 8))
     a = rng.normal(10, rng.uniform(0.05, 1.0), n1)
     b = _sample(rng, n2, 10 + rng.normal(0, 0.5), rng.uniform(0.05, 1.0))
-    got = verdict.welch(a.mean(), a.std(ddof=1), n1, b.mean(), b.std(ddof=1), n2)
+    got = stats.welch_summary(a.mean(), a.std(ddof=1), n1, b.mean(), b.std(ddof=1), n2)
     ref = sps.ttest_ind(a, b, equal_var=False)
     assert got.p == pytest.approx(ref.pvalue, rel=1e-9)
     assert got.t == pytest.approx(ref.statistic, rel=1e-9) and got.df == pytest.approx(ref.df, rel=1e-9)
     lo, hi = ref.confidence_interval(0.95)
     assert (got.low, got.high) == (pytest.approx(lo, rel=1e-9), pytest.approx(hi, rel=1e-9))
     for alternative in ("less", "greater"):
-        one = verdict.welch(a.mean(), a.std(ddof=1), n1, b.mean(), b.std(ddof=1), n2, alternative)
+        one = stats.welch_summary(a.mean(), a.std(ddof=1), n1, b.mean(), b.std(ddof=1), n2, alternative)
         assert one.p == pytest.approx(sps.ttest_ind(a, b, equal_var=False, alternative=alternative).pvalue, rel=1e-9)
     mu = 10 + rng.normal(0, 0.5)
-    got = verdict.one_sample(a.mean(), a.std(ddof=1), n1, mu)
+    got = stats.one_sample_summary(a.mean(), a.std(ddof=1), n1, mu)
     ref = sps.ttest_1samp(a, mu)
     assert got.p == pytest.approx(ref.pvalue, rel=1e-9)
     lo, hi = ref.confidence_interval(0.95)
@@ -60,8 +62,8 @@ def test_welch_and_one_sample_match_scipy_on_raw_samples(seed):
 
 def _build(root: Path) -> tuple[Path, list[dict]]:
     """CIFAR-10 ResNet-110 near the paper (5 seeds), CIFAR-100 ResNet-110 far from it (3 seeds), and
-    WRN-28-10 on CIFAR-10 with CE at two completed runs and a diverged one. 40 epochs: a run's
-    last-10-epoch error is its level plus noise (tests/test_results.py's writer)."""
+    WRN-28-10 on CIFAR-10 with CE at two completed runs and a diverged one, each with the paper's recipe:
+    a run's last-10-epoch error is its level plus noise (tests/test_results.py's writer)."""
     rng = np.random.default_rng(7)
     sweep_dir = root / "results" / "verdict"
     plan = [("cifar10", "resnet110", "ce", 6.76, 5), ("cifar10", "resnet110", "isda", 6.33, 5),
@@ -70,7 +72,8 @@ def _build(root: Path) -> tuple[Path, list[dict]]:
     planned = []
     for ds, arch, method, level, seeds in plan:
         for seed in range(seeds):
-            cfg = fx.make_config("verdict", ds, arch, method, seed, epochs=40)
+            recipe = recipe_for(ds, arch)  # the paper's training budget: a run trained otherwise is not judged
+            cfg = fx.make_config("verdict", ds, arch, method, seed, epochs=recipe.epochs, batch_size=recipe.batch_size)
             status = "diverged" if (arch, method, seed) == ("wrn28_10", "ce", 2) else "completed"
             fx.write_run(sweep_dir, cfg, level + rng.normal(0, 0.2), rng=rng, status=status)
             planned.append(cfg)
@@ -165,7 +168,7 @@ def test_a_number_two_tables_compare_is_judged_once(tmp_path):
 
 def test_numbers_without_a_spread_are_tested_one_sample(tmp_path):
     """TPAMI's ImageNet table prints single numbers: ours are tested against its mean."""
-    sweep_dir = rs.build_imagenet(tmp_path, seeds=3)
+    sweep_dir = rs.build_imagenet(tmp_path, seeds=3, paper_budget=True)
     judged = {(j.experiment, j.what): j for j in verdict.judge(build_tables(results.collect(sweep_dir)))}
     ce = []
     for run_dir in sweep_dir.iterdir():
@@ -186,3 +189,25 @@ def test_without_paper_numbers_there_is_no_verdict(tmp_path):
                         paper=False)
     md = (out / "report.md").read_text()
     assert "Reproduction" not in md
+
+
+def test_cells_trained_otherwise_than_the_paper_are_listed_not_judged(tmp_path):
+    """Five seeds far from the paper's number, but trained 12 epochs instead of the recipe's: the verdict
+    names how they trained and judges neither the number nor the gain."""
+    rng = np.random.default_rng(3)
+    sweep_dir = tmp_path / "results" / "short"
+    planned = []
+    for method, level in (("ce", 40.0), ("isda", 41.0)):
+        for seed in range(5):
+            cfg = fx.make_config("short", "cifar10", "resnet110", method, seed, epochs=12,
+                                 batch_size=recipe_for("cifar10", "resnet110").batch_size)
+            fx.write_run(sweep_dir, cfg, level + rng.normal(0, 0.2), rng=rng)
+            planned.append(cfg)
+    judged = verdict.judge(build_tables(results.collect(sweep_dir, planned=planned)))
+    epochs = recipe_for("cifar10", "resnet110").epochs
+    assert {(j.what, j.outcome) for j in judged} == {("CE", verdict.OTHER_TRAINING), ("ISDA", verdict.OTHER_TRAINING),
+                                                      ("ISDA − CE", verdict.OTHER_TRAINING)}
+    assert all(j.test == f"epochs 12 (paper: {epochs})" for j in judged)
+    line = verdict.line(judged)
+    assert line is not None and line.startswith(
+        "Reproduction: 0 of 3 paper results reproduced, 0 not, 0 with too few runs, 3 trained otherwise than the paper")

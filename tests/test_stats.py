@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from bench.results import stats
+from bench.results import stats, student_t
 
 RNG = np.random.default_rng(7)
 CASES = [
@@ -140,3 +140,49 @@ def test_compare():
     assert not c.small_n
     assert stats.compare([1.0, 2.0], [3.0, 4.0, 5.0]).small_n
     assert c.pairs == len(a) * len(b)
+
+
+# Student's t (bench.results.student_t) against scipy's, and against closed forms.
+DFS = (1.0, 1.5, 2.0, 2.37, 3.0, 4.9, 7.0, 10.0, 23.4, 100.0, 1e3, 1e4)
+
+
+@pytest.mark.parametrize("df", DFS)
+def test_student_t_tail_matches_scipy(df):
+    for t in (*np.linspace(-40.0, 40.0, 161), 0.3, 1e-3, 55.0, 1e3, -1e3):
+        ref = sps.t.sf(t, df)
+        assert student_t.sf(float(t), df) == pytest.approx(ref, rel=1e-10, abs=1e-300), t
+
+
+@pytest.mark.parametrize("df", DFS)
+def test_student_t_quantiles_match_scipy(df):
+    for q in (1e-6, 1e-3, 0.025, 0.1, 0.3, 0.5, 0.7, 0.9, 0.975, 0.995, 1 - 1e-6):
+        assert student_t.quantile(q, df) == pytest.approx(sps.t.ppf(q, df), rel=1e-10, abs=1e-12), q
+
+
+def test_student_t_closed_forms():
+    """ν = 1 is Cauchy's, ν = 2 has P(T > t) = ½ − t / (2√(2 + t²)): exact where scipy's rounding is not
+    (at t = 1e-8 its ν = 1 tail is off in the ninth digit)."""
+    for t in (1e-8, 1e-3, 0.5, 3.0, 250.0):
+        assert student_t.sf(t, 1.0) == pytest.approx(0.5 - math.atan(t) / math.pi, rel=1e-13)
+        assert student_t.sf(t, 2.0) == pytest.approx(0.5 - t / (2 * math.sqrt(2 + t * t)), rel=1e-13)
+    for q in (0.6, 0.975, 0.9999):
+        assert student_t.quantile(q, 1.0) == pytest.approx(math.tan(math.pi * (q - 0.5)), rel=1e-11)
+
+
+def test_student_t_refuses_what_it_does_not_define():
+    with pytest.raises(ValueError):
+        student_t.sf(1.0, 0.0)
+    with pytest.raises(ValueError):
+        student_t.quantile(1.0, 3.0)
+    assert student_t.sf(math.inf, 3.0) == 0.0 and student_t.sf(-math.inf, 3.0) == 1.0
+
+
+def test_a_report_imports_no_scipy():
+    """scipy.stats and scipy.special take most of a second to import: the report path needs neither."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import bench.cli.commands, bench.report.write, bench.results.collect; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

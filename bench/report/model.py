@@ -30,7 +30,7 @@ import pandas as pd
 from bench.report import paper
 from bench.report.citation import PaperValue
 from bench.report.variants import fmt_value as fmt_value  # re-exported: tables format values from here
-from bench.report.variants import setting_of
+from bench.report.variants import off_recipe, setting_of
 from bench.results import stats
 from bench.rundir.state import RunState
 
@@ -118,6 +118,7 @@ class Group:
     precisions: dict[str, int] = field(default_factory=dict)  # of the completed runs with a value
     run_ids: tuple[str, ...] = ()  # the runs of ``values``, in the same order
     setting: tuple = ()  # what comparable cells share (bench.report.variants.setting_of)
+    off_recipe: tuple[str, ...] = ()  # how its runs trained otherwise than the paper (variants.off_recipe)
 
     @property
     def n(self) -> int:
@@ -147,23 +148,26 @@ class Group:
 def group_of(sub: pd.DataFrame, metric: str = METRIC) -> Group:
     """The runs a cell uses, out of ``sub`` (the cell's runs in every state): every table and figure
     takes a cell's values, n and counts from here."""
-    done = sub[sub["status"] == RunState.COMPLETED]
-    numbers = pd.to_numeric(done[metric], errors="coerce") if metric in done else pd.Series(np.nan, index=done.index)
-    usable = done[np.isfinite(numbers.to_numpy(dtype=float))]
-    values = numbers[usable.index].to_numpy(dtype=float)
+    status = sub["status"].astype(str)
+    done = sub[(status == RunState.COMPLETED).to_numpy()]
+    numbers = (pd.to_numeric(done[metric], errors="coerce").to_numpy(dtype=float) if metric in done
+               else np.full(len(done), np.nan))
+    finite = np.isfinite(numbers)
+    usable, values = done[finite], numbers[finite]
     # A "completed" run without the metric (a malformed result) is not silently dropped either.
     no_value = len(done) - values.size
-    counts = {s.value: int((sub["status"] == s).sum()) for s in RunState if s != RunState.COMPLETED}
-    others = sub[~sub["status"].isin([s.value for s in RunState])]["status"].astype(str).value_counts()
-    counts.update({str(k): int(v) for k, v in others.items()})
+    tally = Counter(status.tolist())
+    counts = {s.value: tally.get(s.value, 0) for s in RunState if s != RunState.COMPLETED}
+    counts.update({k: v for k, v in tally.most_common() if k not in {s.value for s in RunState}})
     if no_value:
         counts["completed without result"] = no_value
     wall = stats.clean(pd.to_numeric(usable.get("wall_time_s", pd.Series(dtype=float)), errors="coerce"))
-    prec = usable["precision"] if "precision" in usable else pd.Series("", index=usable.index)
+    prec = usable["precision"].tolist() if "precision" in usable else []
     precisions = Counter("unrecorded" if pd.isna(p) or str(p) in ("", "auto") else str(p) for p in prec)
+    setting = setting_of(sub)
     return Group(values=values, wall=wall, not_done={k: v for k, v in counts.items() if v},
-                 precisions=dict(precisions), run_ids=tuple(str(r) for r in usable["run_id"]),
-                 setting=setting_of(sub))
+                 precisions=dict(precisions), run_ids=tuple(str(r) for r in usable["run_id"].tolist()),
+                 setting=setting, off_recipe=off_recipe(sub, setting) if len(sub) else ())
 
 
 # --------------------------------------------------------------------------- cells

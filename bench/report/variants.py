@@ -74,14 +74,24 @@ def _norm(v: object) -> object:
     return v
 
 
+def _filled(df: pd.DataFrame, key: str) -> list[object]:
+    out = []
+    defaults: dict[tuple[str, str], object] = {}  # the runs of a table share a few (dataset, arch) pairs
+    for v, ds, arch in zip(df[key].tolist(), df["dataset"].tolist(), df["arch"].tolist()):
+        v = _norm(v)
+        if v is None:
+            pair = (str(ds), str(arch))
+            if pair not in defaults:
+                defaults[pair] = _norm(default_value(key, *pair))
+            v = defaults[pair]
+        out.append(v)
+    return out
+
+
 def filled(df: pd.DataFrame, key: str) -> pd.Series:
     """``df[key]`` as comparable values, a missing one read as the default of its run's (dataset,
     arch): runs recorded before a field existed ran what is now its default."""
-    out = []
-    for v, ds, arch in zip(df[key], df["dataset"], df["arch"]):
-        v = _norm(v)
-        out.append(_norm(default_value(key, str(ds), str(arch))) if v is None else v)
-    return pd.Series(out, index=df.index, dtype=object)
+    return pd.Series(_filled(df, key), index=df.index, dtype=object)
 
 
 def varying_keys(sub: pd.DataFrame, keys: Sequence[str] | None = None) -> list[str]:
@@ -94,8 +104,11 @@ def varying_keys(sub: pd.DataFrame, keys: Sequence[str] | None = None) -> list[s
     for k in variant_keys(sub) if keys is None else keys:
         if k not in sub.columns:
             continue
+        raw = sub[k].tolist()
+        if raw and _norm(raw[0]) is not None and all(v == raw[0] for v in raw):
+            continue  # one value, set in every run: most fields of a sweep
         seen: dict[tuple[str, str], set] = {}
-        for pair, value in zip(pairs, filled(sub, k)):
+        for pair, value in zip(pairs, _filled(sub, k)):
             seen.setdefault(pair, set()).add(value)
         if any(len(values) > 1 for values in seen.values()):
             out.append(k)
@@ -115,14 +128,14 @@ class Variant:
         return f"{name} ({inner})"
 
     def select(self, df: pd.DataFrame) -> pd.DataFrame:
-        m = df["method"] == self.method
+        m = (df["method"] == self.method).to_numpy(dtype=bool, copy=True)
         for k, v in self.params:
-            m &= filled(df, k).map(lambda x, v=v: x == v).astype(bool)
+            m &= np.fromiter((x == v for x in _filled(df, k)), dtype=bool, count=len(df))
         return df[m]
 
 
 def _combos(sub: pd.DataFrame, keys: list[str]) -> list[tuple[object, ...]]:
-    combos = set(zip(*(filled(sub, k) for k in keys)))
+    combos = set(zip(*(_filled(sub, k) for k in keys)))
     # Numbers in numeric order (λ0 0.25 before 1), text alphabetically, blanks last.
     return sorted(combos, key=lambda t: [(x is None, isinstance(x, str), x if isinstance(x, float) else 0.0,
                                           str(x)) for x in t])
@@ -206,9 +219,33 @@ def setting_of(runs: pd.DataFrame) -> tuple[tuple[str, tuple[object, ...]], ...]
         return ()
     out = []
     for key in SETTING_KEYS:
-        values = (filled(runs, key) if key in runs else
+        values = (_filled(runs, key) if key in runs else
                   [_norm(default_value(key, str(d), str(a))) for d, a in zip(runs["dataset"], runs["arch"])])
         out.append((key, tuple(sorted(set(values), key=repr))))
+    return tuple(out)
+
+
+# The training budget of the paper's numbers: a cell trained with another is not the paper's experiment.
+BUDGET_KEYS = ("train_size", "epochs", "batch_size")
+
+
+def off_recipe(runs: pd.DataFrame, setting: tuple[tuple[str, tuple[object, ...]], ...]) -> tuple[str, ...]:
+    """How the runs of one cell (one dataset and network, ``setting`` theirs: :func:`setting_of`)
+    trained otherwise than the paper's recipe: one phrase per budget field whose values differ
+    ("epochs 12 (paper: 300)"); () when they follow it, or span several networks."""
+    pairs = set(zip(runs["dataset"].astype(str), runs["arch"].astype(str)))
+    values = dict(setting)
+    if len(pairs) != 1 or len(values.get("recipe", ())) > 1:
+        return ()
+    (dataset, arch), name = pairs.pop(), str((values.get("recipe") or (runconfig.RunConfig.recipe,))[0])
+    recipe = recipe_for(dataset, arch, name)
+    paper = {"train_size": None, "epochs": float(recipe.epochs), "batch_size": float(recipe.batch_size)}
+    out = []
+    for key in BUDGET_KEYS:
+        other = [v for v in values.get(key, ()) if v != paper[key]]
+        if other:
+            want = "the whole training set" if paper[key] is None else f"{fmt_value(paper[key])}"
+            out.append(f"{label_of(key)} {'/'.join(fmt_value(v) for v in other)} (paper: {want})")
     return tuple(out)
 
 

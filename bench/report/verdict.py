@@ -21,12 +21,10 @@ tables compare with the same runs (the main table's Basic and the ablation's) is
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats as _sp
 
 from bench.report.citation import PaperValue
 from bench.report.model import Cell, PaperCheck, Table, fmt, fmt_p
@@ -34,8 +32,11 @@ from bench.results import stats
 
 ALPHA = 0.05
 REPRODUCED, NOT_REPRODUCED, TOO_FEW = "reproduced", "not reproduced", "too few runs"
+OTHER_TRAINING = "not the paper's training"
 RULE = (
-    f"Rule: a result is judged where each cell of ours it needs has n ≥ {stats.SMALL_N} completed runs. "
+    f"Rule: a result is judged where each cell of ours it needs has n ≥ {stats.SMALL_N} completed runs trained "
+    "with the paper's budget (the recipe's epochs and batch size, on the whole training set); a cell trained "
+    "with another is listed, not judged. "
     f"A paper number is reproduced when a two-sided Welch t-test of our runs against the paper's mean ± std "
     f"(over the runs its caption states) does not reject equal means at the {ALPHA} level; where the paper prints "
     f"no ± or no number of runs, our runs are tested against its mean (one-sample t-test). ISDA's gain is "
@@ -53,55 +54,6 @@ CAVEAT = (
 SHORT_NAMES = {"cifar_main": "main", "augmentation": "augmentation", "regularizers": "regularisers",
                "ablation": "ablation", "lambda_sensitivity": "λ0", "explicit": "explicit",
                "imagenet": "ImageNet (TPAMI)", "imagenet_neurips": "ImageNet (NeurIPS)"}
-
-
-@dataclass(frozen=True)
-class TTest:
-    """A t statistic, its degrees of freedom and p-value, and the (1 − α) interval of the difference."""
-
-    diff: float
-    t: float
-    df: float
-    p: float
-    low: float
-    high: float
-
-
-def _from_se(diff: float, se2: float, df: float, alternative: str) -> TTest:
-    if se2 <= 0:
-        # No spread at all: the difference is exactly zero or certain.
-        if diff == 0:
-            p = 1.0
-        elif alternative == "two-sided":
-            p = 0.0
-        else:
-            p = 0.0 if (diff < 0) == (alternative == "less") else 1.0
-        return TTest(diff, math.copysign(math.inf, diff) if diff else 0.0, df, p, diff, diff)
-    se = math.sqrt(se2)
-    t = diff / se
-    if alternative == "less":
-        p = float(_sp.t.cdf(t, df))
-    elif alternative == "greater":
-        p = float(_sp.t.sf(t, df))
-    else:
-        p = float(2 * _sp.t.sf(abs(t), df))
-    half = float(_sp.t.ppf(1 - ALPHA / 2, df)) * se
-    return TTest(diff, t, df, p, diff - half, diff + half)
-
-
-def welch(m1: float, s1: float, n1: int, m2: float, s2: float, n2: int, alternative: str = "two-sided") -> TTest:
-    """Welch's t-test of mean 1 − mean 2 from summary statistics (sample std, n ≥ 2 each), with
-    Welch–Satterthwaite degrees of freedom; ``alternative`` "less" tests mean 1 < mean 2."""
-    v1, v2 = s1 * s1 / n1, s2 * s2 / n2
-    se2 = v1 + v2
-    denom = (v1 * v1 / (n1 - 1) if v1 else 0.0) + (v2 * v2 / (n2 - 1) if v2 else 0.0)
-    df = se2 * se2 / denom if denom > 0 else float(n1 + n2 - 2)
-    return _from_se(m1 - m2, se2, df, alternative)
-
-
-def one_sample(m: float, s: float, n: int, mu: float) -> TTest:
-    """Two-sided one-sample t-test of mean = ``mu``."""
-    return _from_se(m - mu, s * s / n, float(n - 1), "two-sided")
 
 
 @dataclass
@@ -132,17 +84,24 @@ def _paper_text(value: PaperValue) -> str:
     return f"{fmt(value.mean)}{spread} ({where}{runs})"
 
 
+def _other_training(judgement: Judgement, how: tuple[str, ...]) -> Judgement:
+    judgement.test, judgement.outcome = "; ".join(how), OTHER_TRAINING
+    return judgement
+
+
 def judge_error(check: PaperCheck) -> Judgement:
     """Is our cell consistent with the paper's number?"""
     ours, pv = check.ours.values, check.paper
     base = Judgement("error", check.experiment, check.what, _paper_text(pv), _ours_text(ours), "–", TOO_FEW)
+    if check.ours.off_recipe:
+        return _other_training(base, check.ours.off_recipe)
     if ours.size < stats.SMALL_N:
         return base
     m, s = float(ours.mean()), stats.sample_std(ours)
     if pv.std is None or not pv.runs or pv.runs < 2:
-        test, name = one_sample(m, s, ours.size, pv.mean), "one-sample t"
+        test, name = stats.one_sample_summary(m, s, ours.size, pv.mean), "one-sample t"
     else:
-        test, name = welch(m, s, ours.size, pv.mean, pv.std, pv.runs), "Welch"
+        test, name = stats.welch_summary(m, s, ours.size, pv.mean, pv.std, pv.runs), "Welch"
     base.test = (f"Δ {fmt(test.diff, signed=True)} [{fmt(test.low, signed=True)}, "
                  f"{fmt(test.high, signed=True)}], {name} {fmt_p(test.p)}")
     base.outcome = REPRODUCED if test.p >= ALPHA else NOT_REPRODUCED
@@ -163,11 +122,13 @@ def judge_gain(check: PaperCheck) -> Judgement | None:
     out = Judgement("gain", check.experiment, what, paper_text, "–", "–", TOO_FEW)
     if treat.size and ctrl.size:
         out.ours = f"{fmt(float(treat.mean() - ctrl.mean()), signed=True)} (n={treat.size}, {ctrl.size})"
+    if check.ours.off_recipe or base_check.ours.off_recipe:
+        return _other_training(out, tuple(dict.fromkeys(check.ours.off_recipe + base_check.ours.off_recipe)))
     if min(treat.size, ctrl.size) < stats.SMALL_N:
         return out
     alternative = "less" if paper_gap < 0 else "greater"
-    test = welch(float(treat.mean()), stats.sample_std(treat), treat.size,
-                 float(ctrl.mean()), stats.sample_std(ctrl), ctrl.size, alternative)
+    test = stats.welch_summary(float(treat.mean()), stats.sample_std(treat), treat.size,
+                               float(ctrl.mean()), stats.sample_std(ctrl), ctrl.size, alternative)
     out.test = f"one-sided Welch {fmt_p(test.p)}"
     same_sign = test.diff != 0 and (test.diff < 0) == (paper_gap < 0)
     out.outcome = REPRODUCED if same_sign and test.p < ALPHA else NOT_REPRODUCED
@@ -200,19 +161,22 @@ def judge(tables: list[Table]) -> list[Judgement]:
     return list(found.values())
 
 
-def counts(judgements: list[Judgement]) -> tuple[int, int, int]:
-    """(reproduced, not reproduced, too few runs)."""
+def counts(judgements: list[Judgement]) -> tuple[int, int, int, int]:
+    """(reproduced, not reproduced, too few runs, not the paper's training)."""
     outcomes = [j.outcome for j in judgements]
-    return outcomes.count(REPRODUCED), outcomes.count(NOT_REPRODUCED), outcomes.count(TOO_FEW)
+    return (outcomes.count(REPRODUCED), outcomes.count(NOT_REPRODUCED), outcomes.count(TOO_FEW),
+            outcomes.count(OTHER_TRAINING))
 
 
 def line(judgements: list[Judgement]) -> str | None:
     """The line at the top of the report, or None where no paper result was rerun."""
     if not judgements:
         return None
-    k, j, rest = counts(judgements)
-    return (f"Reproduction: {k} of {len(judgements)} paper results reproduced, {j} not, the rest ({rest}) too few "
-            f"runs (table \"Reproduction verdict\"). {RULE}")
+    k, j, few, other = counts(judgements)
+    rest = (f"the rest ({few}) too few runs" if not other else
+            f"{few} with too few runs, {other} trained otherwise than the paper")
+    return (f"Reproduction: {k} of {len(judgements)} paper results reproduced, {j} not, {rest} "
+            f"(table \"Reproduction verdict\"). {RULE}")
 
 
 def table(judgements: list[Judgement]) -> Table | None:

@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _sp
+
+from bench.results import student_t
 
 SMALL_N = 3
 DEFAULT_LEVEL = 0.95
@@ -59,12 +60,68 @@ def sample_std(values: Values) -> float:
     return float(math.sqrt(((x - x.mean()) ** 2).sum() / (x.size - 1)))
 
 
+def t_sf(t: float, df: float) -> float:
+    """P(T > t) for Student's t with ``df`` degrees of freedom."""
+    return student_t.sf(t, df)
+
+
+def t_quantile(q: float, df: float) -> float:
+    """The ``q`` quantile of Student's t with ``df`` degrees of freedom."""
+    return student_t.quantile(q, df)
+
+
+@dataclass(frozen=True)
+class TTest:
+    """A t-test of a difference from summary statistics: the difference, t, its degrees of freedom, the
+    p-value of the alternative asked for, and the two-sided interval of the difference at the level asked for."""
+
+    diff: float
+    t: float
+    df: float
+    p: float
+    low: float
+    high: float
+
+
+def _t_test(diff: float, se2: float, df: float, alternative: str, level: float) -> TTest:
+    if se2 <= 0:
+        # No spread at all: the difference is exactly zero or certain.
+        if diff == 0:
+            p = 1.0
+        elif alternative == "two-sided":
+            p = 0.0
+        else:
+            p = 0.0 if (diff < 0) == (alternative == "less") else 1.0
+        return TTest(diff, math.copysign(math.inf, diff) if diff else 0.0, df, p, diff, diff)
+    se = math.sqrt(se2)
+    t = diff / se
+    p = {"less": t_sf(-t, df), "greater": t_sf(t, df)}.get(alternative, 2 * t_sf(abs(t), df))
+    half = t_quantile((1 + level) / 2, df) * se
+    return TTest(diff, t, df, p, diff - half, diff + half)
+
+
+def welch_summary(m1: float, s1: float, n1: int, m2: float, s2: float, n2: int, alternative: str = "two-sided",
+                  level: float = DEFAULT_LEVEL) -> TTest:
+    """Welch's t-test of mean 1 − mean 2 from summary statistics (sample std, n ≥ 2 each), with
+    Welch–Satterthwaite degrees of freedom; ``alternative`` "less" tests mean 1 < mean 2."""
+    v1, v2 = s1 * s1 / n1, s2 * s2 / n2
+    se2 = v1 + v2
+    denom = (v1 * v1 / (n1 - 1) if v1 else 0.0) + (v2 * v2 / (n2 - 1) if v2 else 0.0)
+    df = se2 * se2 / denom if denom > 0 else float(n1 + n2 - 2)
+    return _t_test(m1 - m2, se2, df, alternative, level)
+
+
+def one_sample_summary(m: float, s: float, n: int, mu: float, level: float = DEFAULT_LEVEL) -> TTest:
+    """Two-sided one-sample t-test of mean = ``mu`` from the sample's mean, std and n."""
+    return _t_test(m - mu, s * s / n, float(n - 1), "two-sided", level)
+
+
 def t_ci(values: Values, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
     """Student's t interval of the mean: mean ± t(n − 1) · s / √n. NaN for fewer than two values."""
     x = clean(values)
     if x.size < 2:
         return (math.nan, math.nan)
-    half = float(_sp.t.ppf((1 + level) / 2, x.size - 1)) * sample_std(x) / math.sqrt(x.size)
+    half = t_quantile((1 + level) / 2, x.size - 1) * sample_std(x) / math.sqrt(x.size)
     return (float(x.mean()) - half, float(x.mean()) + half)
 
 
@@ -88,7 +145,7 @@ def welch_ci(a: Values, b: Values, level: float = DEFAULT_LEVEL) -> tuple[float,
     se2, df = _welch(x, y)
     if se2 == 0:
         return (gap, gap)
-    half = float(_sp.t.ppf((1 + level) / 2, df)) * math.sqrt(se2)
+    half = t_quantile((1 + level) / 2, df) * math.sqrt(se2)
     return (gap - half, gap + half)
 
 
@@ -102,7 +159,7 @@ def welch_p(a: Values, b: Values) -> float:
     if se2 == 0:
         return math.nan
     t = (x.mean() - y.mean()) / math.sqrt(se2)
-    return float(2 * _sp.t.sf(abs(t), df))
+    return 2 * t_sf(abs(t), df)
 
 
 def prob_improvement(x: Values, y: Values) -> float:
