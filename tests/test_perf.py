@@ -284,7 +284,7 @@ def test_isda_ops_refuses_an_unusable_out_before_counting():
 def test_the_command_table_is_fixed_and_the_parser_offers_each_benchmark():
     from bench.perf.commands import build_parser
 
-    names = ["isda", "isda-ops", "step", "loader", "epoch", "accuracy"]
+    names = ["isda", "isda-ops", "step", "loader", "epoch", "accuracy", "report"]
     assert list(COMMANDS) == names
     with pytest.raises(TypeError):
         COMMANDS["extra"] = COMMANDS["isda"]  # type: ignore[index]
@@ -322,3 +322,32 @@ def test_the_benchmark_modules_import_one_another_without_a_circle():
 
     for module in imports:
         reaches((module,))
+
+
+@pytest.mark.slow
+def test_the_report_benchmark_times_reports_of_runs_written_as_the_engine_writes_them(tmp_path, capsys):
+    """perf report on the smoke sweep: its fabricated runs are runs to `isda-bench report` (counted
+    completed, each with a curve), and its files give the command's CPU time and each step's."""
+    from bench.results.collect import collect, load_curves
+    from bench.sweep.spec import load_sweep
+
+    out = tmp_path / "perf"
+    assert main(["report", "--sweep", "smoke", "--runs", "5", "--repeat", "1", "--budget", "100", "--out",
+                 str(out)]) == 0
+    sweep = load_sweep("smoke")
+    sweep_dir = out / "report-data" / "results" / "smoke"
+    runs = collect(sweep_dir, [{"run_id": c.run_id, **c.to_dict()} for c in sweep.runs])
+    assert (runs["status"] == "completed").sum() == 5 and (runs["status"] == "pending").sum() == len(sweep.runs) - 5
+    assert not runs.attrs["damaged"]
+    done = runs[runs["status"] == "completed"]
+    assert load_curves(sweep_dir, done["run_id"]).groupby("run_id").size().to_dict() == {
+        r: e for r, e in zip(done["run_id"], done["epochs"].astype(int))}
+    assert (out / "report-data" / "reports" / "smoke" / "report.tex").is_file()
+    with open(out / "perf_report_smoke.csv", newline="") as fh:
+        rows = {r["what"]: r for r in csv.DictReader(fh)}
+    assert set(rows) == {"isda-bench report (least of 1)", "isda-bench report (median of 1)",
+                         *(f"step: {s}" for s in ("imports", "read", "tables", "figures", "documents"))}
+    total = float(rows["isda-bench report (least of 1)"]["cpu_s"])
+    assert total > 0 and float(rows["step: figures"]["cpu_s"]) > 0
+    assert math.isclose(float(rows["isda-bench report (least of 1)"]["of_budget"]), total / 100, abs_tol=1e-3)
+    assert "× the 100 s budget" in capsys.readouterr().out

@@ -279,8 +279,11 @@ def test_load_curves(sweep):
     one = curves[curves["run_id"] == "cifar10-resnet32-ce-lNone-s0"]
     raw = pd.read_csv(sweep_dir / "cifar10-resnet32-ce-lNone-s0" / "metrics.csv")
     np.testing.assert_allclose(one["test_error"].to_numpy(), raw["test_error"].to_numpy())
-    assert set(one["method"]) == {"ce"} and set(one["dataset"]) == {"cifar10"}
-    assert {"epoch", "lr", "lambda", "train_loss", "test_error", "arch", "seed"} <= set(curves.columns)
+    assert list(curves.columns[:2]) == ["run_id", "epoch"]
+    assert {"lr", "lambda", "train_loss", "test_error"} <= set(curves.columns)
+    # A curve's config is its run's row of the table of runs.
+    joined = one.merge(df, on="run_id", suffixes=("", "_run"))
+    assert set(joined["method"]) == {"ce"} and set(joined["dataset"]) == {"cifar10"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -341,3 +344,21 @@ def test_runs_the_sweep_no_longer_plans_are_left_out_with_a_warning(sweep, capsy
     assert sorted(df["run_id"]) == kept
     err = capsys.readouterr().err
     assert "run folder(s)" in err and "left out" in err and every[3] in err and every[0] not in err
+
+
+def test_a_curve_read_again_after_its_file_changed_is_the_new_one(tmp_path):
+    """A report parses each metrics.csv once (bench.results.folders caches it by file identity): a file
+    rewritten since, as the trainer rewrites it after every epoch, is read again."""
+    from bench.results.folders import read_curve
+    from bench.rundir.metrics import write_metrics
+
+    rows = [{"epoch": e, "lr": 0.1, "lambda": 0.0, "train_loss": 1.0, "train_error": 50.0, "test_loss": 1.0,
+             "test_error": 40.0 - e, "epoch_time_s": 1.0} for e in range(3)]
+    write_metrics(tmp_path, rows[:2])
+    first, _ = read_curve(tmp_path)
+    assert first is not None and list(first["test_error"]) == [40.0, 39.0]
+    write_metrics(tmp_path, rows)
+    again, _ = read_curve(tmp_path)
+    assert again is not None and list(again["test_error"]) == [40.0, 39.0, 38.0]
+    (tmp_path / "metrics.csv").write_text((tmp_path / "metrics.csv").read_text().replace("38.0", "3x.0"))
+    assert read_curve(tmp_path) == (None, "metrics.csv's test_error on line 4 is '3x.0', not a number")

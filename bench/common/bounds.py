@@ -91,6 +91,7 @@ BOUNDS: dict[str, Bound] = {
     "op_repeats": Bound(min=0, max=1_000_000),  # perf isda-ops: 0 counts ops without timing them
     "classes": Bound(min=1, max=1_000_000),  # perf isda --shape N,C,A: N is a batch size
     "features": Bound(min=1, max=65_536),
+    "budget_s": Bound(above=0, max=86_400),  # perf report: CPU seconds a report may take
 }
 
 

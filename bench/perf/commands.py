@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from bench.common.errors import OneLineParser
-from bench.perf import accuracy, isda, isda_ops, pipeline, step
+from bench.perf import accuracy, isda, isda_ops, pipeline, report, step
 
 
 class Benchmark(NamedTuple):
@@ -26,12 +26,13 @@ COMMANDS: Mapping[str, Benchmark] = MappingProxyType({
     "loader": Benchmark(pipeline.add_loader_args, pipeline.run_loader),
     "epoch": Benchmark(pipeline.add_epoch_args, pipeline.run_epoch),
     "accuracy": Benchmark(accuracy.add_args, accuracy.run),
+    "report": Benchmark(report.add_args, report.run),
 })
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="isda-bench perf", description="Benchmarks: ISDA alone (isda, "
-                           "isda-ops), training steps, input pipeline, epochs, accuracy.")
+                           "isda-ops), training steps, input pipeline, epochs, accuracy, report.")
     sub = parser.add_subparsers(dest="subcommand", required=True)
     for name, benchmark in COMMANDS.items():
         benchmark.add_args(sub.add_parser(name))

@@ -1,4 +1,4 @@
-"""Every benchmark's options (``perf isda | isda-ops | step | loader | epoch | accuracy``) parsed and
+"""Every benchmark's options (``perf isda | isda-ops | step | loader | epoch | accuracy | report``) parsed and
 checked, the output folder included, before anything is allocated, measured, trained or written.
 A benchmark runs for minutes: an option it would refuse at the end must not cost the run."""
 
@@ -8,6 +8,7 @@ import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -266,3 +267,34 @@ def check_accuracy(ns: argparse.Namespace) -> AccuracyPlan:
             runs.append((name, cfg, check_run_dir(out / "accuracy" / folders[name] / cfg.run_id, cfg.run_id, "--out")))
     check_source(base.dataset, base.data_root, base.download)
     return AccuracyPlan(device, seeds, compile_mode, base.epochs, runs)
+
+
+# --------------------------------------------------------------------------- report
+@dataclass(frozen=True)
+class ReportPlan:
+    sweep: Any  # bench.sweep.spec.Sweep
+    sweep_ref: str
+    runs: int
+    formats: str
+    repeat: int
+    budget: float
+    out: Path
+
+
+def check_report(ns: argparse.Namespace) -> ReportPlan:
+    """The sweep found and read, ``--runs`` no more than it plans, the formats known, the folder writable."""
+    from bench.report.write import parse_formats
+    from bench.sweep.spec import load_sweep
+
+    sweep = load_sweep(ns.sweep)
+    runs = bounds.parse_int("--runs", ns.runs, "runs")
+    if runs > len(sweep.runs):
+        raise ConfigError("--runs", ns.runs, f"at most the {len(sweep.runs)} runs sweep {sweep.name} plans")
+    formats = ",".join(parse_formats(ns.format))
+    repeat = bounds.parse_int("--repeat", ns.repeat, "repeats")
+    try:
+        budget = float(ns.budget)
+    except ValueError:
+        raise ConfigError("--budget", ns.budget, bounds.BOUNDS["budget_s"].allowed("a number of seconds")) from None
+    bounds.check("budget_s", "--budget", budget, "a number of seconds")
+    return ReportPlan(sweep, str(ns.sweep), runs, formats, repeat, budget, _out(ns))

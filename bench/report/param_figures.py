@@ -32,6 +32,7 @@ from bench.report.figures import (
     panels,
     save,
     style_panel,
+    suptitle,
 )
 from bench.report.model import METRIC, fmt_value, group_of
 from bench.report.sensitivity import EXPLICIT_METHOD, LAMBDA_METHOD, SAMPLES, step_cost, swept_values
@@ -182,9 +183,9 @@ def draw_lambda(runs: pd.DataFrame) -> plt.Figure | None:
         handles[SMALL_N_KEY] = _small_n_handle()
     order = [lb for lb in ["CE", *labels, "paper", SMALL_N_KEY] if lb in handles]
     names = {"CE": "CE, mean ± std", "paper": "paper", SMALL_N_KEY: SMALL_N_LABEL}
-    fig.suptitle("Test error vs λ0 (mean ± std over seeds)", fontsize=11)
+    suptitle(fig, "Test error vs λ0 (mean ± std over seeds)")
     legend_below(fig, [handles[lb] for lb in order],
-                 [_legend_label(lb, names, ns, band="CE") for lb in order])
+                 [_legend_label(lb, names, ns, band="CE") for lb in order], laid_out=True)
     return fig
 
 
@@ -253,9 +254,9 @@ def draw_explicit(runs: pd.DataFrame) -> plt.Figure | None:
         handles[SMALL_N_KEY] = _small_n_handle()
     order = [lb for lb in (*labels, "ISDA", "paper", SMALL_N_KEY) if lb in handles]
     names = {"ISDA": "ISDA (implicit, M → ∞): mean ± std", "paper": "paper (explicit)", SMALL_N_KEY: SMALL_N_LABEL}
-    fig.suptitle("Explicit semantic augmentation against M (mean ± std over seeds), and ISDA", fontsize=11)
+    suptitle(fig, "Explicit semantic augmentation against M (mean ± std over seeds), and ISDA")
     legend_below(fig, [handles[lb] for lb in order],
-                 [_legend_label(lb, names, ns, band="ISDA") for lb in order])
+                 [_legend_label(lb, names, ns, band="ISDA") for lb in order], laid_out=True)
     return fig
 
 

@@ -22,6 +22,7 @@ the HTML page: :mod:`bench.report.html`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -140,6 +141,52 @@ def _markdown(
     return "\n".join(parts).rstrip() + "\n"
 
 
+@dataclass(frozen=True)
+class Contents:
+    """What a report says, before it is written in any format."""
+
+    title: str
+    howto: str
+    summary: list[tuple[str, bool]]  # (line, is_warning): the verdict and the run accounting
+    tables: list[Table]
+
+
+def contents(runs: pd.DataFrame, paper: bool = True, title: str = "") -> Contents:
+    """The report's tables and the lines above them; ``paper`` adds the paper's numbers beside ours."""
+    tables = build_tables(runs, with_paper=paper)
+    # The reproduction verdict comes first: its line above the run accounting, its table above the others.
+    judgements = verdict.judge(tables)
+    verdict_table, verdict_line = verdict.table(judgements), verdict.line(judgements)
+    summary = ([(verdict_line, False)] if verdict_line else []) + summary_lines(runs)
+    return Contents(title or _default_title(runs), how_to_read(paper), summary,
+                    ([verdict_table] if verdict_table else []) + tables)
+
+
+def write_figures(runs: pd.DataFrame, curves: pd.DataFrame, out_dir: Path) -> list[Figure]:
+    """Every figure the sweep has data for, in ``out_dir/figures``; one it no longer has is removed."""
+    fig_dir = Path(out_dir) / FIGURES_DIR
+    figures = build_figures(runs, curves, fig_dir)
+    for key in set(FIGURE_KEYS) - {f.key for f in figures}:
+        for ext in ("png", "pdf"):
+            (fig_dir / f"{key}.{ext}").unlink(missing_ok=True)
+    return figures
+
+
+def write_documents(c: Contents, figures: list[Figure], out_dir: Path, formats: Iterable[str]) -> list[Path]:
+    """``report.md`` (always) and ``report.tex`` / ``report.html`` if asked; the paths written."""
+    wanted = parse_formats(formats)
+    written = [atomic_write_text(out_dir / "report.md", _markdown(c.title, c.summary, c.tables, figures, out_dir,
+                                                                   c.howto))]
+    if "tex" in wanted:
+        written.append(atomic_write_text(out_dir / "report.tex", document(
+            c.title, c.howto, [line for line, _ in c.summary], c.tables,
+            [(f.title, f.pdf.relative_to(out_dir)) for f in figures])))
+    if "html" in wanted:
+        written.append(atomic_write_text(out_dir / "report.html",
+                                         render_page(c.title, c.howto, c.summary, c.tables, figures)))
+    return written
+
+
 def write_report(
     runs: pd.DataFrame,
     curves: pd.DataFrame,
@@ -151,37 +198,8 @@ def write_report(
     """Write ``report.md`` (always) and ``report.tex`` / ``report.html`` if asked, plus the figures;
     return every path written. ``paper`` adds the paper's numbers beside ours. An unknown format
     raises :class:`ConfigError` before anything is written."""
-    wanted = parse_formats(formats)
+    parse_formats(formats)
     out_dir = Path(out_dir)
-    title = title or _default_title(runs)
-    tables = build_tables(runs, with_paper=paper)
-    # The reproduction verdict comes first: its line above the run accounting, its table above the others.
-    judgements = verdict.judge(tables)
-    verdict_table, verdict_line = verdict.table(judgements), verdict.line(judgements)
-    tables = ([verdict_table] if verdict_table else []) + tables
-    fig_dir = out_dir / FIGURES_DIR
-    figures = build_figures(runs, curves, fig_dir)
-    # A figure the sweep no longer supports must not linger from an earlier report.
-    for key in set(FIGURE_KEYS) - {f.key for f in figures}:
-        for ext in ("png", "pdf"):
-            (fig_dir / f"{key}.{ext}").unlink(missing_ok=True)
-    summary = ([(verdict_line, False)] if verdict_line else []) + summary_lines(runs)
-    howto = how_to_read(paper)
-
-    written: list[Path] = [p for f in figures for p in (f.png, f.pdf)]
-    written.append(
-        atomic_write_text(out_dir / "report.md", _markdown(title, summary, tables, figures, out_dir, howto))
-    )
-    if "tex" in wanted:
-        written.append(
-            atomic_write_text(out_dir / "report.tex", document(
-                title, howto, [line for line, _ in summary], tables,
-                [(f.title, f.pdf.relative_to(out_dir)) for f in figures]))
-        )
-    if "html" in wanted:
-        written.append(
-            atomic_write_text(
-                out_dir / "report.html", render_page(title, howto, summary, tables, figures)
-            )
-        )
-    return written
+    c = contents(runs, paper, title)
+    figures = write_figures(runs, curves, out_dir)
+    return [p for f in figures for p in (f.png, f.pdf)] + write_documents(c, figures, out_dir, formats)

@@ -44,7 +44,7 @@ import pandas as pd
 
 from bench.common.files import atomic_write_bytes, atomic_write_text
 from bench.results.folders import flatten, read_curve, read_folder
-from bench.rundir.files import is_run_dir, read_config
+from bench.rundir.files import is_run_dir
 from bench.rundir.state import RunState
 
 # Always present, in this order, so that downstream code can rely on them; any other key of
@@ -133,6 +133,9 @@ def _sort_key(value: Any) -> tuple[int, float, str]:
 
 def _finish(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
+    # Text columns as Python objects rather than pandas' Arrow-backed strings: a report selects the
+    # runs of each cell thousands of times, and each selection of an Arrow column costs a conversion.
+    df = df.astype({c: object for c in df.columns if pd.api.types.is_string_dtype(df[c].dtype)})
     for col in CORE_COLUMNS:
         if col not in df.columns:
             df[col] = None
@@ -145,7 +148,24 @@ def _finish(rows: list[dict[str, Any]]) -> pd.DataFrame:
         keys = [tuple(_sort_key(v) for v in rec) for rec in df[list(SORT_COLUMNS)].itertuples(index=False)]
         order = sorted(range(len(df)), key=keys.__getitem__)
         df = df.iloc[order].reset_index(drop=True)
-    return df
+    # One block per dtype (a copy consolidates them): selecting rows then takes a few arrays, not one
+    # per column.
+    return df.copy()
+
+
+class _Shared(list[str]):
+    """A list held in ``DataFrame.attrs``, never changed once made: pandas deep-copies attrs into every
+    frame an operation returns, and a report's tables make tens of thousands of them."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Shared:
+        return self
+
+
+class _SharedMap(dict[str, list[str]]):
+    """A mapping held in ``DataFrame.attrs``, never changed once made (see :class:`_Shared`)."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _SharedMap:
+        return self
 
 
 def collect(sweep_dir: Path, planned: list[dict] | None = None) -> pd.DataFrame:
@@ -197,42 +217,32 @@ def collect(sweep_dir: Path, planned: list[dict] | None = None) -> pd.DataFrame:
         seen.add(str(flat["run_id"]))
         rows.append({**flat, "status": RunState.PENDING.value, "epochs_done": 0})
     df = _finish(rows)
-    df.attrs["damaged"] = damaged
-    df.attrs["config_keys"] = sorted(config_keys)
+    df.attrs["damaged"] = _SharedMap(damaged)
+    df.attrs["config_keys"] = _Shared(sorted(config_keys))
     return df
 
 
 def load_curves(sweep_dir: Path, run_ids: Iterable[str]) -> pd.DataFrame:
-    """``metrics.csv`` of the given runs in long format, one row per (run, epoch), with each run's
-    config columns attached so curves can be grouped without a join. Runs without metrics are
-    skipped (a missing run has none), and so are damaged ones: :func:`collect` names them, and
-    ``attrs["damaged"]`` lists their ids."""
+    """``metrics.csv`` of the given runs in long format: ``run_id`` and metrics.csv's columns, one row per
+    (run, epoch); a run's config is its row of the table of runs (:func:`collect`), joined on ``run_id``
+    where needed. Runs without metrics are skipped (a missing run has none), and so are damaged ones:
+    :func:`collect` names them, and ``attrs["damaged"]`` lists their ids."""
     sweep_dir = Path(sweep_dir)
     frames: list[pd.DataFrame] = []
     damaged: list[str] = []
     for run_id in dict.fromkeys(str(r) for r in run_ids):
-        run_dir = sweep_dir / run_id
-        metrics, problem = read_curve(run_dir)
+        metrics, problem = read_curve(sweep_dir / run_id)
         if problem:
             damaged.append(run_id)
-        if metrics is None:
-            continue
-        config: dict[str, Any] = {}
-        try:
-            config = flatten(read_config(run_dir) or {})
-        except (OSError, ValueError):
-            pass  # collect() names it; the curve itself is still usable
-        metrics.insert(0, "run_id", run_id)
-        for key, value in config.items():
-            if key not in metrics.columns:
-                metrics[key] = value
-        frames.append(metrics)
+        if metrics is not None:
+            frames.append(metrics.assign(run_id=run_id))
     curves = (
         pd.concat(frames, ignore_index=True)
         if frames
         else pd.DataFrame(columns=["run_id", "epoch", "test_error"])
     )
-    curves.attrs["damaged"] = damaged
+    curves = curves[["run_id", *(c for c in curves.columns if c != "run_id")]]
+    curves.attrs["damaged"] = _Shared(damaged)
     return curves
 
 

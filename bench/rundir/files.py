@@ -56,6 +56,10 @@ def read_result(run_dir: Path) -> dict[str, Any] | None:
     return data
 
 
+# libyaml's parser where PyYAML has it (a report reads every run's config.yaml), with the safe constructor.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_config(run_dir: Path) -> dict[str, Any] | None:
     """config.yaml's mapping, or None before the run has written it.
 
@@ -66,7 +70,7 @@ def read_config(run_dir: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a SafeLoader: tags cannot construct objects
     except yaml.YAMLError as exc:
         raise ValueError(str(exc)) from None
     if not isinstance(data, dict):

@@ -32,8 +32,18 @@ def _final_and_last10(values: list[Any]) -> tuple[float | None, float | None]:
 
 def summarise(cfg: RunConfig, run: Run, status: RunState, **extra: Any) -> dict[str, Any]:
     """result.json of ``run``, which ended in ``status``; ``extra``: more keys (failed_epoch, reason)."""
+    return record(cfg, run.rows, status, wall_time_s=run.elapsed,
+                  images_per_s=(len(run.rows) * run.train.num_samples / run.train_time) if run.train_time else None,
+                  device=device_name(run.device), precision="bf16" if run.bf16 else "fp32",
+                  num_params=sum(p.numel() for p in run.model.parameters()), **extra)
+
+
+def record(cfg: RunConfig, rows: list[dict[str, Any]], status: RunState, *, wall_time_s: float,
+           images_per_s: float | None, device: str, precision: str, num_params: int, **extra: Any) -> dict[str, Any]:
+    """result.json of a run of ``cfg`` whose epochs wrote ``rows`` (metrics.csv's) and that ended in ``status``."""
+    epochs_done = len(rows)
     # A diverged run's errors are those of a broken network: no number to report.
-    rows = run.rows if status != RunState.DIVERGED else []
+    rows = rows if status != RunState.DIVERGED else []
     errors = [r["test_error"] for r in rows]
     finite = [e for e in errors if math.isfinite(e)]
     final, last10 = _final_and_last10(errors)
@@ -43,14 +53,11 @@ def summarise(cfg: RunConfig, run: Run, status: RunState, **extra: Any) -> dict[
         "method": cfg.method, **{k: cfg.param(k) for k in ID_PARAMS}, **dict(cfg.params), "world_size": cfg.world_size,
         # Only when set: result.json of a run on the whole training set keeps its keys.
         **({"train_size": cfg.train_size} if cfg.train_size is not None else {}),
-        "seed": cfg.seed, "epochs": cfg.epochs, "epochs_done": len(run.rows), "status": status.value,
+        "seed": cfg.seed, "epochs": cfg.epochs, "epochs_done": epochs_done, "status": status.value,
         "final_test_error": final, "best_test_error": min(finite) if finite else None,
         "last10_test_error": last10, "final_top5_test_error": final5, "last10_top5_test_error": last10_5,
-        "wall_time_s": run.elapsed,
-        "images_per_s": (len(run.rows) * run.train.num_samples / run.train_time) if run.train_time else None,
-        "device": device_name(run.device), "precision": "bf16" if run.bf16 else "fp32",
-        "num_params": sum(p.numel() for p in run.model.parameters()),
-        "torch_version": torch.__version__, "git_sha": git_sha(), "versions": versions(),
+        "wall_time_s": wall_time_s, "images_per_s": images_per_s, "device": device, "precision": precision,
+        "num_params": num_params, "torch_version": torch.__version__, "git_sha": git_sha(), "versions": versions(),
     }
     if plugins.loaded():
         result["plugins"] = plugins.loaded()
