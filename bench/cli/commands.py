@@ -176,7 +176,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.report.write import summary_lines, write_report
+    from bench.report.write import contents, summary_lines, write_documents, write_figures
     from bench.results.collect import collect, load_curves, write_runs
 
     plan = check_report(args)
@@ -187,13 +187,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     make_dir(sweep_dir, "--results")
     make_dir(out_dir, "--reports")
     written = write_runs(runs, sweep_dir)
-    written += write_report(runs, curves, out_dir, formats=plan.formats, paper=plan.paper,
-                            title=f"isda-bench report: {sweep.name}")
+    report = contents(runs, paper=plan.paper, title=f"isda-bench report: {sweep.name}")
+    figures = write_figures(runs, curves, out_dir)
+    written += [p for f in figures for p in (f.png, f.pdf)] + write_documents(report, figures, out_dir, plan.formats)
     if plan.wandb != "disabled":
-        from bench.report.tables import build_tables
         from bench.tracking.report_run import log_report
 
-        tables = {"runs": runs, **{t.key: t for t in build_tables(runs, with_paper=plan.paper)}}
+        tables = {"runs": runs, **{t.key: t for t in report.tables}}
         log_report(sweep.name, tables, [p for p in written if p.suffix == ".png"], plan.wandb, dir=sweep_dir)
     # The report's own accounting, in its words: a damaged run is named here as under the report's title.
     for line, _ in summary_lines(runs):
