@@ -116,3 +116,14 @@ def _require_slurm_for_marked_tests(request: pytest.FixtureRequest) -> None:
     """Tests marked ``slurm`` get the ``slurm_cluster`` check without asking for it."""
     if request.node.get_closest_marker("slurm") is not None:
         request.getfixturevalue("slurm_cluster")
+
+
+@pytest.fixture()
+def reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder of the paper's numbers that the report reads first (``ISDA_BENCH_REFERENCE``)."""
+    from bench.report import paper
+
+    folder = tmp_path / "reference"
+    folder.mkdir()
+    monkeypatch.setenv(paper.REFERENCE_ENV, str(folder))
+    return folder

@@ -10,7 +10,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pytest  # noqa: E402
 
 from bench.report import paper  # noqa: E402
 from bench.report.param_figures import draw_lambda  # noqa: E402
@@ -26,13 +25,6 @@ MAIN = {("resnet110", "cifar10"): ("6.76 ± 0.34", "6.33 ± 0.19"),
         ("wrn28_10", "cifar10"): ("3.82 ± 0.15", "3.58 ± 0.15"),
         ("wrn28_10", "cifar100"): ("18.53 ± 0.07", "17.98 ± 0.15")}
 
-
-@pytest.fixture()
-def reference(tmp_path, monkeypatch):
-    folder = tmp_path / "reference"
-    folder.mkdir()
-    monkeypatch.setenv(paper.REFERENCE_ENV, str(folder))
-    return folder
 
 
 def _delta(number: str, values) -> str:

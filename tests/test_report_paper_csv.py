@@ -29,13 +29,6 @@ def _md(sweep_dir) -> str:
     return "\n".join(to_markdown(t) for t in build_tables(results.collect(sweep_dir)))
 
 
-@pytest.fixture()
-def reference(tmp_path, monkeypatch):
-    folder = tmp_path / "reference"
-    folder.mkdir()
-    monkeypatch.setenv(paper.REFERENCE_ENV, str(folder))
-    return folder
-
 
 def test_the_readme_names_every_layout():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
