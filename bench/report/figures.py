@@ -48,12 +48,13 @@ class Figure:
 
 def save(fig: plt.Figure, out_dir: Path, key: str, title: str) -> Figure:
     paths = []
-    # What is drawn lies inside the figure (grid's margins, or tight_layout's), but for the legend below
-    # it: the box to save is theirs together, measured once ("tight" would measure every artist, twice).
+    # The panels lie inside the figure (grid's margins, or tight_layout's); the legend below it and a
+    # title wider than one panel may not: the box to save is theirs together, measured once ("tight"
+    # would measure every artist, for each file).
     canvas = fig.canvas
     assert isinstance(canvas, FigureCanvasAgg)  # matplotlib.use("Agg") above
     renderer = canvas.get_renderer()
-    boxes = [fig.bbox, *(legend.get_window_extent(renderer) for legend in fig.legends)]
+    boxes = [fig.bbox, *(a.get_window_extent(renderer) for a in (*fig.legends, *fig.texts))]
     box = Bbox.union(boxes).transformed(fig.dpi_scale_trans.inverted()).padded(plt.rcParams["savefig.pad_inches"])
     for ext in ("png", "pdf"):
         buf = io.BytesIO()
