@@ -1,3 +1,3 @@
 """isda-bench: reproduce and extend Implicit Semantic Data Augmentation (ISDA)."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
