@@ -117,6 +117,9 @@ def legend_below(fig: plt.Figure, handles: list, labels: list[str], laid_out: bo
     (by :func:`grid`) is laid out tight first."""
     if not laid_out:
         fig.tight_layout()
+        # tight_layout leaves a placeholder layout engine behind, for which every save draws the
+        # figure twice: the layout is done, so the figure needs none.
+        fig.set_layout_engine(None)
     ncol = max(1, min(len(labels), 4 if max((len(s) for s in labels), default=0) < 28 else 2))
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, fontsize=8,
                frameon=False)
@@ -220,8 +223,8 @@ def draw_curves(runs: pd.DataFrame, curves: pd.DataFrame) -> plt.Figure | None:
         # under the first ones' tens of points.
         lows = [s.rows["test_error"].min() for s in series]
         scale = log_y(ax, min((float(v) for v in lows if pd.notna(v)), default=1.0))
-        # Epochs are whole numbers; six ticks at most, so that four-digit epochs (Shake-Shake's 1800) fit.
-        ax.xaxis.set_major_locator(ticker.MaxNLocator(nbins=6, integer=True))
+        # Epochs are whole numbers; five ticks at most, so that four-digit epochs (Shake-Shake's 1800) fit.
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(nbins=5, integer=True))
         style_panel(ax, title, "epoch", f"test error (%, {scale})")
     suptitle(fig, "Test error per epoch (mean over completed runs; band: min–max)")
     names = [f"{lb} ({n_text(ns[lb])}{f', {without[lb]} without a readable curve' if without[lb] else ''})"
@@ -236,16 +239,17 @@ def curves_figure(runs: pd.DataFrame, curves: pd.DataFrame, out_dir: Path) -> Fi
 
 
 def log_y(ax: plt.Axes, lowest: float) -> str:
-    """A log y axis labelled with plain numbers (1, 2, 3, 5, 10, 20 …; every integer step on a short
-    range). ``lowest``: the smallest value drawn; a 0 % error (a small test set) gets a symmetric-log
-    axis, linear below 1 %, so that it is drawn rather than dropped."""
+    """A log y axis labelled with plain numbers (1, 2, 5, 10, 20, 50 …; 2, 3, 5 within a decade; every
+    integer step on a short range). ``lowest``: the smallest value drawn; a 0 % error (a small test set)
+    gets a symmetric-log axis, linear below 1 %, so that it is drawn rather than dropped."""
     if lowest > 0:
         ax.set_yscale("log")
     else:
         ax.set_yscale("symlog", linthresh=1.0, linscale=0.5)
         ax.set_ylim(bottom=0)
     lo, hi = ax.get_ylim()
-    subs = (1.0, 2.0, 3.0, 5.0) if hi / max(lo, 1.0) > 4 else tuple(float(k) for k in range(1, 10))
+    span = hi / max(lo, 1.0)  # a few ticks a decade: more where the axis spans less than a decade
+    subs = (1.0, 2.0, 5.0) if span > 10 else (1.0, 2.0, 3.0, 5.0) if span > 4 else tuple(float(k) for k in range(1, 10))
     ax.yaxis.set_major_locator(ticker.SymmetricalLogLocator(base=10, linthresh=1.0, subs=subs) if lowest <= 0
                                else ticker.LogLocator(base=10, subs=subs))
     ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda y, _: f"{y:g}"))
