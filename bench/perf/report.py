@@ -116,7 +116,7 @@ def run(ns: argparse.Namespace) -> int:
     note = (f"`isda-bench report {plan.sweep_ref} --format {plan.formats}` on {plan.runs} finished runs of "
             f"{len(plan.sweep.runs)} planned, {plan.repeat} fresh processes: median {cpu:.2f} s CPU "
             f"({cpu / plan.budget:.2f} × the {plan.budget:g} s budget), least {min(cpus):.2f} s; "
-            f"{os.cpu_count()} CPUs. Steps: one more fresh process, CPU seconds (the command's own start and "
+            f"{os.cpu_count()} CPUs. Steps: one more fresh process, CPU seconds (the command's own module, start and "
             "argument checks are in its total only).")
     table = "\n".join(lines)
     write_files(plan.out, f"perf_report_{plan.sweep.name}", rows, ["what", "cpu_s", "wall_s", "of_budget"],
