@@ -60,16 +60,6 @@ def sample_std(values: Values) -> float:
     return float(math.sqrt(((x - x.mean()) ** 2).sum() / (x.size - 1)))
 
 
-def t_sf(t: float, df: float) -> float:
-    """P(T > t) for Student's t with ``df`` degrees of freedom."""
-    return student_t.sf(t, df)
-
-
-def t_quantile(q: float, df: float) -> float:
-    """The ``q`` quantile of Student's t with ``df`` degrees of freedom."""
-    return student_t.quantile(q, df)
-
-
 @dataclass(frozen=True)
 class TTest:
     """A t-test of a difference from summary statistics: the difference, t, its degrees of freedom, the
@@ -95,8 +85,9 @@ def _t_test(diff: float, se2: float, df: float, alternative: str, level: float) 
         return TTest(diff, math.copysign(math.inf, diff) if diff else 0.0, df, p, diff, diff)
     se = math.sqrt(se2)
     t = diff / se
-    p = {"less": t_sf(-t, df), "greater": t_sf(t, df)}.get(alternative, 2 * t_sf(abs(t), df))
-    half = t_quantile((1 + level) / 2, df) * se
+    sf = student_t.sf
+    p = {"less": sf(-t, df), "greater": sf(t, df)}.get(alternative, 2 * sf(abs(t), df))
+    half = student_t.quantile((1 + level) / 2, df) * se
     return TTest(diff, t, df, p, diff - half, diff + half)
 
 
@@ -121,45 +112,34 @@ def t_ci(values: Values, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
     x = clean(values)
     if x.size < 2:
         return (math.nan, math.nan)
-    half = t_quantile((1 + level) / 2, x.size - 1) * sample_std(x) / math.sqrt(x.size)
+    half = student_t.quantile((1 + level) / 2, x.size - 1) * sample_std(x) / math.sqrt(x.size)
     return (float(x.mean()) - half, float(x.mean()) + half)
 
 
-def _welch(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(squared standard error of mean(x) − mean(y), Welch–Satterthwaite degrees of freedom)."""
-    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
-    se2 = float(va + vb)
-    if se2 <= 0:
-        return 0.0, math.nan
-    return se2, se2**2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
+def _welch(a: Values, b: Values, level: float = DEFAULT_LEVEL) -> TTest | None:
+    """Welch's test of mean(a) − mean(b) from the runs (:func:`welch_summary`); None when either group
+    has fewer than two runs."""
+    x, y = clean(a), clean(b)
+    if x.size < 2 or y.size < 2:
+        return None
+    return welch_summary(float(x.mean()), sample_std(x), x.size, float(y.mean()), sample_std(y), y.size,
+                         level=level)
 
 
 def welch_ci(a: Values, b: Values, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
     """Welch's t interval of mean(a) − mean(b) (the runs of two methods are not paired: seed k of one
     has nothing to do with seed k of the other). NaN when either group has fewer than two runs;
     the difference itself when neither has any spread."""
-    x, y = clean(a), clean(b)
-    if x.size < 2 or y.size < 2:
-        return (math.nan, math.nan)
-    gap = float(x.mean() - y.mean())
-    se2, df = _welch(x, y)
-    if se2 == 0:
-        return (gap, gap)
-    half = t_quantile((1 + level) / 2, df) * math.sqrt(se2)
-    return (gap - half, gap + half)
+    test = _welch(a, b, level)
+    return (math.nan, math.nan) if test is None else (test.low, test.high)
 
 
 def welch_p(a: Values, b: Values) -> float:
     """Two-sided p-value of Welch's t-test (unequal variances) for mean(a) = mean(b).
     NaN when either group has fewer than two runs or both have zero spread."""
-    x, y = clean(a), clean(b)
-    if x.size < 2 or y.size < 2:
-        return math.nan
-    se2, df = _welch(x, y)
-    if se2 == 0:
-        return math.nan
-    t = (x.mean() - y.mean()) / math.sqrt(se2)
-    return 2 * t_sf(abs(t), df)
+    test = _welch(a, b)
+    no_spread = test is not None and test.low == test.high  # the interval of a gap known exactly
+    return math.nan if test is None or no_spread else test.p
 
 
 def prob_improvement(x: Values, y: Values) -> float:
