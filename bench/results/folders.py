@@ -17,6 +17,7 @@ import functools
 import json
 import math
 import numbers
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,7 +130,7 @@ def read_curve(run_dir: Path) -> tuple[pd.DataFrame | None, str | None]:
         st = path.stat()
     except OSError:
         return None, None
-    if not path.is_file():
+    if not stat.S_ISREG(st.st_mode):
         return None, None
     return _parse_curve(str(path), st.st_ino, st.st_size, st.st_mtime_ns)
 
