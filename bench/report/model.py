@@ -118,7 +118,12 @@ class Group:
     precisions: dict[str, int] = field(default_factory=dict)  # of the completed runs with a value
     run_ids: tuple[str, ...] = ()  # the runs of ``values``, in the same order
     setting: tuple = ()  # what comparable cells share (bench.report.variants.setting_of)
-    off_recipe: tuple[str, ...] = ()  # how its runs trained otherwise than the paper (variants.off_recipe)
+    networks: frozenset[tuple[str, str]] = frozenset()  # its runs' (dataset, arch) pairs
+
+    @property
+    def off_recipe(self) -> tuple[str, ...]:
+        """How its runs trained otherwise than the paper's recipe (bench.report.variants.off_recipe)."""
+        return off_recipe(self.networks, self.setting)
 
     @property
     def n(self) -> int:
@@ -164,10 +169,10 @@ def group_of(sub: pd.DataFrame, metric: str = METRIC) -> Group:
     wall = stats.clean(pd.to_numeric(usable.get("wall_time_s", pd.Series(dtype=float)), errors="coerce"))
     prec = usable["precision"].tolist() if "precision" in usable else []
     precisions = Counter("unrecorded" if pd.isna(p) or str(p) in ("", "auto") else str(p) for p in prec)
-    setting = setting_of(sub)
     return Group(values=values, wall=wall, not_done={k: v for k, v in counts.items() if v},
                  precisions=dict(precisions), run_ids=tuple(str(r) for r in usable["run_id"].tolist()),
-                 setting=setting, off_recipe=off_recipe(sub, setting) if len(sub) else ())
+                 setting=setting_of(sub), networks=frozenset(zip(sub["dataset"].astype(str).tolist(),
+                                                                 sub["arch"].astype(str).tolist())))
 
 
 # --------------------------------------------------------------------------- cells

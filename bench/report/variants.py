@@ -229,15 +229,15 @@ def setting_of(runs: pd.DataFrame) -> tuple[tuple[str, tuple[object, ...]], ...]
 BUDGET_KEYS = ("train_size", "epochs", "batch_size")
 
 
-def off_recipe(runs: pd.DataFrame, setting: tuple[tuple[str, tuple[object, ...]], ...]) -> tuple[str, ...]:
-    """How the runs of one cell (one dataset and network, ``setting`` theirs: :func:`setting_of`)
-    trained otherwise than the paper's recipe: one phrase per budget field whose values differ
-    ("epochs 12 (paper: 300)"); () when they follow it, or span several networks."""
-    pairs = set(zip(runs["dataset"].astype(str), runs["arch"].astype(str)))
+def off_recipe(networks: frozenset[tuple[str, str]], setting: tuple[tuple[str, tuple[object, ...]], ...]
+               ) -> tuple[str, ...]:
+    """How the runs of one cell (``networks``: its (dataset, arch) pairs; ``setting``: theirs, as
+    :func:`setting_of` gives it) trained otherwise than the paper's recipe: one phrase per budget field
+    whose values differ ("epochs 12 (paper: 300)"); () when they follow it, or span several networks."""
     values = dict(setting)
-    if len(pairs) != 1 or len(values.get("recipe", ())) > 1:
+    if len(networks) != 1 or len(values.get("recipe", ())) > 1:
         return ()
-    (dataset, arch), name = pairs.pop(), str((values.get("recipe") or (runconfig.RunConfig.recipe,))[0])
+    (dataset, arch), name = next(iter(networks)), str((values.get("recipe") or (runconfig.RunConfig.recipe,))[0])
     recipe = recipe_for(dataset, arch, name)
     paper = {"train_size": None, "epochs": float(recipe.epochs), "batch_size": float(recipe.batch_size)}
     out = []
