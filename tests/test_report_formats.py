@@ -74,6 +74,19 @@ def test_a_wide_table_is_split_between_its_blocks(wide):
     assert TEXT_WIDTH_PT > 700  # landscape letter, 1.5 cm margins
 
 
+def test_a_long_table_continues_in_parts_of_rows_that_fit_a_page():
+    from bench.report.latex import ROWS_PER_PART, to_latex
+    from bench.report.model import Cell, Table
+
+    rows = [[Cell(f"row {i}"), Cell(f"{i}.00")] for i in range(2 * ROWS_PER_PART + 7)]
+    tex = to_latex(Table("long", "A long table", ["Row", "Value"], rows, notes=["The note."]))
+    parts = _tables(tex)
+    assert len(parts) == 3 and [p.count("row ") for p in parts] == [ROWS_PER_PART, ROWS_PER_PART, 7]
+    assert [p.count("The note.") for p in parts] == [0, 0, 1]  # the notes after the last part
+    assert all(f"(part {k} of 3)" in p for k, p in enumerate(parts, 1))
+    assert sum(p.count(r"\label{tab:long}") for p in parts) == 1
+
+
 def test_schedule_is_a_short_cell_with_the_per_method_schedules_in_a_note(wide):
     runs, out = wide
     aug = {t.key: t for t in build_tables(runs)}["augmentation"]
@@ -97,6 +110,7 @@ def test_the_compiled_pdf_draws_every_number_at_6_pt_or_more_and_tables_before_f
     assert proc.returncode == 0, proc.stdout[-3000:]
     log = (out / "report.log").read_text(errors="replace")
     assert "Overfull \\hbox" not in log  # nothing runs into the margin instead
+    assert "Float too large" not in log  # nor off the bottom of its page (the verdict table's 50 rows and more)
     shown = pages(out / "report.pdf")
     numbers = [run for page in shown for run in page if any(ch.isdigit() for ch in run.text)]
     assert len(numbers) > 300  # the tables were read

@@ -4,8 +4,9 @@ readable size, and the document around them.
 A table is never scaled down. It is set in 8 pt type where it fits the text width, else in 7 pt;
 where even that is too wide it is split into parts that each repeat the row labels and keep a
 spanning header's columns (a dataset) and a "paper" column with the column it follows. The parts
-share one table number ("continued"); the notes follow the last part. Widths are estimated from
-Computer Modern's character widths, generously, so that an estimate that fits does fit.
+share one table number ("continued"); the notes follow the last part. A table of more rows than a
+page holds is set in parts of rows too. Widths are estimated from Computer Modern's character widths,
+generously, so that an estimate that fits does fit.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ TABCOLSEP_PT = 4.0
 # LaTeX's size commands in a 10 pt article, largest first: the first whose table fits is taken.
 SIZES: tuple[tuple[str, float], ...] = (("footnotesize", 8.0), ("scriptsize", 7.0))
 SMALLEST_PT = SIZES[-1][1]
+# Rows of one part: with its caption, a header of up to three lines and the notes under the last part,
+# one landscape page holds them in 8 pt (about 10 pt a row out of 525 pt of text height).
+ROWS_PER_PART = 30
 
 _TEX_SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -228,7 +232,7 @@ def _groups_of(table: Table, cols: Sequence[int]) -> list[tuple[str, int]]:
     return merged
 
 
-def _part_latex(table: Table, part: Part, index: int, count: int) -> list[str]:
+def _part_latex(table: Table, part: Part, rows: range, index: int, count: int) -> list[str]:
     pt = dict(SIZES)[part.size]
     cols = list(range(table.label_cols)) + list(part.columns)
     widths = _column_widths(table, pt)
@@ -252,7 +256,7 @@ def _part_latex(table: Table, part: Part, index: int, count: int) -> list[str]:
         lines += [" & ".join(parts) + r" \\", " ".join(rules)]
     lines.append(" & ".join(_tex_header(table.header[c], widths[c] - 2 * TABCOLSEP_PT, pt) for c in cols) + r" \\")
     lines.append(r"\midrule")
-    lines += [" & ".join(_tex_cell(row[c]) for c in cols) + r" \\" for row in table.rows]
+    lines += [" & ".join(_tex_cell(table.rows[r][c]) for c in cols) + r" \\" for r in rows]
     lines += [r"\bottomrule", r"\end{tabular}"]
     if table.notes and index == count:
         lines.append(r"\par\smallskip{\footnotesize\raggedright " + r"\\ ".join(tex_escape(n) for n in table.notes)
@@ -262,9 +266,14 @@ def _part_latex(table: Table, part: Part, index: int, count: int) -> list[str]:
 
 
 def to_latex(table: Table) -> str:
-    """``table`` as one or more booktabs tables (see the module's docstring), never scaled."""
-    parts = layout(table)
-    return "\n".join(line for i, part in enumerate(parts, 1) for line in _part_latex(table, part, i, len(parts))) + "\n"
+    """``table`` as one or more booktabs tables (see the module's docstring), never scaled; a table of more
+    rows than a page holds continues in parts of ``ROWS_PER_PART`` rows (a float longer than its page
+    would run off it)."""
+    n = len(table.rows)
+    chunks = [range(i, min(i + ROWS_PER_PART, n)) for i in range(0, n, ROWS_PER_PART)] or [range(0)]
+    parts = [(part, rows) for part in layout(table) for rows in chunks]
+    return "\n".join(line for i, (part, rows) in enumerate(parts, 1)
+                     for line in _part_latex(table, part, rows, i, len(parts))) + "\n"
 
 
 def document(title: str, howto: str, summary: Sequence[str], tables: Sequence[Table],
