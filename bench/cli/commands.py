@@ -181,7 +181,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     plan = check_report(args)
     sweep, sweep_dir, out_dir = plan.sweep, plan.sweep_dir, plan.out_dir
-    planned = [{"run_id": cfg.run_id, **cfg.to_dict()} for cfg in sweep.runs]
+    planned = [cfg.record() for cfg in sweep.runs]
     runs = collect(sweep_dir, planned)
     curves = load_curves(sweep_dir, list(runs["run_id"]))
     make_dir(sweep_dir, "--results")

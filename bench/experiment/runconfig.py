@@ -102,6 +102,10 @@ class RunConfig:
         head = {k: d.pop(k) for k in ("dataset", "arch", "method")}
         return {**head, **dict.fromkeys(ID_PARAMS), **dict(self.params), **d}
 
+    def record(self) -> dict[str, Any]:
+        """What config.yaml holds, and what a run is planned and tracked as: its id, then every field."""
+        return {"run_id": self.run_id, **self.to_dict()}
+
     @property
     def experiment(self) -> dict[str, Any]:
         d = self.to_dict()

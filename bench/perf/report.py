@@ -28,13 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from bench.common.files import atomic_write_text, make_dir
+from bench.common.files import atomic_write_json, make_dir
 from bench.common.paths import path_text
 from bench.perf.output import say, write_files
 from bench.perf.plans import check_report
-from bench.rundir.files import CONFIG_FILE, RESULT_FILE
+from bench.rundir.files import RESULT_FILE, write_config
 from bench.rundir.metrics import write_metrics
 from bench.rundir.state import RunState
 
@@ -58,11 +57,11 @@ def _write_run(run_dir: Path, cfg: Any, rng: np.random.Generator) -> None:
     rows = [{"epoch": int(e), "lr": cfg.lr, "lambda": 0.0, "train_loss": 1.0 / (e + 1), "train_error": float(err) - 3.0,
              "test_loss": 0.5, "test_error": float(err), "epoch_time_s": 30.0} for e, err in zip(epochs, errors)]
     make_dir(run_dir, "--out")
-    atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump({"run_id": cfg.run_id, **cfg.to_dict()}, sort_keys=False))
+    write_config(run_dir, cfg.record())
     write_metrics(run_dir, rows)
     result = record(cfg, rows, RunState.COMPLETED, wall_time_s=30.0 * cfg.epochs, images_per_s=4000.0,
                     device="fabricated", precision="bf16", num_params=1_000_000)
-    atomic_write_text(run_dir / RESULT_FILE, json.dumps(result))
+    atomic_write_json(run_dir / RESULT_FILE, result)  # as the trainer writes it
 
 
 def fabricate(sweep: Any, results: Path, runs: int, seed: int = 0) -> None:

@@ -28,7 +28,7 @@ def steps(sweep_ref: str, results: str, reports: str, formats: str) -> dict[str,
     t1 = clock()
     sweep = load_sweep(sweep_ref)
     sweep_dir, out_dir = Path(results) / sweep.name, Path(reports) / sweep.name
-    runs = collect(sweep_dir, [{"run_id": cfg.run_id, **cfg.to_dict()} for cfg in sweep.runs])
+    runs = collect(sweep_dir, [cfg.record() for cfg in sweep.runs])
     curves = load_curves(sweep_dir, list(runs["run_id"]))
     write_runs(runs, sweep_dir)
     t2 = clock()

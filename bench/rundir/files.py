@@ -1,4 +1,5 @@
-"""The files of a run directory (``results/<sweep>/<run_id>/``), by name, and the readers of its two records.
+"""The files of a run directory (``results/<sweep>/<run_id>/``), by name, and the writer and readers of
+its records.
 
 Every module that reads or writes a run directory takes the names from here:
 
@@ -17,10 +18,13 @@ Every module that reads or writes a run directory takes the names from here:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bench.common.files import atomic_write_text
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.csv"
@@ -58,6 +62,11 @@ def read_result(run_dir: Path) -> dict[str, Any] | None:
 
 # libyaml's parser where PyYAML has it (a report reads every run's config.yaml), with the safe constructor.
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def write_config(run_dir: Path, config: Mapping[str, Any]) -> Path:
+    """config.yaml: the resolved run config, its run id first (RunConfig.record), written whole or not at all."""
+    return atomic_write_text(Path(run_dir) / CONFIG_FILE, yaml.safe_dump(dict(config), sort_keys=False))
 
 
 def read_config(run_dir: Path) -> dict[str, Any] | None:

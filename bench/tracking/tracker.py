@@ -90,7 +90,7 @@ class Tracker:
             mode=mode, project=self.project or os.environ.get("WANDB_PROJECT") or project_name(cfg.sweep),
             id=run_id, resume="allow",
             name=cfg.slug, group=group_name(cfg), job_type=cfg.method, tags=run_tags(cfg),
-            config={"run_id": cfg.run_id, **cfg.to_dict()}, dir=str(run_dir), reinit="create_new",
+            config=cfg.record(), dir=str(run_dir), reinit="create_new",
             settings=settings)
 
     def start(self, cfg: Any, tracking_id: str | None, run_dir: Path | str, *,

@@ -17,13 +17,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import yaml
 from tqdm import tqdm
 
 from bench.common.errors import ConfigError
-from bench.common.files import atomic_write_json, atomic_write_text, make_dir
+from bench.common.files import atomic_write_json, make_dir
 from bench.experiment.runconfig import RunConfig
-from bench.rundir.files import CONFIG_FILE, LOCK_FILE, RESULT_FILE, read_result
+from bench.rundir.files import LOCK_FILE, RESULT_FILE, read_result, write_config
 from bench.rundir.lock import RunLock
 from bench.rundir.metrics import write_metrics
 from bench.rundir.owner import check_run_dir
@@ -82,8 +81,7 @@ def _train_locked(cfg: RunConfig, r: Run, run_dir: Path, progress: bool | None, 
     main = rank == 0
     done = run_dir / RESULT_FILE
     if main:
-        atomic_write_text(run_dir / CONFIG_FILE,
-                          yaml.safe_dump({"run_id": cfg.run_id, **cfg.to_dict()}, sort_keys=False))
+        write_config(run_dir, cfg.record())
     resume(r, run_dir, cfg.run_id)
     if not main:
         tracker = None
